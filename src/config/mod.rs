@@ -1,0 +1,931 @@
+//! The operator's TOML file: parsed strictly (unknown keys are errors), merged per school, and
+//! reported with file, line, column, key and what is allowed.
+
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::model::AbsenceKind;
+use crate::policy::{
+    AbsenceMode, AbsencesPolicy, Calendar, ClassroomFirst, ConsentPolicy, DigestPolicy,
+    GradesPolicy, GuardianGrades, Policy, Schedule, StudentControls,
+};
+use values::{DateRange, DayWindow, HumanDuration, TimeOfDay, WeekTime, Zone};
+
+/// One problem in the file, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}", self.key)?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// All problems found in one file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- The file as written -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    timezone: Option<Zone>,
+    store: Option<RawStore>,
+    directory: Option<RawDirectory>,
+    ingest: Option<RawIngest>,
+    email: Option<RawEmail>,
+    delivery: Option<RawDelivery>,
+    templates: Option<RawTemplates>,
+    quiet_hours: Option<RawQuiet>,
+    weekend: Option<RawWeekend>,
+    holidays: Option<RawHolidays>,
+    grades: Option<RawGrades>,
+    absences: Option<RawAbsences>,
+    digest: Option<RawDigest>,
+    consent: Option<RawConsent>,
+    #[serde(default)]
+    schools: BTreeMap<String, RawSchool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    http: Option<RawHttp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Listen,
+    token_file: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug)]
+struct Listen(SocketAddr);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Listen).map_err(|_| {
+            serde::de::Error::custom("expected an address and port like \"127.0.0.1:8425\"")
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    transport: Option<Transport>,
+    dir: Option<PathBuf>,
+    url: Option<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    pool_size: Option<u32>,
+    timeout: Option<HumanDuration>,
+    from: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_attempts: Option<u32>,
+    retry_base: Option<HumanDuration>,
+    retry_max: Option<HumanDuration>,
+    concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawQuiet {
+    enabled: Option<bool>,
+    start: Option<TimeOfDay>,
+    end: Option<TimeOfDay>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawWeekend {
+    enabled: Option<bool>,
+    from: Option<WeekTime>,
+    until: Option<WeekTime>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawHolidays {
+    dates: Option<Vec<DateRange>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawGrades {
+    classroom_first: Option<ClassroomFirst>,
+    embargo_school_days: Option<u32>,
+    max_hold: Option<HumanDuration>,
+    guardian_delay: Option<HumanDuration>,
+    guardians: Option<GuardianGrades>,
+    push_shows_value: Option<bool>,
+    report_hours: Option<DayWindow>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawAbsences {
+    settle: Option<HumanDuration>,
+    guardians: Option<BTreeMap<AbsenceKind, AbsenceMode>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    students: Option<ScheduleLine>,
+    guardians: Option<ScheduleLine>,
+    max_per_day: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct ScheduleLine(Schedule);
+
+impl<'de> Deserialize<'de> for ScheduleLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Schedule::parse(&s)
+            .map(ScheduleLine)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawConsent {
+    student_controls: Option<StudentControls>,
+    adult_needs_consent: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchool {
+    name: Option<String>,
+    timezone: Option<Zone>,
+    quiet_hours: Option<RawQuiet>,
+    weekend: Option<RawWeekend>,
+    holidays: Option<RawHolidays>,
+    grades: Option<RawGrades>,
+    absences: Option<RawAbsences>,
+    digest: Option<RawDigest>,
+    consent: Option<RawConsent>,
+}
+
+// ---- The effective configuration -----------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct HttpIngestConfig {
+    pub listen: SocketAddr,
+    pub token_file: Option<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailTransportConfig {
+    /// One `.eml` file per message in `dir`.
+    File { dir: PathBuf },
+    /// SMTP with a connection pool; `url` as lettre reads it (`smtp://`, `smtps://`, `?tls=required`).
+    Smtp {
+        url: String,
+        username: Option<String>,
+        password_file: Option<PathBuf>,
+        pool_size: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub transport: EmailTransportConfig,
+    pub from: String,
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub store_url: String,
+    pub directory_file: Option<PathBuf>,
+    pub http: Option<HttpIngestConfig>,
+    pub email: EmailConfig,
+    pub delivery: DeliveryConfig,
+    pub templates_dir: Option<PathBuf>,
+    /// The global rules; used for every school when no `[schools.*]` table exists.
+    pub default_policy: Policy,
+    pub schools: BTreeMap<String, Policy>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.display().to_string(),
+                line: 1,
+                column: 1,
+                key: String::new(),
+                message: format!("cannot read the file: {e}"),
+            }])
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses config text; `path` is only used in messages and is kept for reloads.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let de = toml::Deserializer::new(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = inner
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            let snippet = inner
+                .span()
+                .map(|s| text[s].trim().to_string())
+                .unwrap_or_default();
+            let msg = inner.message().trim().to_string();
+            let key = if key == "." { String::new() } else { key };
+            let message = if msg.starts_with("unknown field")
+                || msg.starts_with("missing field")
+                || key.is_empty()
+            {
+                format!(
+                    "{}{}",
+                    if key.is_empty() { "" } else { ": " },
+                    tidy_serde_message(&msg)
+                )
+            } else {
+                format!(" = {}: {}", shorten(&snippet), tidy_serde_message(&msg))
+            };
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line,
+                column,
+                key,
+                message,
+            }])
+        })?;
+        Resolver {
+            file: &file,
+            text,
+            errors: vec![],
+        }
+        .resolve(path, raw)
+    }
+
+    /// The rules for a school, or `None` for a school the config does not know.
+    pub fn policy(&self, school: &str) -> Option<&Policy> {
+        if self.schools.is_empty() {
+            Some(&self.default_policy)
+        } else {
+            self.schools.get(school)
+        }
+    }
+
+    /// Every policy in force: per school, or the global one.
+    pub fn policies(&self) -> Vec<&Policy> {
+        if self.schools.is_empty() {
+            vec![&self.default_policy]
+        } else {
+            self.schools.values().collect()
+        }
+    }
+
+    pub fn known_schools(&self) -> String {
+        self.schools.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    /// A paragraph per school of what the rules do, for `rustig check`.
+    pub fn summary(&self) -> String {
+        self.policies()
+            .iter()
+            .map(|p| summarize(p))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+}
+
+fn tidy_serde_message(msg: &str) -> String {
+    msg.replace("unknown field", "unknown key")
+        .replace("expected one of", "allowed:")
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+struct Resolver<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Resolver<'_> {
+    /// Records an error at the position of `key` (a dotted path) in the file.
+    fn error(&mut self, key: &str, message: String) {
+        let (line, column) = locate(self.text, key);
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: format!(": {message}"),
+        });
+    }
+
+    fn resolve(mut self, path: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
+        let zone = raw
+            .timezone
+            .map(|z| z.0)
+            .unwrap_or(chrono_tz::Europe::Amsterdam);
+        let store_url = raw
+            .store
+            .map(|s| s.url)
+            .unwrap_or_else(|| "sqlite://var/rustig.db".to_string());
+        if !store_url.starts_with("sqlite:") && !store_url.starts_with("postgres") {
+            self.error(
+                "store.url",
+                "expected \"sqlite://path\" (or postgres://… once supported)".into(),
+            );
+        }
+        let http = raw.ingest.and_then(|i| i.http).map(|h| HttpIngestConfig {
+            listen: h.listen.0,
+            token_file: h.token_file,
+            max_body_bytes: h.max_body_bytes.unwrap_or(16 * 1024 * 1024),
+        });
+        let email = match raw.email {
+            None => EmailConfig {
+                transport: EmailTransportConfig::File {
+                    dir: "var/outbox".into(),
+                },
+                from: "rustig <noreply@localhost>".into(),
+                timeout: std::time::Duration::from_secs(30),
+            },
+            Some(e) => {
+                if e.from.parse::<lettre::message::Mailbox>().is_err() {
+                    self.error(
+                        "email.from",
+                        format!(
+                            "{:?} is not an address like \"School <noreply@school.example>\"",
+                            e.from
+                        ),
+                    );
+                }
+                let transport = match e.transport.unwrap_or(Transport::File) {
+                    Transport::File => EmailTransportConfig::File {
+                        dir: e.dir.unwrap_or_else(|| "var/outbox".into()),
+                    },
+                    Transport::Smtp => {
+                        let url = e.url.unwrap_or_default();
+                        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                            self.error("email.url", "transport = \"smtp\" needs url = \"smtp://host:port\" or \"smtps://host:port\"".into());
+                        }
+                        EmailTransportConfig::Smtp {
+                            url,
+                            username: e.username,
+                            password_file: e.password_file,
+                            pool_size: e.pool_size.unwrap_or(8),
+                        }
+                    }
+                };
+                EmailConfig {
+                    transport,
+                    from: e.from,
+                    timeout: e
+                        .timeout
+                        .map(|t| t.0)
+                        .unwrap_or(std::time::Duration::from_secs(30)),
+                }
+            }
+        };
+        let d = raw.delivery;
+        let delivery = DeliveryConfig {
+            max_attempts: d.as_ref().and_then(|d| d.max_attempts).unwrap_or(8),
+            retry_base: d
+                .as_ref()
+                .and_then(|d| d.retry_base)
+                .map(|x| x.chrono())
+                .unwrap_or(Duration::seconds(30)),
+            retry_max: d
+                .as_ref()
+                .and_then(|d| d.retry_max)
+                .map(|x| x.chrono())
+                .unwrap_or(Duration::hours(1)),
+            concurrency: d.as_ref().and_then(|d| d.concurrency).unwrap_or(16).max(1),
+        };
+        let global = RawPolicy {
+            quiet_hours: raw.quiet_hours.unwrap_or_default(),
+            weekend: raw.weekend.unwrap_or_default(),
+            holidays: raw.holidays.unwrap_or_default(),
+            grades: raw.grades.unwrap_or_default(),
+            absences: raw.absences.unwrap_or_default(),
+            digest: raw.digest.unwrap_or_default(),
+            consent: raw.consent.unwrap_or_default(),
+        };
+        let default_policy = self.policy("", "", zone, &global, "");
+        let mut schools = BTreeMap::new();
+        for (id, s) in raw.schools {
+            let merged = global.overlay(&s);
+            let name = s.name.clone().unwrap_or_else(|| id.clone());
+            let tz = s.timezone.map(|z| z.0).unwrap_or(zone);
+            let policy = self.policy(&id, &name, tz, &merged, &format!("schools.{id}."));
+            schools.insert(id, policy);
+        }
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(self.errors));
+        }
+        Ok(Config {
+            file: path.to_path_buf(),
+            store_url,
+            directory_file: raw.directory.and_then(|d| d.file),
+            http,
+            email,
+            delivery,
+            templates_dir: raw.templates.and_then(|t| t.dir),
+            default_policy,
+            schools,
+        })
+    }
+
+    fn policy(
+        &mut self,
+        id: &str,
+        name: &str,
+        tz: chrono_tz::Tz,
+        p: &RawPolicy,
+        prefix: &str,
+    ) -> Policy {
+        let t = |s: &str| values::TimeOfDay(chrono::NaiveTime::parse_from_str(s, "%H:%M").unwrap());
+        let quiet = if p.quiet_hours.enabled == Some(false) {
+            None
+        } else {
+            let start = p.quiet_hours.start.unwrap_or(t("20:00"));
+            let end = p.quiet_hours.end.unwrap_or(t("07:00"));
+            if start == end {
+                self.error(
+                    &format!("{prefix}quiet_hours.end"),
+                    format!("equals start ({start}): quiet hours would cover the whole day and nothing could ever be delivered; use enabled = false to switch them off"),
+                );
+            }
+            Some((start.0, end.0))
+        };
+        let weekend = if p.weekend.enabled == Some(false) {
+            None
+        } else {
+            let from = p
+                .weekend
+                .from
+                .unwrap_or_else(|| "fri 18:00".parse().unwrap());
+            let until = p
+                .weekend
+                .until
+                .unwrap_or_else(|| "mon 07:00".parse().unwrap());
+            if from == until {
+                self.error(
+                    &format!("{prefix}weekend.until"),
+                    format!("equals from ({from}): the weekend would cover the whole week and nothing could ever be delivered"),
+                );
+            }
+            Some((from, until))
+        };
+        let g = &p.grades;
+        let grades = GradesPolicy {
+            classroom_first: g.classroom_first.unwrap_or(ClassroomFirst::Release),
+            embargo_school_days: g.embargo_school_days.unwrap_or(1),
+            max_hold: g.max_hold.map(|d| d.chrono()).unwrap_or(Duration::days(5)),
+            guardian_delay: g
+                .guardian_delay
+                .map(|d| d.chrono())
+                .unwrap_or(Duration::hours(24)),
+            guardians: g.guardians.unwrap_or(GuardianGrades::All),
+            push_shows_value: g.push_shows_value.unwrap_or(false),
+            report_hours: g.report_hours,
+        };
+        let absences = AbsencesPolicy {
+            settle: p
+                .absences
+                .settle
+                .map(|d| d.chrono())
+                .unwrap_or(Duration::minutes(45)),
+            guardians: p.absences.guardians.clone().unwrap_or_default(),
+        };
+        let digest = DigestPolicy {
+            students: p
+                .digest
+                .students
+                .clone()
+                .map(|s| s.0)
+                .unwrap_or(Schedule::Immediate),
+            guardians: p.digest.guardians.clone().map(|s| s.0).unwrap_or_else(|| {
+                Schedule::parse("0 17 * * mon-fri").expect("default schedule parses")
+            }),
+            max_per_day: p.digest.max_per_day,
+        };
+        let consent = ConsentPolicy {
+            student_controls: p
+                .consent
+                .student_controls
+                .unwrap_or(StudentControls::From16),
+            adult_needs_consent: p.consent.adult_needs_consent.unwrap_or(true),
+        };
+        let policy = Policy {
+            school: id.to_string(),
+            school_name: name.to_string(),
+            calendar: Calendar {
+                tz,
+                quiet,
+                weekend,
+                holidays: p.holidays.dates.clone().unwrap_or_default(),
+            },
+            grades,
+            absences,
+            digest,
+            consent,
+        };
+        if self.errors.is_empty() {
+            for e in sanity(&policy) {
+                self.error(&format!("{prefix}{}", e.0), e.1);
+            }
+        }
+        policy
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RawPolicy {
+    quiet_hours: RawQuiet,
+    weekend: RawWeekend,
+    holidays: RawHolidays,
+    grades: RawGrades,
+    absences: RawAbsences,
+    digest: RawDigest,
+    consent: RawConsent,
+}
+
+/// `Some` in the school's table wins over the global value, key by key.
+macro_rules! overlay {
+    ($base:expr, $over:expr, $($field:ident),+) => {{
+        let mut out = $base.clone();
+        if let Some(o) = $over {
+            $( if o.$field.is_some() { out.$field = o.$field.clone(); } )+
+        }
+        out
+    }};
+}
+
+impl RawPolicy {
+    fn overlay(&self, s: &RawSchool) -> RawPolicy {
+        let absences = {
+            let mut a = overlay!(self.absences, &s.absences, settle);
+            // Absence kinds merge per kind: a school may change one kind and keep the rest.
+            if let Some(kinds) = s.absences.as_ref().and_then(|x| x.guardians.as_ref()) {
+                let mut m = a.guardians.clone().unwrap_or_default();
+                m.extend(kinds.iter().map(|(k, v)| (*k, *v)));
+                a.guardians = Some(m);
+            }
+            a
+        };
+        RawPolicy {
+            quiet_hours: overlay!(self.quiet_hours, &s.quiet_hours, enabled, start, end),
+            weekend: overlay!(self.weekend, &s.weekend, enabled, from, until),
+            holidays: overlay!(self.holidays, &s.holidays, dates),
+            grades: overlay!(
+                self.grades,
+                &s.grades,
+                classroom_first,
+                embargo_school_days,
+                max_hold,
+                guardian_delay,
+                guardians,
+                push_shows_value,
+                report_hours
+            ),
+            absences,
+            digest: overlay!(self.digest, &s.digest, students, guardians, max_per_day),
+            consent: overlay!(
+                self.consent,
+                &s.consent,
+                student_controls,
+                adult_needs_consent
+            ),
+        }
+    }
+}
+
+/// Checks that every kind of notice can be delivered: from every hour of a sample of weeks
+/// spanning the year, quiet hours, weekend and holidays must leave a free instant, and each
+/// digest schedule must have a free slot. Returns `(key, why)`.
+pub fn sanity(p: &Policy) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let cal = &p.calendar;
+    let start: DateTime<Utc> = "2026-01-05T00:00:00Z".parse().unwrap();
+    let mut probes = vec![];
+    for week in 0..104 {
+        for hour in (0..168).step_by(5) {
+            probes.push(start + Duration::weeks(week) + Duration::hours(hour));
+        }
+    }
+    for r in &cal.holidays {
+        probes.push(crate::policy::calendar::resolve_local(
+            cal.tz,
+            r.first.and_time(chrono::NaiveTime::MIN),
+        ));
+    }
+    for t in &probes {
+        if let Err(e) = cal.next_allowed(*t, &mut vec![]) {
+            out.push((
+                "quiet_hours".to_string(),
+                format!(
+                    "{}; together quiet hours, weekend and holidays leave no time to deliver",
+                    e.why
+                ),
+            ));
+            return out;
+        }
+    }
+    for (key, s) in [
+        ("digest.students", &p.digest.students),
+        ("digest.guardians", &p.digest.guardians),
+    ] {
+        for t in probes.iter().step_by(97) {
+            if let Err(e) = s.next_slot(*t, cal) {
+                out.push((
+                    key.to_string(),
+                    format!("{e}: notices on this schedule could never be delivered"),
+                ));
+                break;
+            }
+        }
+    }
+    if p.grades.max_hold < Duration::zero() {
+        out.push(("grades.max_hold".into(), "must not be negative".into()));
+    }
+    out
+}
+
+fn summarize(p: &Policy) -> String {
+    let c = &p.calendar;
+    let name = if p.school.is_empty() {
+        "All schools".to_string()
+    } else {
+        format!("{} ({})", p.school_name, p.school)
+    };
+    let quiet = c
+        .quiet
+        .map(|(a, b)| format!("quiet hours {}–{}", a.format("%H:%M"), b.format("%H:%M")))
+        .unwrap_or_else(|| "no quiet hours".into());
+    let weekend = c
+        .weekend
+        .map(|(a, b)| format!("weekend {a} until {b}"))
+        .unwrap_or_else(|| "no weekend blackout".into());
+    let holidays = if c.holidays.is_empty() {
+        "no holidays".to_string()
+    } else {
+        format!(
+            "holidays {}",
+            c.holidays
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let g = &p.grades;
+    let gate = match g.classroom_first {
+        ClassroomFirst::Off => "students see grades without a classroom gate".to_string(),
+        ClassroomFirst::Release => format!(
+            "students see a grade once its assessment is released in class (at most {})",
+            crate::policy::planner::human(g.max_hold)
+        ),
+        ClassroomFirst::NextLesson => format!(
+            "students see a grade after the next lesson of the subject ({} school day(s) without a timetable, at most {})",
+            g.embargo_school_days,
+            crate::policy::planner::human(g.max_hold)
+        ),
+        ClassroomFirst::Embargo => format!("students see a grade after {} school day(s)", g.embargo_school_days),
+    };
+    let kinds: Vec<String> = AbsenceKind::ALL
+        .iter()
+        .map(|k| format!("{} {}", k.as_str(), p.absences.mode(*k).as_str()))
+        .collect();
+    format!(
+        "{name}, zone {}: {quiet}, {weekend}, {holidays}. {gate}; guardians ({}) get them {} later{}. \
+         Absences settle {} before guardians hear ({}). Digests: students {}, guardians {}{}. \
+         Consent: student controls {}, adults {}.",
+        c.tz.name(),
+        g.guardians.as_str(),
+        crate::policy::planner::human(g.guardian_delay),
+        if g.push_shows_value { "; push shows values" } else { "; push never shows values" },
+        crate::policy::planner::human(p.absences.settle),
+        kinds.join(", "),
+        p.digest.students.describe(),
+        p.digest.guardians.describe(),
+        p.digest.max_per_day.map(|n| format!(", at most {n} a day")).unwrap_or_default(),
+        p.consent.student_controls.as_str(),
+        if p.consent.adult_needs_consent {
+            "must grant guardians access"
+        } else {
+            "decide themselves"
+        },
+    )
+}
+
+/// Finds a dotted key ("schools.x.grades.max_hold") in the file: its line and column.
+fn locate(text: &str, key: &str) -> (usize, usize) {
+    let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
+        return (1, 1);
+    };
+    let mut item: Option<&toml_edit::Item> = None;
+    let mut best = None;
+    for part in key.split('.') {
+        let next = match item {
+            None => doc.get(part),
+            Some(i) => i.get(part),
+        };
+        match next {
+            Some(n) => {
+                if let Some(span) = n.span() {
+                    best = Some(span.start);
+                } else if let Some(t) = n.as_table() {
+                    best = t.span().map(|s| s.start).or(best);
+                }
+                item = Some(n);
+            }
+            None => break,
+        }
+    }
+    best.map(|o| line_col(text, o)).unwrap_or((1, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config/rustig.toml");
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(Path::new("config/rustig.toml"), text)
+    }
+
+    fn first_error(text: &str) -> String {
+        parse(text).unwrap_err().0[0].to_string()
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let c = parse(EXAMPLE).unwrap();
+        let p = c.policy("coornhert").unwrap();
+        assert_eq!(p.school_name, "Coornhert Lyceum");
+        assert_eq!(p.grades.guardian_delay, Duration::hours(24));
+        assert!(c.policy("elsewhere").is_none());
+        assert!(c.summary().contains("Coornhert Lyceum (coornhert)"));
+    }
+
+    #[test]
+    fn a_bad_value_names_file_line_column_key_and_what_is_allowed() {
+        let text = "timezone = \"Europe/Amsterdam\"\n\n[quiet_hours]\nstart = \"25:00\"\nend = \"07:00\"\n";
+        assert_eq!(
+            first_error(text),
+            "config/rustig.toml:4:9: quiet_hours.start = \"25:00\": expected a time of day like \"20:00\""
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_the_allowed_ones() {
+        let err = first_error("[quiet_hours]\nstart = \"20:00\"\nends = \"07:00\"\n");
+        assert!(
+            err.starts_with("config/rustig.toml:3:1: quiet_hours.ends: unknown key `ends`"),
+            "{err}"
+        );
+        assert!(err.contains("`end`"), "{err}");
+        let err = first_error("[grades]\nclassroom_first = \"later\"\n");
+        assert!(err.contains("grades.classroom_first = \"later\""), "{err}");
+        assert!(err.contains("`next_lesson`"), "{err}");
+        let err = first_error("[absences]\nguardians = { truant = \"immediate\" }\n");
+        assert!(err.contains("absences.guardians"), "{err}");
+        let err = first_error("[grades]\nmax_hold = \"a while\"\n");
+        assert!(err.contains("expected a duration like"), "{err}");
+    }
+
+    #[test]
+    fn school_overrides_merge_key_by_key() {
+        let text = "[grades]\nguardian_delay = \"12h\"\nguardians = \"all\"\n\
+                    [schools.a]\n[schools.b.grades]\nguardians = \"report_only\"\n\
+                    [schools.b.absences]\nguardians = { sick = \"immediate\" }\n";
+        let c = parse(text).unwrap();
+        let (a, b) = (c.policy("a").unwrap(), c.policy("b").unwrap());
+        assert_eq!(a.grades.guardians, GuardianGrades::All);
+        assert_eq!(b.grades.guardians, GuardianGrades::ReportOnly);
+        assert_eq!(b.grades.guardian_delay, Duration::hours(12));
+        assert_eq!(b.absences.mode(AbsenceKind::Sick), AbsenceMode::Immediate);
+        assert_eq!(
+            b.absences.mode(AbsenceKind::Unauthorized),
+            AbsenceMode::Immediate
+        );
+        assert_eq!(a.absences.mode(AbsenceKind::Sick), AbsenceMode::None);
+    }
+
+    #[test]
+    fn undeliverable_configs_are_errors() {
+        let err = first_error("[quiet_hours]\nstart = \"07:00\"\nend = \"07:00\"\n");
+        assert!(
+            err.starts_with("config/rustig.toml:3:7: quiet_hours.end"),
+            "{err}"
+        );
+        assert!(err.contains("whole day"), "{err}");
+        let err = first_error("[digest]\nguardians = \"0 22 * * *\"\n");
+        assert!(err.contains("digest.guardians"), "{err}");
+        assert!(err.contains("never be delivered"), "{err}");
+        let err = first_error("[schools.x.weekend]\nfrom = \"mon 00:00\"\nuntil = \"mon 00:00\"\n");
+        assert!(err.contains("schools.x.weekend.until"), "{err}");
+    }
+}

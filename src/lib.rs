@@ -1,0 +1,10 @@
+//! rustig: the calm layer between a school's records and the family's phones.
+//!
+//! Events from the student information system go in; notices come out when the school's
+//! rules allow. See DESIGN.md for the data flow and the contracts.
+
+pub mod config;
+pub mod model;
+pub mod policy;
+pub mod render;
+pub mod send;

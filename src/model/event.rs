@@ -1,0 +1,435 @@
+//! Events from the student information system (schema v1 in DESIGN.md).
+//!
+//! Parsing goes through `serde_json::Value` and `serde_path_to_error`, so that a rejected event
+//! names the field that is wrong; unknown fields are ignored as the contract says.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One validated event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: String,
+    pub school: String,
+    pub occurred_at: DateTime<FixedOffset>,
+    pub record: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// The type-specific part of an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum EventBody {
+    #[serde(rename = "grade.entered")]
+    GradeEntered { student: String, grade: Grade },
+    #[serde(rename = "grade.withdrawn")]
+    GradeWithdrawn { student: String },
+    #[serde(rename = "assessment.released")]
+    AssessmentReleased { assessment: String, class: String },
+    #[serde(rename = "absence.registered")]
+    AbsenceRegistered { student: String, absence: Absence },
+    #[serde(rename = "absence.withdrawn")]
+    AbsenceWithdrawn { student: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    pub assessment: NonEmpty,
+    pub subject: NonEmpty,
+    pub class: NonEmpty,
+    #[serde(default)]
+    pub description: String,
+    pub value: Scalar,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    pub kind: GradeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeKind {
+    Test,
+    Assignment,
+    Report,
+    Average,
+    Exam,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Absence {
+    pub kind: AbsenceKind,
+    pub start: LocalMoment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<LocalMoment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Scalar>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbsenceKind {
+    Unauthorized,
+    Authorized,
+    Sick,
+    Late,
+    Removed,
+    ForgotMaterials,
+    HomeworkMissing,
+}
+
+impl AbsenceKind {
+    pub const ALL: [AbsenceKind; 7] = [
+        AbsenceKind::Unauthorized,
+        AbsenceKind::Authorized,
+        AbsenceKind::Sick,
+        AbsenceKind::Late,
+        AbsenceKind::Removed,
+        AbsenceKind::ForgotMaterials,
+        AbsenceKind::HomeworkMissing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbsenceKind::Unauthorized => "unauthorized",
+            AbsenceKind::Authorized => "authorized",
+            AbsenceKind::Sick => "sick",
+            AbsenceKind::Late => "late",
+            AbsenceKind::Removed => "removed",
+            AbsenceKind::ForgotMaterials => "forgot_materials",
+            AbsenceKind::HomeworkMissing => "homework_missing",
+        }
+    }
+}
+
+/// A non-empty string (ids, names of assessments and classes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NonEmpty(pub String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Err(serde::de::Error::custom("must not be empty"));
+        }
+        Ok(NonEmpty(s))
+    }
+}
+
+impl std::ops::Deref for NonEmpty {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value the SIS may send as a string or a number ("7,5", 7.5, "V").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if !s.trim().is_empty() => Ok(Scalar(s)),
+            serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a non-empty string or a number, got {other}"
+            ))),
+        }
+    }
+}
+
+/// A moment in the school day: an RFC 3339 timestamp or a plain date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct LocalMoment(pub String);
+
+impl<'de> Deserialize<'de> for LocalMoment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if DateTime::parse_from_rfc3339(&s).is_ok() || s.parse::<NaiveDate>().is_ok() {
+            Ok(LocalMoment(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{s:?} is not an RFC 3339 time (2026-11-23T10:15:00+01:00) or a date (2026-11-23)"
+            )))
+        }
+    }
+}
+
+/// Why an event was rejected; `field` is the JSON path of the offending field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+pub struct EventError {
+    pub field: String,
+    pub message: String,
+}
+
+impl EventError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EventError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Common {
+    id: NonEmpty,
+    #[serde(rename = "type")]
+    kind: String,
+    school: NonEmpty,
+    occurred_at: Rfc3339,
+    record: NonEmpty,
+}
+
+/// `occurred_at` must carry an offset; chrono's RFC 3339 parser insists on one.
+struct Rfc3339(DateTime<FixedOffset>);
+
+impl<'de> Deserialize<'de> for Rfc3339 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(Rfc3339).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not an RFC 3339 time with offset, like 2026-11-23T10:15:00+01:00"
+            ))
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct StudentOnly {
+    student: NonEmpty,
+}
+#[derive(Deserialize)]
+struct GradePart {
+    student: NonEmpty,
+    grade: Grade,
+}
+#[derive(Deserialize)]
+struct ReleasePart {
+    assessment: NonEmpty,
+    class: NonEmpty,
+}
+#[derive(Deserialize)]
+struct AbsencePart {
+    student: NonEmpty,
+    absence: Absence,
+}
+
+fn part<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        EventError::new(field, e.into_inner().to_string())
+    })
+}
+
+pub const EVENT_TYPES: [&str; 5] = [
+    "grade.entered",
+    "grade.withdrawn",
+    "assessment.released",
+    "absence.registered",
+    "absence.withdrawn",
+];
+
+impl Event {
+    /// Parses and validates one event from raw JSON bytes.
+    pub fn parse(raw: &[u8]) -> Result<Event, EventError> {
+        let value: serde_json::Value = serde_json::from_slice(raw)
+            .map_err(|e| EventError::new("", format!("not valid JSON: {e}")))?;
+        Event::from_value(&value)
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Result<Event, EventError> {
+        if !value.is_object() {
+            return Err(EventError::new("", "an event must be a JSON object"));
+        }
+        let common: Common = part(value)?;
+        let body = match common.kind.as_str() {
+            "grade.entered" => {
+                let p: GradePart = part(value)?;
+                EventBody::GradeEntered {
+                    student: p.student.0,
+                    grade: p.grade,
+                }
+            }
+            "grade.withdrawn" => EventBody::GradeWithdrawn {
+                student: part::<StudentOnly>(value)?.student.0,
+            },
+            "assessment.released" => {
+                let p: ReleasePart = part(value)?;
+                EventBody::AssessmentReleased {
+                    assessment: p.assessment.0,
+                    class: p.class.0,
+                }
+            }
+            "absence.registered" => {
+                let p: AbsencePart = part(value)?;
+                EventBody::AbsenceRegistered {
+                    student: p.student.0,
+                    absence: p.absence,
+                }
+            }
+            "absence.withdrawn" => EventBody::AbsenceWithdrawn {
+                student: part::<StudentOnly>(value)?.student.0,
+            },
+            other => {
+                return Err(EventError::new(
+                    "type",
+                    format!(
+                        "unknown event type {other:?}; expected one of {}",
+                        EVENT_TYPES.join(", ")
+                    ),
+                ))
+            }
+        };
+        Ok(Event {
+            id: common.id.0,
+            school: common.school.0,
+            occurred_at: common.occurred_at.0,
+            record: common.record.0,
+            body,
+        })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.body {
+            EventBody::GradeEntered { .. } => "grade.entered",
+            EventBody::GradeWithdrawn { .. } => "grade.withdrawn",
+            EventBody::AssessmentReleased { .. } => "assessment.released",
+            EventBody::AbsenceRegistered { .. } => "absence.registered",
+            EventBody::AbsenceWithdrawn { .. } => "absence.withdrawn",
+        }
+    }
+
+    pub fn occurred_utc(&self) -> DateTime<Utc> {
+        self.occurred_at.with_timezone(&Utc)
+    }
+
+    /// The student the event is about (none for `assessment.released`).
+    pub fn student(&self) -> Option<&str> {
+        match &self.body {
+            EventBody::GradeEntered { student, .. }
+            | EventBody::GradeWithdrawn { student }
+            | EventBody::AbsenceRegistered { student, .. }
+            | EventBody::AbsenceWithdrawn { student } => Some(student),
+            EventBody::AssessmentReleased { .. } => None,
+        }
+    }
+
+    /// The classroom release this grade waits for, as `assessment` + `class`.
+    pub fn release_key(&self) -> Option<String> {
+        match &self.body {
+            EventBody::GradeEntered { grade, .. } => {
+                Some(release_key(&grade.assessment, &grade.class))
+            }
+            EventBody::AssessmentReleased { assessment, class } => {
+                Some(release_key(assessment, class))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events serialize")
+    }
+}
+
+/// The key that ties a grade to the classroom release of its assessment.
+pub fn release_key(assessment: &str, class: &str) -> String {
+    format!("{assessment}\u{1f}{class}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grade_json() -> serde_json::Value {
+        serde_json::json!({
+            "id": "evt-1", "type": "grade.entered", "school": "coornhert",
+            "occurred_at": "2026-11-20T21:14:00+01:00", "record": "r-1", "student": "s-1001",
+            "grade": {"assessment": "a-1", "subject": "wiskunde", "class": "3c",
+                      "description": "Toets H3", "value": "5,4", "numeric": 5.4, "weight": 2, "kind": "test"},
+            "extra": "ignored"
+        })
+    }
+
+    #[test]
+    fn parses_a_grade_and_ignores_unknown_fields() {
+        let e = Event::from_value(&grade_json()).unwrap();
+        assert_eq!(e.id, "evt-1");
+        assert_eq!(e.type_name(), "grade.entered");
+        let EventBody::GradeEntered { grade, .. } = &e.body else {
+            panic!()
+        };
+        assert_eq!(grade.value.0, "5,4");
+        assert_eq!(grade.kind, GradeKind::Test);
+        // Round trip through the canonical JSON.
+        let again = Event::parse(e.to_json().as_bytes()).unwrap();
+        assert_eq!(again, e);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut v = grade_json();
+        v["grade"]["kind"] = "quiz".into();
+        let err = Event::from_value(&v).unwrap_err();
+        assert_eq!(err.field, "grade.kind");
+        assert!(err.message.contains("quiz"), "{err}");
+
+        let mut v = grade_json();
+        v.as_object_mut().unwrap().remove("student");
+        let err = Event::from_value(&v).unwrap_err();
+        assert!(err.to_string().contains("student"), "{err}");
+
+        let mut v = grade_json();
+        v["occurred_at"] = "2026-11-20 21:14".into();
+        let err = Event::from_value(&v).unwrap_err();
+        assert_eq!(err.field, "occurred_at");
+
+        let mut v = grade_json();
+        v["type"] = "grade.deleted".into();
+        let err = Event::from_value(&v).unwrap_err();
+        assert_eq!(err.field, "type");
+
+        let mut v = grade_json();
+        v["id"] = "".into();
+        assert_eq!(Event::from_value(&v).unwrap_err().field, "id");
+
+        assert!(Event::parse(b"{not json")
+            .unwrap_err()
+            .message
+            .contains("not valid JSON"));
+        assert!(Event::parse(b"[1]").is_err());
+    }
+
+    #[test]
+    fn parses_absences() {
+        let v = serde_json::json!({
+            "id": "evt-2", "type": "absence.registered", "school": "coornhert",
+            "occurred_at": "2026-11-23T08:40:00+01:00", "record": "abs-9", "student": "s-1001",
+            "absence": {"kind": "unauthorized", "start": "2026-11-23T08:30:00+01:00", "period": 1}
+        });
+        let e = Event::from_value(&v).unwrap();
+        let EventBody::AbsenceRegistered { absence, .. } = &e.body else {
+            panic!()
+        };
+        assert_eq!(absence.kind, AbsenceKind::Unauthorized);
+        assert_eq!(absence.period.as_ref().unwrap().0, "1");
+
+        let mut bad = v.clone();
+        bad["absence"]["start"] = "morning".into();
+        assert_eq!(Event::from_value(&bad).unwrap_err().field, "absence.start");
+    }
+}

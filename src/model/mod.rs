@@ -1,0 +1,35 @@
+//! The data rustig reads: events from the SIS and the directory of people to notify.
+
+pub mod directory;
+pub mod event;
+
+pub use directory::{ChannelKind, Contact, Directory, Role, Student};
+pub use event::{AbsenceKind, Event, EventBody, EventError, GradeKind};
+
+use serde::{Deserialize, Serialize};
+
+/// The language a recipient reads; Dutch unless the directory says otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    #[default]
+    Nl,
+    En,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::Nl => "nl",
+            Locale::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Locale {
+        if s.eq_ignore_ascii_case("en") {
+            Locale::En
+        } else {
+            Locale::Nl
+        }
+    }
+}

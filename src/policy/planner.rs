@@ -1,0 +1,687 @@
+//! `plan(event, facts, directory, policy, now) -> Plan`: who hears about an event, on which
+//! channel, and when. Pure: the store gathers the facts, the planner decides.
+//!
+//! Every notice starts at the event's `occurred_at` and each rule may only move it later,
+//! leaving a [`Reason`]. The student's timeline comes first; guardians start from the
+//! student's due time plus `grades.guardian_delay`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::directory::{channels, Guardian, Person};
+use crate::model::event::{Absence, Grade};
+use crate::model::{ChannelKind, Directory, Event, EventBody, GradeKind, Role, Student};
+use crate::policy::calendar::{resolve_local, Calendar};
+use crate::policy::reason::{Reason, Rule};
+use crate::policy::{
+    AbsenceMode, ClassroomFirst, GuardianGrades, Policy, Schedule, StudentControls,
+};
+
+/// What the store knows about the event's record and assessment.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    /// When the grade's assessment was discussed in class (`assessment.released`), if it was.
+    pub released_at: Option<DateTime<Utc>>,
+    /// Messages already delivered for this record, any version.
+    pub delivered: &'a [Delivered],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub recipient: String,
+    pub channel: ChannelKind,
+    pub event_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Grade,
+    Absence,
+    /// The recipient saw an earlier version of the record; this is the new one.
+    Correction,
+    /// The recipient saw the record; it has been withdrawn.
+    Withdrawal,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Grade => "grade",
+            NoticeKind::Absence => "absence",
+            NoticeKind::Correction => "correction",
+            NoticeKind::Withdrawal => "withdrawal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NoticeKind> {
+        Some(match s {
+            "grade" => NoticeKind::Grade,
+            "absence" => NoticeKind::Absence,
+            "correction" => NoticeKind::Correction,
+            "withdrawal" => NoticeKind::Withdrawal,
+            _ => return None,
+        })
+    }
+}
+
+/// One planned message part for one recipient on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// Idempotency key: the same event, recipient and channel always give the same key.
+    pub key: String,
+    pub school: String,
+    pub record: String,
+    pub event_id: String,
+    pub student: String,
+    pub recipient: String,
+    pub role: Role,
+    pub channel: ChannelKind,
+    pub kind: NoticeKind,
+    pub due_at: DateTime<Utc>,
+    pub reasons: Vec<Reason>,
+    /// Set while the notice waits for an `assessment.released` (re-planned when it comes).
+    pub release_key: Option<String>,
+}
+
+/// A recipient who gets nothing for this event, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suppressed {
+    pub school: String,
+    pub record: String,
+    pub event_id: String,
+    pub student: String,
+    pub recipient: Option<String>,
+    pub role: Option<Role>,
+    pub rule: &'static str,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub notices: Vec<Notice>,
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// Plans the notices for `event`. Deterministic; reads no clock.
+pub fn plan(
+    event: &Event,
+    facts: &Facts,
+    dir: &Directory,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut p = Planner {
+        event,
+        facts,
+        policy,
+        now,
+        out: Plan::default(),
+    };
+    let Some(student_id) = event.student() else {
+        return p.out; // assessment.released only changes facts; the store re-plans.
+    };
+    let Some(student) = dir.student(&event.school, student_id) else {
+        p.suppress(
+            None,
+            None,
+            "unknown_student",
+            format!("student {student_id} is not in the directory"),
+        );
+        return p.out;
+    };
+    match &event.body {
+        EventBody::GradeEntered { grade, .. } => p.grade(dir, student, grade),
+        EventBody::AbsenceRegistered { absence, .. } => p.absence(student, absence),
+        EventBody::GradeWithdrawn { .. } | EventBody::AbsenceWithdrawn { .. } => {
+            p.withdrawal(dir, student)
+        }
+        EventBody::AssessmentReleased { .. } => {}
+    }
+    p.out
+}
+
+/// A notice's due time as rules move it.
+#[derive(Debug, Clone)]
+struct Timeline {
+    t: DateTime<Utc>,
+    reasons: Vec<Reason>,
+    failed: Option<String>,
+}
+
+impl Timeline {
+    fn start(at: DateTime<Utc>, detail: impl Into<String>) -> Timeline {
+        Timeline {
+            t: at,
+            reasons: vec![Reason::moved(Rule::Entered, at, at, detail)],
+            failed: None,
+        }
+    }
+
+    /// Moves later (never earlier) and records why.
+    fn move_to(&mut self, rule: Rule, to: DateTime<Utc>, detail: impl Into<String>) {
+        if to > self.t {
+            self.reasons.push(Reason::moved(rule, self.t, to, detail));
+            self.t = to;
+        }
+    }
+
+    fn allowed(&mut self, cal: &Calendar) {
+        match cal.next_allowed(self.t, &mut self.reasons) {
+            Ok(t) => self.t = t,
+            Err(e) => self.failed = Some(e.to_string()),
+        }
+    }
+
+    fn slot(&mut self, schedule: &Schedule, cal: &Calendar, rule: Rule) {
+        match schedule.next_slot(self.t, cal) {
+            Ok(Some(slot)) => self.move_to(rule, slot, schedule.describe()),
+            Ok(None) => {}
+            Err(e) => self.failed = Some(e),
+        }
+    }
+}
+
+struct Planner<'a> {
+    event: &'a Event,
+    facts: &'a Facts<'a>,
+    policy: &'a Policy,
+    now: DateTime<Utc>,
+    out: Plan,
+}
+
+impl Planner<'_> {
+    fn cal(&self) -> &Calendar {
+        &self.policy.calendar
+    }
+
+    fn student_id(&self) -> &str {
+        self.event.student().unwrap_or_default()
+    }
+
+    fn suppress(
+        &mut self,
+        recipient: Option<&str>,
+        role: Option<Role>,
+        rule: &'static str,
+        why: String,
+    ) {
+        self.out.suppressed.push(Suppressed {
+            school: self.event.school.clone(),
+            record: self.event.record.clone(),
+            event_id: self.event.id.clone(),
+            student: self.student_id().to_string(),
+            recipient: recipient.map(str::to_string),
+            role,
+            rule,
+            why,
+        });
+    }
+
+    fn delivered_to<'s>(&'s self, recipient: &'s str) -> impl Iterator<Item = &'s Delivered> + 's {
+        self.facts
+            .delivered
+            .iter()
+            .filter(move |d| d.recipient == recipient)
+    }
+
+    /// Clamps to `now`, then to an allowed instant, then to the role's digest slot.
+    fn finish(&self, mut tl: Timeline, schedules: &[(&Schedule, Rule)]) -> Timeline {
+        if tl.t < self.now {
+            tl.move_to(Rule::Late, self.now, "");
+        }
+        tl.allowed(self.cal());
+        for (schedule, rule) in schedules {
+            tl.slot(schedule, self.cal(), *rule);
+        }
+        tl
+    }
+
+    fn guardian_schedule(&self, g: &Guardian) -> Option<Schedule> {
+        g.digest.as_deref().and_then(|s| Schedule::parse(s).ok())
+    }
+
+    /// Emits one notice per channel of `person`, skipping channels that already carry this
+    /// event; `kind` turns into a correction for people who saw an earlier version.
+    fn emit(
+        &mut self,
+        person: Person,
+        kind: NoticeKind,
+        tl: &Timeline,
+        release_key: Option<&String>,
+    ) {
+        if let Some(why) = &tl.failed {
+            self.suppress(
+                Some(person.id),
+                Some(person.role),
+                "undeliverable",
+                why.clone(),
+            );
+            return;
+        }
+        let chans = channels(person.contacts);
+        if chans.is_empty() {
+            self.suppress(
+                Some(person.id),
+                Some(person.role),
+                "no_contact",
+                format!("{} has no contact", person.id),
+            );
+            return;
+        }
+        let saw_earlier = self
+            .delivered_to(person.id)
+            .any(|d| d.event_id != self.event.id);
+        let kind = if saw_earlier && matches!(kind, NoticeKind::Grade | NoticeKind::Absence) {
+            NoticeKind::Correction
+        } else {
+            kind
+        };
+        for channel in chans {
+            let already = self
+                .delivered_to(person.id)
+                .any(|d| d.channel == channel && d.event_id == self.event.id);
+            if already {
+                continue;
+            }
+            self.out.notices.push(Notice {
+                key: notice_key(&self.event.school, &self.event.id, person.id, channel),
+                school: self.event.school.clone(),
+                record: self.event.record.clone(),
+                event_id: self.event.id.clone(),
+                student: self.student_id().to_string(),
+                recipient: person.id.to_string(),
+                role: person.role,
+                channel,
+                kind,
+                due_at: tl.t,
+                reasons: tl.reasons.clone(),
+                release_key: release_key.cloned(),
+            });
+        }
+    }
+
+    fn grade(&mut self, dir: &Directory, s: &Student, grade: &Grade) {
+        let entered = self.event.occurred_utc();
+        let g = &self.policy.grades;
+        let mut tl = Timeline::start(entered, "");
+        let hold_until = entered + g.max_hold;
+        let what = if grade.description.is_empty() {
+            format!("{} ({})", grade.assessment.0, grade.subject.0)
+        } else {
+            format!("\"{}\"", grade.description)
+        };
+        let mut waits_for_release = None;
+        let embargo = |tl: &mut Timeline, cal: &Calendar, why: &str| {
+            let local = entered.with_timezone(&cal.tz);
+            let target = cal
+                .add_school_days(local.date_naive(), g.embargo_school_days)
+                .map(|d| resolve_local(cal.tz, d.and_time(local.time())));
+            match target {
+                Some(t) if t <= hold_until => tl.move_to(
+                    Rule::Embargo,
+                    t,
+                    format!("{} school day(s){why}", g.embargo_school_days),
+                ),
+                _ => tl.move_to(
+                    Rule::MaxHold,
+                    hold_until,
+                    format!("embargo capped at {}", human(g.max_hold)),
+                ),
+            }
+        };
+        match g.classroom_first {
+            ClassroomFirst::Off => {}
+            ClassroomFirst::Release => match self.facts.released_at {
+                Some(r) if r <= hold_until => tl.move_to(
+                    Rule::ClassroomRelease,
+                    r,
+                    format!(
+                        "waits for release of {what} in {} (released)",
+                        grade.class.0
+                    ),
+                ),
+                Some(_) => tl.move_to(
+                    Rule::MaxHold,
+                    hold_until,
+                    format!("release of {what} came after max hold"),
+                ),
+                None => {
+                    waits_for_release = Some(crate::model::event::release_key(
+                        &grade.assessment,
+                        &grade.class,
+                    ));
+                    tl.move_to(
+                        Rule::MaxHold,
+                        hold_until,
+                        format!(
+                            "waits for release of {what} in {} (not yet released; at most {})",
+                            grade.class.0,
+                            human(g.max_hold)
+                        ),
+                    );
+                }
+            },
+            ClassroomFirst::NextLesson => {
+                match dir.lessons(&self.event.school, &grade.class, &grade.subject) {
+                    Some(lessons) if !lessons.is_empty() => {
+                        match self.cal().next_lesson_end(lessons, entered, hold_until) {
+                            Some(end) => tl.move_to(
+                                Rule::NextLesson,
+                                end,
+                                format!(
+                                    "end of the next {} lesson of {}",
+                                    grade.subject.0, grade.class.0
+                                ),
+                            ),
+                            None => {
+                                tl.move_to(Rule::MaxHold, hold_until, "no lesson within max hold")
+                            }
+                        }
+                    }
+                    _ => embargo(
+                        &mut tl,
+                        self.cal(),
+                        &format!(" (no timetable for {} {})", grade.class.0, grade.subject.0),
+                    ),
+                }
+            }
+            ClassroomFirst::Embargo => embargo(&mut tl, self.cal(), ""),
+        }
+        let is_report = grade.kind == GradeKind::Report;
+        if let (true, Some(w)) = (is_report, g.report_hours) {
+            let cal = self.cal();
+            let mut local = tl.t.with_timezone(&cal.tz);
+            for _ in 0..400 {
+                let d = local.date_naive();
+                if cal.is_school_day(d) && local.time() < w.end {
+                    if local.time() < w.start {
+                        tl.move_to(
+                            Rule::ReportHours,
+                            resolve_local(cal.tz, d.and_time(w.start)),
+                            format!("{w} on a school day"),
+                        );
+                    }
+                    break;
+                }
+                let next = d.succ_opt().unwrap_or(d).and_time(w.start);
+                tl.move_to(
+                    Rule::ReportHours,
+                    resolve_local(cal.tz, next),
+                    format!("{w} on a school day"),
+                );
+                local = tl.t.with_timezone(&cal.tz);
+            }
+        }
+
+        // The student's timeline. Their actual delivery, if any, is the guardians' anchor.
+        let notional = self.finish(
+            tl.clone(),
+            &[(&self.policy.digest.students, Rule::DigestSlot)],
+        );
+        let student_person = Person {
+            id: &s.id,
+            name: &s.name,
+            locale: s.locale,
+            contacts: &s.contacts,
+            role: Role::Student,
+        };
+        let has_contact = !s.contacts.is_empty();
+        let mut student_due = if has_contact {
+            notional.t
+        } else {
+            self.finish_unclamped(tl)
+        };
+        if let Some(d) = self
+            .delivered_to(&s.id)
+            .filter(|d| d.event_id == self.event.id)
+            .map(|d| d.sent_at)
+            .max()
+        {
+            student_due = d;
+        }
+        self.emit(
+            student_person,
+            NoticeKind::Grade,
+            &notional,
+            waits_for_release.as_ref(),
+        );
+
+        // Guardians, each on their own.
+        let date = entered.with_timezone(&self.cal().tz).date_naive();
+        let access = self.guardian_grade_access(s, is_report, date);
+        for guardian in &s.guardians {
+            let person = guardian_person(guardian);
+            let saw_earlier = self
+                .delivered_to(&guardian.id)
+                .any(|d| d.event_id != self.event.id);
+            if let Err(why) = &access {
+                if !saw_earlier {
+                    self.suppress(
+                        Some(&guardian.id),
+                        Some(Role::Guardian),
+                        why.0,
+                        why.1.clone(),
+                    );
+                    continue;
+                }
+            }
+            let mut gt = Timeline {
+                t: student_due,
+                reasons: notional.reasons.clone(),
+                failed: notional.failed.clone(),
+            };
+            gt.move_to(
+                Rule::GuardianDelay,
+                student_due + g.guardian_delay,
+                format!("{} after the student", human(g.guardian_delay)),
+            );
+            let personal = self.guardian_schedule(guardian);
+            let mut schedules = vec![(&self.policy.digest.guardians, Rule::DigestSlot)];
+            if let Some(p) = &personal {
+                schedules.push((p, Rule::PersonalDigest));
+            }
+            let gt = self.finish(gt, &schedules);
+            self.emit(person, NoticeKind::Grade, &gt, waits_for_release.as_ref());
+        }
+    }
+
+    /// The student's policy due time without the `now` clamp: a notional anchor that does
+    /// not drift when the record is re-planned later.
+    fn finish_unclamped(&self, mut tl: Timeline) -> DateTime<Utc> {
+        tl.allowed(self.cal());
+        tl.slot(&self.policy.digest.students, self.cal(), Rule::DigestSlot);
+        tl.t
+    }
+
+    /// May guardians see this grade? `Err((rule, why))` when not.
+    fn guardian_grade_access(
+        &self,
+        s: &Student,
+        is_report: bool,
+        date: chrono::NaiveDate,
+    ) -> Result<(), (&'static str, String)> {
+        match self.policy.grades.guardians {
+            GuardianGrades::None => {
+                return Err(("grades.guardians", "grades.guardians = \"none\"".into()))
+            }
+            GuardianGrades::ReportOnly if !is_report => {
+                return Err((
+                    "grades.guardians",
+                    "grades.guardians = \"report_only\" and this is not a report grade".into(),
+                ))
+            }
+            _ => {}
+        }
+        let age = s.age_on(date);
+        if is_report && age < 18 {
+            return Ok(()); // The law: report grades reach guardians of minors.
+        }
+        self.consent(age, s.guardian_access.grades, "grades")
+    }
+
+    fn consent(
+        &self,
+        age: u32,
+        choice: Option<bool>,
+        what: &str,
+    ) -> Result<(), (&'static str, String)> {
+        let c = &self.policy.consent;
+        if age >= 18 {
+            if c.adult_needs_consent && choice != Some(true) {
+                return Err((
+                    "consent",
+                    format!("the student is {age} and has not granted guardians access to {what}"),
+                ));
+            }
+            if choice == Some(false) {
+                return Err((
+                    "consent",
+                    format!("the student is {age} and chose not to share {what}"),
+                ));
+            }
+            return Ok(());
+        }
+        let counts = match c.student_controls {
+            StudentControls::Never => false,
+            StudentControls::From16 => age >= 16,
+            StudentControls::Always => true,
+        };
+        if counts && choice == Some(false) {
+            return Err((
+                "consent",
+                format!(
+                    "the student ({age}) chose not to share {what} (consent.student_controls = \"{}\")",
+                    c.student_controls.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn absence(&mut self, s: &Student, absence: &Absence) {
+        let entered = self.event.occurred_utc();
+        let mode = self.policy.absences.mode(absence.kind);
+        let date = entered.with_timezone(&self.cal().tz).date_naive();
+        let access = self.consent(s.age_on(date), s.guardian_access.absences, "absences");
+        let mut base = Timeline::start(entered, "");
+        base.move_to(
+            Rule::Settle,
+            entered + self.policy.absences.settle,
+            human(self.policy.absences.settle),
+        );
+        for guardian in &s.guardians {
+            let saw_earlier = self
+                .delivered_to(&guardian.id)
+                .any(|d| d.event_id != self.event.id);
+            let blocked = match (&access, mode) {
+                (Err(e), _) => Some(e.clone()),
+                (Ok(()), AbsenceMode::None) => Some((
+                    "absences.guardians",
+                    format!("absences.guardians.{} = \"none\"", absence.kind.as_str()),
+                )),
+                _ => None,
+            };
+            if let Some((rule, why)) = blocked {
+                if !saw_earlier {
+                    self.suppress(Some(&guardian.id), Some(Role::Guardian), rule, why);
+                    continue;
+                }
+            }
+            let personal = self.guardian_schedule(guardian);
+            let mut schedules = vec![];
+            if mode == AbsenceMode::Digest {
+                schedules.push((&self.policy.digest.guardians, Rule::DigestSlot));
+                if let Some(p) = &personal {
+                    schedules.push((p, Rule::PersonalDigest));
+                }
+            }
+            let tl = self.finish(base.clone(), &schedules);
+            self.emit(guardian_person(guardian), NoticeKind::Absence, &tl, None);
+        }
+    }
+
+    /// A withdrawn record: only people who saw it hear that it is gone.
+    fn withdrawal(&mut self, dir: &Directory, s: &Student) {
+        let entered = self.event.occurred_utc();
+        let mut seen: Vec<&str> = self
+            .facts
+            .delivered
+            .iter()
+            .map(|d| d.recipient.as_str())
+            .collect();
+        seen.dedup();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.is_empty() {
+            self.suppress(
+                None,
+                None,
+                "not_delivered",
+                "nothing of this record was delivered yet".into(),
+            );
+            return;
+        }
+        for id in seen {
+            let Some(person) = dir.person(&self.event.school, &s.id, id) else {
+                continue;
+            };
+            let mut schedules = vec![];
+            let personal = s
+                .guardians
+                .iter()
+                .find(|g| g.id == id)
+                .and_then(|g| self.guardian_schedule(g));
+            match person.role {
+                Role::Student => schedules.push((&self.policy.digest.students, Rule::DigestSlot)),
+                Role::Guardian => {
+                    schedules.push((&self.policy.digest.guardians, Rule::DigestSlot));
+                    if let Some(p) = &personal {
+                        schedules.push((p, Rule::PersonalDigest));
+                    }
+                }
+            }
+            let tl = self.finish(Timeline::start(entered, ""), &schedules);
+            // Only on the channels that carried the record.
+            let chans: Vec<ChannelKind> = self.delivered_to(id).map(|d| d.channel).collect();
+            let contacts: Vec<_> = person
+                .contacts
+                .iter()
+                .filter(|c| chans.contains(&c.channel()))
+                .cloned()
+                .collect();
+            let person = Person {
+                contacts: &contacts,
+                ..person
+            };
+            self.emit(person, NoticeKind::Withdrawal, &tl, None);
+        }
+    }
+}
+
+fn guardian_person(g: &Guardian) -> Person<'_> {
+    Person {
+        id: &g.id,
+        name: &g.name,
+        locale: g.locale,
+        contacts: &g.contacts,
+        role: Role::Guardian,
+    }
+}
+
+/// `24h`, `5days`: durations as operators wrote them.
+pub fn human(d: Duration) -> String {
+    humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+}
+
+/// The idempotency key of a notice.
+pub fn notice_key(school: &str, event_id: &str, recipient: &str, channel: ChannelKind) -> String {
+    let mut h = Sha256::new();
+    for part in [school, event_id, recipient, channel.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}

@@ -1,0 +1,72 @@
+//! Why a notice is due when it is: every rule that moves it leaves a reason.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Where the timeline starts: the event's `occurred_at`.
+    Entered,
+    /// The event was planned after it would have been due.
+    Late,
+    Settle,
+    ClassroomRelease,
+    NextLesson,
+    Embargo,
+    MaxHold,
+    ReportHours,
+    GuardianDelay,
+    QuietHours,
+    Weekend,
+    Holiday,
+    DigestSlot,
+    PersonalDigest,
+}
+
+impl Rule {
+    pub fn label(self) -> &'static str {
+        match self {
+            Rule::Entered => "entered",
+            Rule::Late => "planned late",
+            Rule::Settle => "settle window",
+            Rule::ClassroomRelease => "classroom-first",
+            Rule::NextLesson => "classroom-first (next lesson)",
+            Rule::Embargo => "classroom-first (embargo)",
+            Rule::MaxHold => "max hold",
+            Rule::ReportHours => "report hours",
+            Rule::GuardianDelay => "guardian delay",
+            Rule::QuietHours => "quiet hours",
+            Rule::Weekend => "weekend",
+            Rule::Holiday => "holiday",
+            Rule::DigestSlot => "digest slot",
+            Rule::PersonalDigest => "personal digest",
+        }
+    }
+}
+
+/// One step in a notice's timeline: `rule` moved it from `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub rule: Rule,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn moved(
+        rule: Rule,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        detail: impl Into<String>,
+    ) -> Reason {
+        Reason {
+            rule,
+            from,
+            to,
+            detail: detail.into(),
+        }
+    }
+}

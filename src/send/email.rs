@@ -1,0 +1,1 @@
+//! Email by lettre: file or SMTP transport (being written).
