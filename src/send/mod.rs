@@ -86,3 +86,14 @@ impl Channels {
         self.map.get(&kind)
     }
 }
+
+/// Accepts everything and sends nothing: `simulate` renders through the real path and
+/// records what would go out.
+pub struct Discard;
+
+#[async_trait]
+impl Channel for Discard {
+    async fn send(&self, _msg: &Outgoing) -> Result<(), SendError> {
+        Ok(())
+    }
+}

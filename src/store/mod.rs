@@ -1,0 +1,172 @@
+//! The durable delay buffer behind a trait, so that SQLite (embedded) and PostgreSQL (several
+//! instances) give the same semantics.
+//!
+//! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
+//! groups of one (school, recipient, channel) and marks them sent or failed.
+
+pub mod sqlite;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::model::{ChannelKind, Event, Role};
+use crate::policy::{Delivered, Notice, NoticeKind, Reason};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("unsupported store url {0:?}: expected sqlite://PATH")]
+    Unsupported(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The current version of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub event_id: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A notice as stored, with its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredNotice {
+    pub id: i64,
+    pub key: String,
+    pub school: String,
+    pub record: String,
+    pub event_id: String,
+    pub student: String,
+    pub recipient: String,
+    pub role: Role,
+    pub channel: ChannelKind,
+    pub kind: NoticeKind,
+    pub due_at: DateTime<Utc>,
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub reasons: Vec<Reason>,
+}
+
+/// Totals for health checks and the bench.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub events: i64,
+    pub pending: i64,
+    pub claimed: i64,
+    pub sent: i64,
+    pub dead: i64,
+    pub quarantined: i64,
+}
+
+/// What happens to a claimed group after a send attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent {
+        message_key: String,
+        at: DateTime<Utc>,
+    },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    Dead {
+        error: String,
+    },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// The earliest instant at which something becomes claimable.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Claims every due notice of up to `groups` (school, recipient, channel) groups until
+    /// `lease_until`; a claim whose holder died is claimable again after its lease.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        groups: u32,
+    ) -> Result<Vec<StoredNotice>>;
+    /// Records the outcome of many groups in one transaction.
+    async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()>;
+    async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>>;
+    async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>>;
+    /// Records that have pending notices (for re-planning after a reload).
+    async fn pending_records(&self) -> Result<Vec<(String, String)>>;
+    async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn load_directory(&self) -> Result<Option<String>>;
+    async fn counts(&self) -> Result<Counts>;
+    /// Messages sent to a recipient on a channel since `since`, counted per message.
+    async fn messages_sent_since(
+        &self,
+        school: &str,
+        recipient: &str,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<i64>;
+}
+
+/// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
+#[async_trait]
+pub trait Tx: Send {
+    /// Stores an event; `false` when its id was already stored (a harmless redelivery).
+    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool>;
+    async fn event(&mut self, id: &str) -> Result<Option<Event>>;
+    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>>;
+    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()>;
+    async fn released_at(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Option<DateTime<Utc>>>;
+    /// Keeps the earliest release.
+    async fn record_release(
+        &mut self,
+        school: &str,
+        release_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>>;
+    /// Drops the record's pending notices and stores `notices` instead.
+    async fn replace_pending(
+        &mut self,
+        school: &str,
+        record: &str,
+        notices: &[Notice],
+    ) -> Result<()>;
+    async fn records_waiting_for(&mut self, school: &str, release_key: &str)
+        -> Result<Vec<String>>;
+    async fn quarantine(
+        &mut self,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens the store named by a URL, applying migrations.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Unsupported(url.to_string()))
+    }
+}
+
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}

@@ -1,0 +1,475 @@
+//! The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so an
+//! acknowledged event survives a power cut. One connection does all writes: SQLite has one
+//! writer anyway, and a single connection never meets "database is locked".
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::{
+    from_ms, to_ms, Counts, Current, Outcome, Result, Store, StoreError, StoredNotice, Tx,
+};
+use crate::model::{ChannelKind, Event, Role};
+use crate::policy::{Delivered, Notice, NoticeKind};
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// `sqlite://PATH` (created with its folder if missing) or `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<SqliteStore> {
+        Self::open_with(url, SqliteSynchronous::Full).await
+    }
+
+    /// A scratch store for `simulate` and tests: in memory, nothing to fsync.
+    pub async fn memory() -> Result<SqliteStore> {
+        Self::open_with("sqlite::memory:", SqliteSynchronous::Off).await
+    }
+
+    async fn open_with(url: &str, sync: SqliteSynchronous) -> Result<SqliteStore> {
+        let mut opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .synchronous(sync)
+            .busy_timeout(Duration::from_secs(30));
+        if !url.contains(":memory:") {
+            opts = opts.journal_mode(SqliteJournalMode::Wal);
+            if let Some(parent) = opts.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+const NOTICE_COLUMNS: &str =
+    "id, key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
+                              state, attempts, last_error, reasons";
+
+fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
+    let role: String = r.try_get("role")?;
+    let channel: String = r.try_get("channel")?;
+    let kind: String = r.try_get("kind")?;
+    let reasons: String = r.try_get("reasons")?;
+    Ok(StoredNotice {
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        school: r.try_get("school")?,
+        record: r.try_get("record")?,
+        event_id: r.try_get("event_id")?,
+        student: r.try_get("student")?,
+        recipient: r.try_get("recipient")?,
+        role: if role == "guardian" {
+            Role::Guardian
+        } else {
+            Role::Student
+        },
+        channel: ChannelKind::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+        kind: NoticeKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("kind {kind:?}")))?,
+        due_at: from_ms(r.try_get("due_at")?),
+        state: r.try_get("state")?,
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+        last_error: r.try_get("last_error")?,
+        reasons: serde_json::from_str(&reasons)
+            .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+    })
+}
+
+fn parse_event(body: &str) -> Result<Event> {
+    Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("ids serialize")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        Ok(Box::new(SqliteTx {
+            tx: self.pool.begin().await?,
+        }))
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE state WHEN 'pending' THEN due_at ELSE claimed_until END) \
+             FROM notices WHERE state IN ('pending', 'claimed')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ms.map(from_ms))
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        groups: u32,
+    ) -> Result<Vec<StoredNotice>> {
+        let claimable =
+            "(state = 'pending' AND due_at <= ?1) OR (state = 'claimed' AND claimed_until <= ?1)";
+        let sql = format!(
+            "UPDATE notices SET state = 'claimed', claimed_until = ?2 \
+             WHERE ({claimable}) AND (school, recipient, channel) IN ( \
+                SELECT school, recipient, channel FROM notices WHERE {claimable} \
+                GROUP BY school, recipient, channel ORDER BY MIN(due_at) LIMIT ?3) \
+             RETURNING {NOTICE_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(to_ms(now))
+            .bind(to_ms(lease_until))
+            .bind(groups as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(notice_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| {
+            (&a.school, &a.recipient, a.channel, a.due_at, a.id).cmp(&(
+                &b.school,
+                &b.recipient,
+                b.channel,
+                b.due_at,
+                b.id,
+            ))
+        });
+        Ok(out)
+    }
+
+    async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (ids, outcome) in outcomes {
+            let ids = ids_json(ids);
+            let q = match outcome {
+                Outcome::Sent { message_key, at } => sqlx::query(
+                    "UPDATE notices SET state = 'sent', sent_at = ?2, message_key = ?3, claimed_until = NULL, \
+                     attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(ids)
+                .bind(to_ms(*at))
+                .bind(message_key),
+                Outcome::Retry { error, at } => sqlx::query(
+                    "UPDATE notices SET state = 'pending', due_at = ?2, last_error = ?3, claimed_until = NULL, \
+                     attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(ids)
+                .bind(to_ms(*at))
+                .bind(error),
+                Outcome::Dead { error } => sqlx::query(
+                    "UPDATE notices SET state = 'dead', last_error = ?2, claimed_until = NULL, \
+                     attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(ids)
+                .bind(error),
+            };
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
+        let rows = sqlx::query(
+            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(ids).expect("ids serialize"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("id")?,
+                    parse_event(r.try_get("body")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE event_id = ?1 ORDER BY id"
+        ))
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notice_from_row).collect()
+    }
+
+    async fn pending_records(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT school, record FROM notices WHERE state = 'pending' ORDER BY school, record",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("INSERT INTO directory (id, body, updated_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at")
+            .bind(json)
+            .bind(to_ms(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_directory(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT body FROM directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM events) AS events, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'pending') AS pending, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'claimed') AS claimed, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'sent') AS sent, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'dead') AS dead, \
+                    (SELECT COUNT(*) FROM quarantine) AS quarantined",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            events: r.try_get("events")?,
+            pending: r.try_get("pending")?,
+            claimed: r.try_get("claimed")?,
+            sent: r.try_get("sent")?,
+            dead: r.try_get("dead")?,
+            quarantined: r.try_get("quarantined")?,
+        })
+    }
+
+    async fn messages_sent_since(
+        &self,
+        school: &str,
+        recipient: &str,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT message_key) FROM notices WHERE school = ?1 AND recipient = ?2 AND channel = ?3 \
+             AND state = 'sent' AND sent_at >= ?4",
+        )
+        .bind(school)
+        .bind(recipient)
+        .bind(channel.as_str())
+        .bind(to_ms(since))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.school)
+        .bind(e.type_name())
+        .bind(&e.record)
+        .bind(to_ms(e.occurred_utc()))
+        .bind(to_ms(received_at))
+        .bind(e.to_json())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn event(&mut self, id: &str) -> Result<Option<Event>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        body.map(|b| parse_event(&b)).transpose()
+    }
+
+    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT event_id, occurred_at FROM records WHERE school = ?1 AND record = ?2",
+        )
+        .bind(school)
+        .bind(record)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|(event_id, ms)| Current {
+            event_id,
+            occurred_at: from_ms(ms),
+        }))
+    }
+
+    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO records (school, record, event_id, occurred_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, occurred_at = excluded.occurred_at",
+        )
+        .bind(school)
+        .bind(record)
+        .bind(&cur.event_id)
+        .bind(to_ms(cur.occurred_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn released_at(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT released_at FROM releases WHERE school = ?1 AND release_key = ?2",
+        )
+        .bind(school)
+        .bind(release_key)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(ms.map(from_ms))
+    }
+
+    async fn record_release(
+        &mut self,
+        school: &str,
+        release_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO releases (school, release_key, released_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (school, release_key) DO UPDATE SET released_at = MIN(released_at, excluded.released_at)",
+        )
+        .bind(school)
+        .bind(release_key)
+        .bind(to_ms(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT recipient, channel, event_id, sent_at FROM notices \
+             WHERE school = ?1 AND record = ?2 AND state = 'sent' ORDER BY sent_at, id",
+        )
+        .bind(school)
+        .bind(record)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|(recipient, channel, event_id, sent_at)| {
+                Ok(Delivered {
+                    recipient,
+                    channel: ChannelKind::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    event_id,
+                    sent_at: from_ms(sent_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_pending(
+        &mut self,
+        school: &str,
+        record: &str,
+        notices: &[Notice],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM notices WHERE school = ?1 AND record = ?2 AND state = 'pending'")
+            .bind(school)
+            .bind(record)
+            .execute(&mut *self.tx)
+            .await?;
+        for n in notices {
+            // A notice that is claimed or sent under the same key stays as it is.
+            sqlx::query(
+                "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
+                 release_key, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&n.key)
+            .bind(&n.school)
+            .bind(&n.record)
+            .bind(&n.event_id)
+            .bind(&n.student)
+            .bind(&n.recipient)
+            .bind(n.role.as_str())
+            .bind(n.channel.as_str())
+            .bind(n.kind.as_str())
+            .bind(to_ms(n.due_at))
+            .bind(&n.release_key)
+            .bind(serde_json::to_string(&n.reasons).expect("reasons serialize"))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn records_waiting_for(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT record FROM notices WHERE school = ?1 AND release_key = ?2 AND state = 'pending' ORDER BY record",
+        )
+        .bind(school)
+        .bind(release_key)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn quarantine(
+        &mut self,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(to_ms(at))
+        .bind(source)
+        .bind(reason)
+        .bind(raw)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
