@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::values::DayWindow;
 use crate::model::directory::{channels, Guardian, Person};
 use crate::model::event::{Absence, Grade};
 use crate::model::{ChannelKind, Directory, Event, EventBody, GradeKind, Role, Student};
@@ -227,14 +228,64 @@ impl Planner<'_> {
             .filter(move |d| d.recipient == recipient)
     }
 
-    /// Clamps to `now`, then to an allowed instant, then to the role's digest slot.
-    fn finish(&self, mut tl: Timeline, schedules: &[(&Schedule, Rule)]) -> Timeline {
-        if tl.t < self.now {
-            tl.move_to(Rule::Late, self.now, "");
+    /// Clamps to `now`, then to an allowed instant (inside `window` for report grades to
+    /// students), then to the role's digest slot.
+    ///
+    /// The clamp to `now` is only applied when the rules alone would put the notice in the
+    /// past. Clamping unconditionally recorded a "planned late" step whenever an event was
+    /// planned a moment after it occurred (even when it was due hours later anyway), so two
+    /// plans of the same event made before its due time differed, and the operator's
+    /// explanation called an on-time notice late. The due time is the same either way: every
+    /// instant between the clamped-from time and the result is blacked out or before the
+    /// next slot.
+    fn finish(
+        &self,
+        tl: Timeline,
+        schedules: &[(&Schedule, Rule)],
+        window: Option<DayWindow>,
+    ) -> Timeline {
+        let on_time = self.run_rules(tl.clone(), schedules, window);
+        if on_time.t >= self.now || on_time.failed.is_some() {
+            return on_time;
         }
-        tl.allowed(self.cal());
+        let mut tl = tl;
+        tl.move_to(Rule::Late, self.now, "");
+        self.run_rules(tl, schedules, window)
+    }
+
+    /// Blackouts (and the report window), then digest slots; no `now`.
+    ///
+    /// The report window and the blackouts are applied until they agree: applying the window
+    /// only once, before the blackouts, let quiet hours that end inside or before the window
+    /// (or a late plan) push a report grade out of it, e.g. to 08:00 on the way to school.
+    fn run_rules(
+        &self,
+        mut tl: Timeline,
+        schedules: &[(&Schedule, Rule)],
+        window: Option<DayWindow>,
+    ) -> Timeline {
+        let cal = self.cal();
+        match window {
+            None => tl.allowed(cal),
+            Some(w) => {
+                let mut done = false;
+                for _ in 0..MAX_WINDOW_ROUNDS {
+                    report_window(&mut tl, cal, w);
+                    tl.allowed(cal);
+                    if tl.failed.is_some() || in_report_window(tl.t, cal, w) {
+                        done = true;
+                        break;
+                    }
+                }
+                if !done {
+                    tl.failed = Some(format!(
+                        "report hours {w} on school days never fall outside quiet hours, weekend and holidays"
+                    ));
+                }
+            }
+        }
         for (schedule, rule) in schedules {
-            tl.slot(schedule, self.cal(), *rule);
+            tl.slot(schedule, cal, *rule);
         }
         tl
     }
@@ -367,8 +418,10 @@ impl Planner<'_> {
             ClassroomFirst::NextLesson => {
                 match dir.lessons(&self.event.school, &grade.class, &grade.subject) {
                     Some(lessons) if !lessons.is_empty() => {
+                        // A lesson that starts before max_hold but ends after it must not
+                        // extend the hold: the gate never holds longer than max_hold.
                         match self.cal().next_lesson_end(lessons, entered, hold_until) {
-                            Some(end) => tl.move_to(
+                            Some(end) if end <= hold_until => tl.move_to(
                                 Rule::NextLesson,
                                 end,
                                 format!(
@@ -376,9 +429,7 @@ impl Planner<'_> {
                                     grade.subject.0, grade.class.0
                                 ),
                             ),
-                            None => {
-                                tl.move_to(Rule::MaxHold, hold_until, "no lesson within max hold")
-                            }
+                            _ => tl.move_to(Rule::MaxHold, hold_until, "no lesson within max hold"),
                         }
                     }
                     _ => embargo(
@@ -391,36 +442,13 @@ impl Planner<'_> {
             ClassroomFirst::Embargo => embargo(&mut tl, self.cal(), ""),
         }
         let is_report = grade.kind == GradeKind::Report;
-        if let (true, Some(w)) = (is_report, g.report_hours) {
-            let cal = self.cal();
-            let mut local = tl.t.with_timezone(&cal.tz);
-            for _ in 0..400 {
-                let d = local.date_naive();
-                if cal.is_school_day(d) && local.time() < w.end {
-                    if local.time() < w.start {
-                        tl.move_to(
-                            Rule::ReportHours,
-                            resolve_local(cal.tz, d.and_time(w.start)),
-                            format!("{w} on a school day"),
-                        );
-                    }
-                    break;
-                }
-                let next = d.succ_opt().unwrap_or(d).and_time(w.start);
-                tl.move_to(
-                    Rule::ReportHours,
-                    resolve_local(cal.tz, next),
-                    format!("{w} on a school day"),
-                );
-                local = tl.t.with_timezone(&cal.tz);
-            }
-        }
+        // Report grades reach students only inside `report_hours` on a school day; applied
+        // with the blackouts (and after any clamp to `now`) in `finish`.
+        let window = if is_report { g.report_hours } else { None };
 
         // The student's timeline. Their actual delivery, if any, is the guardians' anchor.
-        let notional = self.finish(
-            tl.clone(),
-            &[(&self.policy.digest.students, Rule::DigestSlot)],
-        );
+        let students = [(&self.policy.digest.students, Rule::DigestSlot)];
+        let notional = self.finish(tl.clone(), &students, window);
         let student_person = Person {
             id: &s.id,
             name: &s.name,
@@ -429,19 +457,41 @@ impl Planner<'_> {
             role: Role::Student,
         };
         let has_contact = !s.contacts.is_empty();
-        let mut student_due = if has_contact {
-            notional.t
+        // Without a contact the student's policy due time without the `now` clamp counts: a
+        // notional anchor that does not drift when the record is re-planned later.
+        let anchor = if has_contact {
+            notional.clone()
         } else {
-            self.finish_unclamped(tl)
+            self.run_rules(tl, &students, window)
         };
-        if let Some(d) = self
+        let sent_to_student = self
             .delivered_to(&s.id)
             .filter(|d| d.event_id == self.event.id)
             .map(|d| d.sent_at)
-            .max()
-        {
-            student_due = d;
-        }
+            .max();
+        // The guardians' timeline continues the student's, so that each reason starts where
+        // the previous one ended. When the student's notice already went out, the student's
+        // reasons are kept up to that moment and the guardian delay counts from it (before,
+        // the student's whole chain was kept while the delay counted from the delivery, and
+        // the chain no longer added up).
+        let (guardian_base, student_due) = match sent_to_student {
+            None => {
+                let due = anchor.t;
+                (anchor, due)
+            }
+            Some(sent) => {
+                let mut base = anchor;
+                let keep = 1 + base
+                    .reasons
+                    .iter()
+                    .skip(1)
+                    .take_while(|r| r.to <= sent)
+                    .count();
+                base.reasons.truncate(keep);
+                base.t = base.reasons[keep - 1].to;
+                (base, sent)
+            }
+        };
         self.emit(
             student_person,
             NoticeKind::Grade,
@@ -468,11 +518,7 @@ impl Planner<'_> {
                     continue;
                 }
             }
-            let mut gt = Timeline {
-                t: student_due,
-                reasons: notional.reasons.clone(),
-                failed: notional.failed.clone(),
-            };
+            let mut gt = guardian_base.clone();
             gt.move_to(
                 Rule::GuardianDelay,
                 student_due + g.guardian_delay,
@@ -483,17 +529,9 @@ impl Planner<'_> {
             if let Some(p) = &personal {
                 schedules.push((p, Rule::PersonalDigest));
             }
-            let gt = self.finish(gt, &schedules);
+            let gt = self.finish(gt, &schedules, None);
             self.emit(person, NoticeKind::Grade, &gt, waits_for_release.as_ref());
         }
-    }
-
-    /// The student's policy due time without the `now` clamp: a notional anchor that does
-    /// not drift when the record is re-planned later.
-    fn finish_unclamped(&self, mut tl: Timeline) -> DateTime<Utc> {
-        tl.allowed(self.cal());
-        tl.slot(&self.policy.digest.students, self.cal(), Rule::DigestSlot);
-        tl.t
     }
 
     /// May guardians see this grade? `Err((rule, why))` when not.
@@ -598,7 +636,7 @@ impl Planner<'_> {
                     schedules.push((p, Rule::PersonalDigest));
                 }
             }
-            let tl = self.finish(base.clone(), &schedules);
+            let tl = self.finish(base.clone(), &schedules, None);
             self.emit(guardian_person(guardian), NoticeKind::Absence, &tl, None);
         }
     }
@@ -643,7 +681,7 @@ impl Planner<'_> {
                     }
                 }
             }
-            let tl = self.finish(Timeline::start(entered, ""), &schedules);
+            let tl = self.finish(Timeline::start(entered, ""), &schedules, None);
             // Only on the channels that carried the record.
             let chans: Vec<ChannelKind> = self.delivered_to(id).map(|d| d.channel).collect();
             let contacts: Vec<_> = person
@@ -659,6 +697,32 @@ impl Planner<'_> {
             self.emit(person, NoticeKind::Withdrawal, &tl, None);
         }
     }
+}
+
+/// Rounds of "report window, then blackouts" before a report grade is declared undeliverable.
+const MAX_WINDOW_ROUNDS: usize = 400;
+
+/// Is `t` inside the report window on a school day?
+fn in_report_window(t: DateTime<Utc>, cal: &Calendar, w: DayWindow) -> bool {
+    let local = t.with_timezone(&cal.tz);
+    cal.is_school_day(local.date_naive()) && w.start <= local.time() && local.time() < w.end
+}
+
+/// Moves `tl` to the first instant inside the report window on a school day (one reason).
+fn report_window(tl: &mut Timeline, cal: &Calendar, w: DayWindow) {
+    let local = tl.t.with_timezone(&cal.tz);
+    let mut day = local.date_naive();
+    if !(cal.is_school_day(day) && local.time() < w.end) {
+        match cal.add_school_days(day, 1) {
+            Some(next) => day = next,
+            None => {
+                tl.failed = Some(format!("no school day for report hours {w}"));
+                return;
+            }
+        }
+    }
+    let opens = resolve_local(cal.tz, day.and_time(w.start));
+    tl.move_to(Rule::ReportHours, opens, format!("{w} on a school day"));
 }
 
 fn guardian_person(g: &Guardian) -> Person<'_> {

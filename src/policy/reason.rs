@@ -22,6 +22,8 @@ pub enum Rule {
     Holiday,
     DigestSlot,
     PersonalDigest,
+    /// `digest.max_per_day` reached: waits for the next day's slot.
+    DailyCap,
 }
 
 impl Rule {
@@ -41,6 +43,7 @@ impl Rule {
             Rule::Holiday => "holiday",
             Rule::DigestSlot => "digest slot",
             Rule::PersonalDigest => "personal digest",
+            Rule::DailyCap => "daily cap",
         }
     }
 }

@@ -95,9 +95,7 @@ fn weekday_name(n: &str) -> Result<&'static str, String> {
         "4" => "Thu",
         "5" => "Fri",
         "6" => "Sat",
-        other if other.chars().all(|c| c.is_ascii_alphabetic()) => {
-            return Ok(weekday_from_name(other)?)
-        }
+        other if other.chars().all(|c| c.is_ascii_alphabetic()) => return weekday_from_name(other),
         other => return Err(format!("weekday {other:?}: use 0-7 or mon..sun")),
     })
 }
