@@ -5,13 +5,13 @@
 
 pub mod clock;
 pub mod config;
-// pub mod daemon;
+pub mod daemon;
 pub mod ingest;
 pub mod model;
 pub mod policy;
 pub mod render;
-// pub mod scheduler;
+pub mod scheduler;
 pub mod send;
-// pub mod simulate;
+pub mod simulate;
 pub mod source;
 pub mod store;

@@ -1,1 +1,306 @@
-fn main() {}
+//! The `rustig` command line: run the daemon, check a config, simulate, explain, import.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use rustig::clock::{Clock, SystemClock};
+use rustig::config::Config;
+use rustig::policy::{explain, plan, Facts};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "rustig",
+    version,
+    about = "A calm notification scheduler for schools / Een rustige berichtenplanner voor scholen"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: ingest events, hold notices, send them when the rules allow.
+    Run {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config (and optionally a directory); print the effective rules per school.
+    Check {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        directory: Option<PathBuf>,
+    },
+    /// Replay events on a virtual clock and print every message that would go out (NDJSON).
+    Simulate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        directory: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        /// Stop at this instant (RFC 3339) even if notices are still pending.
+        #[arg(long)]
+        until: Option<DateTime<chrono::FixedOffset>>,
+        /// Also print suppressed notices with their reasons.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Say per recipient and channel when an event's notices are due, and why.
+    Explain {
+        #[arg(long)]
+        config: PathBuf,
+        /// Plan against this directory file (default: the one the config names).
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// A JSON file with one event; planned as if nothing else happened yet.
+        #[arg(long, conflicts_with = "event_id")]
+        event: Option<PathBuf>,
+        /// An event id in the daemon's store: shows its stored notices and their state.
+        #[arg(long)]
+        event_id: Option<String>,
+        /// Plan as of this instant (RFC 3339); default: the event's occurred_at.
+        #[arg(long)]
+        now: Option<DateTime<chrono::FixedOffset>>,
+    },
+    /// Replace the directory in the daemon's store with a JSON file (DESIGN.md schema).
+    ImportDirectory {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        file: PathBuf,
+    },
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("RUSTIG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("RUSTIG_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(2)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => match load_config(&config) {
+            Ok(c) => run(c).await,
+            Err(code) => return code,
+        },
+        Command::Check { config, directory } => return check(&config, directory.as_deref()),
+        Command::Simulate {
+            config,
+            directory,
+            events,
+            until,
+            explain,
+        } => match load_config(&config) {
+            Ok(c) => {
+                simulate(
+                    c,
+                    &directory,
+                    &events,
+                    until.map(|u| u.with_timezone(&Utc)),
+                    explain,
+                )
+                .await
+            }
+            Err(code) => return code,
+        },
+        Command::Explain {
+            config,
+            directory,
+            event,
+            event_id,
+            now,
+        } => match load_config(&config) {
+            Ok(c) => {
+                explain_cmd(
+                    c,
+                    directory.as_deref(),
+                    event.as_deref(),
+                    event_id.as_deref(),
+                    now,
+                )
+                .await
+            }
+            Err(code) => return code,
+        },
+        Command::ImportDirectory { config, file } => match load_config(&config) {
+            Ok(c) => import_directory(c, &file).await,
+            Err(code) => return code,
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<()> {
+    let path = config.file.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = rustig::daemon::start(config, clock.clone()).await?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => match Config::load(&path) {
+                Ok(c) => match running.reload(c, clock.now()).await {
+                    Ok(n) => tracing::info!(records = n, "config reloaded; pending notices re-planned"),
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                },
+                Err(errors) => tracing::error!("config not reloaded:\n{errors}"),
+            },
+        }
+    }
+    tracing::info!("stopping: no new events; finishing sends in flight");
+    running.shutdown().await;
+    Ok(())
+}
+
+fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let dir_path = directory
+        .map(Path::to_path_buf)
+        .or_else(|| config.directory_file.clone());
+    if let Some(d) = dir_path {
+        if let Err(e) = rustig::daemon::read_directory(&d) {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(dir) = &config.templates_dir {
+        if let Err(e) = rustig::render::Renderer::load(Some(dir)) {
+            eprintln!("{}: {e}", config.file.display());
+            return ExitCode::from(2);
+        }
+    }
+    println!("ok\n\n{}", config.summary());
+    ExitCode::SUCCESS
+}
+
+async fn simulate(
+    config: Config,
+    directory: &Path,
+    events: &Path,
+    until: Option<DateTime<Utc>>,
+    explain: bool,
+) -> Result<()> {
+    let dir = rustig::daemon::read_directory(directory)?;
+    let bytes = std::fs::read(events).with_context(|| format!("reading {}", events.display()))?;
+    let opts = rustig::simulate::Options { until, explain };
+    let report = rustig::simulate::run(config, dir, &bytes, &opts).await?;
+    for e in &report.input_errors {
+        eprintln!("{}: {e}", events.display());
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in &report.lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+async fn explain_cmd(
+    config: Config,
+    directory: Option<&Path>,
+    event: Option<&Path>,
+    event_id: Option<&str>,
+    now: Option<DateTime<chrono::FixedOffset>>,
+) -> Result<()> {
+    if let Some(id) = event_id {
+        let store = rustig::store::open(&config.store_url).await?;
+        let notices = store.notices_of_event(id).await?;
+        if notices.is_empty() {
+            bail!("no notices stored for event {id}");
+        }
+        for n in notices {
+            let tz = config
+                .policy(&n.school)
+                .map(|p| p.calendar.tz)
+                .unwrap_or(chrono_tz::UTC);
+            let chain: Vec<String> = n.reasons.iter().map(|r| explain::describe(r, tz)).collect();
+            let err = n
+                .last_error
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default();
+            println!(
+                "{} {} {} [{}{}]: due {} — {}",
+                n.role.as_str(),
+                n.recipient,
+                n.channel.as_str(),
+                n.state,
+                err,
+                explain::local_short(n.due_at, tz),
+                chain.join("; ")
+            );
+        }
+        return Ok(());
+    }
+    let Some(event) = event else {
+        bail!("give --event FILE or --event-id ID");
+    };
+    let dir_path = directory
+        .map(Path::to_path_buf)
+        .or_else(|| config.directory_file.clone())
+        .context("no directory: give --directory or set [directory] file")?;
+    let dir = rustig::daemon::read_directory(&dir_path)?;
+    let raw = std::fs::read(event).with_context(|| format!("reading {}", event.display()))?;
+    let event = rustig::model::Event::parse(&raw)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", event.display()))?;
+    let event = rustig::ingest::check_school(&config, event).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = config.policy(&event.school).expect("checked above");
+    let now = now
+        .map(|n| n.with_timezone(&Utc))
+        .unwrap_or_else(|| event.occurred_utc());
+    let p = plan(&event, &Facts::default(), &dir, policy, now);
+    for n in &p.notices {
+        println!("{}", explain::notice_line(n, policy.calendar.tz));
+    }
+    for s in &p.suppressed {
+        println!("{}", explain::suppressed_line(s));
+    }
+    if p.notices.is_empty() && p.suppressed.is_empty() {
+        println!("nothing to send for a {} event", event.type_name());
+    }
+    Ok(())
+}
+
+async fn import_directory(config: Config, file: &Path) -> Result<()> {
+    let dir = rustig::daemon::read_directory(file)?;
+    let store = rustig::store::open(&config.store_url).await?;
+    store.save_directory(&dir.to_json(), Utc::now()).await?;
+    println!("imported {} students into {}", dir.len(), config.store_url);
+    if config.directory_file.is_some() {
+        println!("note: [directory] file in the config replaces this at the next start");
+    }
+    Ok(())
+}

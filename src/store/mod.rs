@@ -80,6 +80,10 @@ pub enum Outcome {
     Dead {
         error: String,
     },
+    /// Not attempted (e.g. the daily cap): waits until `reason.to`, with the reason appended.
+    Defer {
+        reason: Reason,
+    },
 }
 
 #[async_trait]
@@ -104,6 +108,14 @@ pub trait Store: Send + Sync {
     async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()>;
     async fn load_directory(&self) -> Result<Option<String>>;
     async fn counts(&self) -> Result<Counts>;
+    /// The newest event of a record that `recipient` received before `event_id`.
+    async fn previously_delivered(
+        &self,
+        school: &str,
+        record: &str,
+        recipient: &str,
+        event_id: &str,
+    ) -> Result<Option<String>>;
     /// Messages sent to a recipient on a channel since `since`, counted per message.
     async fn messages_sent_since(
         &self,

@@ -185,6 +185,13 @@ impl Store for SqliteStore {
                 )
                 .bind(ids)
                 .bind(error),
+                Outcome::Defer { reason } => sqlx::query(
+                    "UPDATE notices SET state = 'pending', due_at = ?2, claimed_until = NULL, \
+                     reasons = json_insert(reasons, '$[#]', json(?3)) WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(ids)
+                .bind(to_ms(reason.to))
+                .bind(serde_json::to_string(reason).expect("reason serializes")),
             };
             q.execute(&mut *tx).await?;
         }
@@ -263,6 +270,25 @@ impl Store for SqliteStore {
             dead: r.try_get("dead")?,
             quarantined: r.try_get("quarantined")?,
         })
+    }
+
+    async fn previously_delivered(
+        &self,
+        school: &str,
+        record: &str,
+        recipient: &str,
+        event_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT event_id FROM notices WHERE school = ?1 AND record = ?2 AND recipient = ?3 AND state = 'sent' \
+             AND event_id <> ?4 ORDER BY sent_at DESC, id DESC LIMIT 1",
+        )
+        .bind(school)
+        .bind(record)
+        .bind(recipient)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn messages_sent_since(

@@ -1,0 +1,146 @@
+//! Wiring: config → store → directory → sources, scheduler and channels; and an orderly stop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ingest::{Ingestor, Shared};
+use crate::model::{ChannelKind, Directory};
+use crate::render::Renderer;
+use crate::scheduler::Dispatcher;
+use crate::send::email::EmailChannel;
+use crate::send::Channels;
+use crate::source::http::HttpSource;
+use crate::source::Source;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("directory {path}: {message}")]
+    Directory { path: String, message: String },
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error("email: {0}")]
+    Email(String),
+    #[error(transparent)]
+    Http(#[from] crate::source::http::HttpSourceError),
+}
+
+/// Reads and validates a directory file.
+pub fn read_directory(path: &Path) -> Result<Directory, DaemonError> {
+    let err = |message: String| DaemonError::Directory {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    Directory::parse(&bytes).map_err(|e| err(e.to_string()))
+}
+
+/// The directory in force at start: the configured file (stored for next time), else the
+/// one imported earlier, else empty.
+pub async fn initial_directory(
+    config: &Config,
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Directory, DaemonError> {
+    if let Some(path) = &config.directory_file {
+        let dir = read_directory(path)?;
+        store.save_directory(&dir.to_json(), now).await?;
+        return Ok(dir);
+    }
+    match store.load_directory().await? {
+        Some(json) => Directory::parse(json.as_bytes()).map_err(|e| DaemonError::Directory {
+            path: "(stored directory)".into(),
+            message: e.to_string(),
+        }),
+        None => {
+            tracing::warn!("no directory yet: import one with `rustig import-directory`");
+            Ok(Directory::default())
+        }
+    }
+}
+
+/// A running daemon.
+pub struct Running {
+    pub http_addr: Option<SocketAddr>,
+    pub shared: Arc<Shared>,
+    pub store: Arc<dyn Store>,
+    pub ingestor: Arc<Ingestor>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Starts the daemon on `clock`.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, DaemonError> {
+    let store = crate::store::open(&config.store_url).await?;
+    let directory = initial_directory(&config, &*store, clock.now()).await?;
+    let renderer = Arc::new(Renderer::load(config.templates_dir.as_deref())?);
+    let email = EmailChannel::new(&config.email)
+        .await
+        .map_err(|e| DaemonError::Email(e.to_string()))?;
+    let channels = Channels::default().with(ChannelKind::Email, Arc::new(email));
+    let counts = store.counts().await?;
+    tracing::info!(
+        store = %config.store_url,
+        students = directory.len(),
+        pending = counts.pending + counts.claimed,
+        "rustig starting"
+    );
+    let http_cfg = config.http.clone();
+    let shared = Shared::new(config, directory);
+    let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut http_addr = None;
+    if let Some(cfg) = http_cfg {
+        let source = HttpSource::bind(&cfg, ingestor.clone(), clock.clone()).await?;
+        http_addr = Some(source.local_addr());
+        let name = source.name();
+        tracing::info!(source = %name, "listening for events");
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = Box::new(source).run(rx).await {
+                tracing::error!(source = %name, "source stopped: {e}");
+            }
+        });
+    }
+    let dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    tasks.spawn(async move { dispatcher.run(stop_rx).await });
+    Ok(Running {
+        http_addr,
+        shared,
+        store,
+        ingestor,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops intake, lets in-flight sends finish, and returns when everything has stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        tracing::info!("rustig stopped");
+    }
+
+    /// Applies a new config: re-plans every pending notice under the new rules.
+    pub async fn reload(
+        &self,
+        config: Config,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, DaemonError> {
+        if let Some(path) = &config.directory_file {
+            self.shared.set_directory(read_directory(path)?);
+        }
+        self.shared.set_config(config);
+        Ok(self.ingestor.replan_all(now).await?)
+    }
+}

@@ -1,0 +1,407 @@
+//! The release loop: sleep until the earliest due notice (or until woken), claim what is due
+//! in (school, recipient, channel) groups, render one message per group, send, and record the
+//! outcome. The daemon and `simulate` share [`Dispatcher::run_due`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use futures::stream::{self, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::DeliveryConfig;
+use crate::ingest::Shared;
+use crate::model::{Event, Role};
+use crate::policy::calendar::resolve_local;
+use crate::policy::{NoticeKind, Reason, Rule};
+use crate::render::{Item, MessageInput, Renderer};
+use crate::send::{Channels, Outgoing, SendError};
+use crate::store::{Outcome, Store, StoreError, StoredNotice};
+
+/// A message that was handed over, for observers (`simulate`, tests, metrics).
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub at: DateTime<Utc>,
+    pub outgoing: Outgoing,
+    pub notices: Vec<StoredNotice>,
+}
+
+pub type Observer = Arc<dyn Fn(&SentMessage) + Send + Sync>;
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    channels: Channels,
+    renderer: Arc<Renderer>,
+    clock: Arc<dyn Clock>,
+    observer: Option<Observer>,
+    /// How long a claim holds before another instance (or a restart) may take it over.
+    pub lease: Duration,
+    /// Groups claimed per round trip to the store.
+    pub batch_groups: u32,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        shared: Arc<Shared>,
+        channels: Channels,
+        renderer: Arc<Renderer>,
+        clock: Arc<dyn Clock>,
+    ) -> Dispatcher {
+        Dispatcher {
+            store,
+            shared,
+            channels,
+            renderer,
+            clock,
+            observer: None,
+            lease: Duration::minutes(5),
+            batch_groups: 512,
+        }
+    }
+
+    pub fn observe(mut self, f: Observer) -> Dispatcher {
+        self.observer = Some(f);
+        self
+    }
+
+    /// Runs until `stop` turns true: sleeps until the next due instant or a wake-up, then
+    /// sends what is due. In-flight sends finish before it returns.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_due(self.clock.now(), Some(&stop)).await {
+                tracing::error!(error = %e, "dispatching failed; retrying shortly");
+                let pause = self.clock.now() + Duration::seconds(5);
+                tokio::select! {
+                    _ = self.clock.sleep_until(pause) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            let next = match self.store.next_due().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the next due time failed");
+                    Some(self.clock.now() + Duration::seconds(5))
+                }
+            };
+            let wake = self.shared.wake.notified();
+            tokio::select! {
+                _ = async {
+                    match next {
+                        Some(t) => self.clock.sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+                _ = wake => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Sends every message due at `now`. Returns how many messages were handed over.
+    pub async fn run_due(
+        &self,
+        now: DateTime<Utc>,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
+        let mut sent = 0;
+        loop {
+            if stop.is_some_and(|s| *s.borrow()) {
+                return Ok(sent);
+            }
+            let claimed = self
+                .store
+                .claim_due(now, now + self.lease, self.batch_groups)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(sent);
+            }
+            let ids: Vec<String> = claimed
+                .iter()
+                .map(|n| n.event_id.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut events = self.store.events(&ids).await?;
+            let previous = self.previous_events(&claimed, &mut events).await?;
+            let mut groups: BTreeMap<(String, String, &'static str), Vec<StoredNotice>> =
+                BTreeMap::new();
+            for n in claimed {
+                groups
+                    .entry((n.school.clone(), n.recipient.clone(), n.channel.as_str()))
+                    .or_default()
+                    .push(n);
+            }
+            let delivery = self.shared.config().delivery.clone();
+            let outcomes: Vec<(Vec<i64>, Outcome)> = stream::iter(groups.into_values())
+                .map(|g| self.deliver(g, &events, &previous, &delivery))
+                .buffered(delivery.concurrency)
+                .collect()
+                .await;
+            sent += outcomes
+                .iter()
+                .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
+                .count();
+            self.store.finish(&outcomes).await?;
+        }
+    }
+
+    /// Renders and sends one group; never fails, the outcome says what happened.
+    async fn deliver(
+        &self,
+        group: Vec<StoredNotice>,
+        events: &HashMap<String, Event>,
+        previous: &HashMap<i64, String>,
+        delivery: &DeliveryConfig,
+    ) -> (Vec<i64>, Outcome) {
+        let ids: Vec<i64> = group.iter().map(|n| n.id).collect();
+        let outgoing = match self.prepare(&group, events, previous) {
+            Ok(o) => o,
+            Err(error) => {
+                tracing::warn!(
+                    channel = group[0].channel.as_str(),
+                    notices = group.len(),
+                    "message dead: {error}"
+                );
+                return (ids, Outcome::Dead { error });
+            }
+        };
+        match self.over_daily_cap(&group).await {
+            Ok(Some(reason)) => return (ids, Outcome::Defer { reason }),
+            Ok(None) => {}
+            Err(e) => {
+                let at = self.clock.now() + Duration::seconds(30);
+                return (
+                    ids,
+                    Outcome::Retry {
+                        error: format!("checking the daily cap: {e}"),
+                        at,
+                    },
+                );
+            }
+        }
+        let Some(channel) = self.channels.get(outgoing.channel) else {
+            let error = format!("channel {} is not configured", outgoing.channel.as_str());
+            return (ids, Outcome::Dead { error });
+        };
+        let result = channel.send(&outgoing).await;
+        let at = self.clock.now();
+        let attempts = group.iter().map(|n| n.attempts).max().unwrap_or(0) + 1;
+        let outcome = match result {
+            Ok(()) => {
+                tracing::info!(key = %outgoing.key, channel = outgoing.channel.as_str(), role = outgoing.role.as_str(), notices = group.len(), "message sent");
+                if let Some(obs) = &self.observer {
+                    obs(&SentMessage {
+                        at,
+                        outgoing: outgoing.clone(),
+                        notices: group.clone(),
+                    });
+                }
+                Outcome::Sent {
+                    message_key: outgoing.key.clone(),
+                    at,
+                }
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                Outcome::Dead { error }
+            }
+            Err(SendError::Transient {
+                message,
+                retry_after,
+            }) if attempts < delivery.max_attempts => {
+                let wait = backoff(delivery, attempts, &outgoing.key).max(
+                    retry_after
+                        .and_then(|d| Duration::from_std(d).ok())
+                        .unwrap_or_else(Duration::zero),
+                );
+                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %wait, "transient failure: {message}");
+                Outcome::Retry {
+                    error: message,
+                    at: at + wait,
+                }
+            }
+            Err(SendError::Transient { message, .. }) => {
+                tracing::warn!(key = %outgoing.key, attempts, "giving up: {message}");
+                Outcome::Dead {
+                    error: format!("after {attempts} attempts: {message}"),
+                }
+            }
+        };
+        (ids, outcome)
+    }
+
+    /// With `digest.max_per_day` reached for this recipient and channel today, the group
+    /// waits for the first allowed slot of the next local day (and is bundled there).
+    async fn over_daily_cap(&self, group: &[StoredNotice]) -> Result<Option<Reason>, StoreError> {
+        let first = &group[0];
+        let config = self.shared.config();
+        let Some(policy) = config.policy(&first.school) else {
+            return Ok(None);
+        };
+        let Some(cap) = policy.digest.max_per_day else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let cal = &policy.calendar;
+        let today = now.with_timezone(&cal.tz).date_naive();
+        let midnight = resolve_local(cal.tz, today.and_time(NaiveTime::MIN));
+        let sent = self
+            .store
+            .messages_sent_since(&first.school, &first.recipient, first.channel, midnight)
+            .await?;
+        if sent < cap as i64 {
+            return Ok(None);
+        }
+        let tomorrow = resolve_local(cal.tz, (today + Duration::days(1)).and_time(NaiveTime::MIN));
+        let schedule = match first.role {
+            Role::Student => &policy.digest.students,
+            Role::Guardian => &policy.digest.guardians,
+        };
+        let mut reasons = vec![];
+        let mut at = cal.next_allowed(tomorrow, &mut reasons).unwrap_or(tomorrow);
+        if let Ok(Some(slot)) = schedule.next_slot(at, cal) {
+            at = slot;
+        }
+        tracing::info!(
+            channel = first.channel.as_str(),
+            cap,
+            "daily cap reached; deferred to the next day"
+        );
+        Ok(Some(Reason::moved(
+            Rule::DailyCap,
+            now,
+            at,
+            format!("{cap} message(s) a day"),
+        )))
+    }
+
+    /// The events recipients saw before a correction or withdrawal, for specific wording.
+    async fn previous_events(
+        &self,
+        notices: &[StoredNotice],
+        events: &mut HashMap<String, Event>,
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        let mut previous = HashMap::new();
+        for n in notices
+            .iter()
+            .filter(|n| matches!(n.kind, NoticeKind::Correction | NoticeKind::Withdrawal))
+        {
+            if let Some(id) = self
+                .store
+                .previously_delivered(&n.school, &n.record, &n.recipient, &n.event_id)
+                .await?
+            {
+                previous.insert(n.id, id);
+            }
+        }
+        let missing: Vec<String> = previous
+            .values()
+            .filter(|id| !events.contains_key(*id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            events.extend(self.store.events(&missing).await?);
+        }
+        Ok(previous)
+    }
+
+    /// Looks up the recipient and renders the message for a group.
+    fn prepare(
+        &self,
+        group: &[StoredNotice],
+        events: &HashMap<String, Event>,
+        previous: &HashMap<i64, String>,
+    ) -> Result<Outgoing, String> {
+        let first = &group[0];
+        let config = self.shared.config();
+        let dir = self.shared.directory();
+        let policy = config
+            .policy(&first.school)
+            .ok_or_else(|| format!("school {} is no longer configured", first.school))?;
+        let person = group
+            .iter()
+            .find_map(|n| dir.person(&n.school, &n.student, &n.recipient))
+            .ok_or_else(|| {
+                format!(
+                    "{} {} is no longer in the directory",
+                    first.role.as_str(),
+                    first.recipient
+                )
+            })?;
+        let contacts: Vec<_> = person
+            .contacts
+            .iter()
+            .filter(|c| c.channel() == first.channel)
+            .cloned()
+            .collect();
+        if contacts.is_empty() {
+            return Err(format!(
+                "{} has no {} contact any more",
+                first.recipient,
+                first.channel.as_str()
+            ));
+        }
+        let mut items = Vec::with_capacity(group.len());
+        for n in group {
+            let event = events
+                .get(&n.event_id)
+                .ok_or_else(|| format!("event {} is missing from the store", n.event_id))?;
+            let student_name = dir
+                .student(&n.school, &n.student)
+                .map(|s| s.name.as_str())
+                .unwrap_or(n.student.as_str());
+            let before = previous.get(&n.id).and_then(|id| events.get(id));
+            items.push(Item::new(n.kind, event, student_name).with_previous(before));
+        }
+        let input = MessageInput {
+            school_name: &policy.school_name,
+            recipient_name: person.name,
+            role: person.role,
+            locale: person.locale,
+            channel: first.channel,
+            push_shows_value: policy.grades.push_shows_value,
+            items,
+        };
+        let content = self.renderer.render(&input).map_err(|e| e.to_string())?;
+        Ok(Outgoing {
+            key: message_key(group),
+            school: first.school.clone(),
+            recipient: first.recipient.clone(),
+            recipient_name: person.name.to_string(),
+            role: first.role,
+            channel: first.channel,
+            contacts,
+            locale: person.locale,
+            content,
+        })
+    }
+}
+
+/// The idempotency key of a message: the same notices always make the same key.
+pub fn message_key(group: &[StoredNotice]) -> String {
+    let mut keys: Vec<&str> = group.iter().map(|n| n.key.as_str()).collect();
+    keys.sort_unstable();
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Exponential backoff from `retry_base`, capped at `retry_max`, with up to 20% jitter
+/// derived from the key (spread out, yet reproducible in `simulate`).
+pub fn backoff(d: &DeliveryConfig, attempts: u32, key: &str) -> Duration {
+    let exp = d.retry_base * 2i32.saturating_pow(attempts.saturating_sub(1).min(20));
+    let base = exp.min(d.retry_max);
+    let spread = Sha256::digest(key.as_bytes())[0] as i64 * 20 / 255;
+    base + base * spread as i32 / 100
+}

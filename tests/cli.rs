@@ -1,0 +1,276 @@
+//! The command line as operators and other tools use it: `simulate` (its output is a
+//! contract), `check`, `explain` and `import-directory`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rustig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rustig"))
+        .args(args)
+        .current_dir(repo())
+        .env("RUSTIG_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn simulate(extra: &[&str]) -> (Vec<Value>, String) {
+    let mut args = vec![
+        "simulate",
+        "--config",
+        "config/rustig.toml",
+        "--directory",
+        "config/directory.example.json",
+        "--events",
+        "config/events.example.ndjson",
+    ];
+    args.extend_from_slice(extra);
+    let out = rustig(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, stdout)
+}
+
+const CONTRACT_KEYS: [&str; 11] = [
+    "at",
+    "school",
+    "recipient",
+    "role",
+    "student",
+    "channel",
+    "events",
+    "records",
+    "subject",
+    "title",
+    "body",
+];
+
+#[test]
+fn simulate_prints_the_contract_lines_in_order() {
+    let (lines, _) = simulate(&[]);
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let keys: Vec<&str> = l.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, CONTRACT_KEYS.to_vec(), "{l}");
+        assert!(["student", "guardian"].contains(&l["role"].as_str().unwrap()));
+        // Email: subject and text; no push title.
+        assert_eq!(l["channel"], "email");
+        assert!(l["subject"].is_string() && l["title"].is_null() && l["body"].is_string());
+    }
+    let at: Vec<chrono::DateTime<chrono::FixedOffset>> = lines
+        .iter()
+        .map(|l| chrono::DateTime::parse_from_rfc3339(l["at"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "ordered by at");
+
+    let find = |recipient: &str, event: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l["recipient"] == recipient
+                    && l["events"].as_array().unwrap().iter().any(|e| e == event)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Merel's Friday-night grade: to her after the class discussion on Monday 11:05 ...
+    let merel = find("s-1001", "evt-1");
+    assert_eq!(merel.len(), 1);
+    assert_eq!(merel[0]["at"], "2026-11-23T11:05:00+01:00");
+    assert_eq!(merel[0]["records"], serde_json::json!(["r-1"]));
+    // ... to her mother a day later in the 17:00 digest, bundled with Tuesday's late arrival.
+    let anna = find("g-2001", "evt-1");
+    assert_eq!(anna.len(), 1);
+    assert_eq!(anna[0]["at"], "2026-11-24T17:00:00+01:00");
+    assert_eq!(anna[0]["events"], serde_json::json!(["evt-1", "evt-5"]));
+    assert_eq!(anna[0]["student"], "s-1001");
+    // Peter reads English.
+    let peter = find("g-2002", "evt-1");
+    assert!(
+        peter[0]["subject"].as_str().unwrap().contains("Merel"),
+        "{}",
+        peter[0]
+    );
+    // The absence corrected to "sick" within the settle window reaches nobody.
+    assert!(lines
+        .iter()
+        .all(|l| l["records"] != serde_json::json!(["abs-1"])));
+    // Sanne is 18 and did not grant access: her guardian hears nothing.
+    assert!(lines.iter().all(|l| l["recipient"] != "g-2003"));
+    // The corrected grade (evt-9) reaches those who saw 5,4, as a correction.
+    let corr = find("s-1001", "evt-9");
+    assert_eq!(corr.len(), 1);
+    assert!(corr[0]["body"].as_str().unwrap().contains("5,8"));
+}
+
+#[test]
+fn simulate_is_deterministic_and_stops_at_until() {
+    let (_, a) = simulate(&[]);
+    let (_, b) = simulate(&[]);
+    assert_eq!(a, b);
+    let (lines, _) = simulate(&["--until", "2026-11-24T12:00:00+01:00"]);
+    assert_eq!(
+        lines.len(),
+        1,
+        "only Merel's message is out by Tuesday noon"
+    );
+}
+
+#[test]
+fn simulate_explain_adds_suppressed_lines() {
+    let (lines, _) = simulate(&["--explain"]);
+    let suppressed: Vec<&Value> = lines.iter().filter(|l| l["type"] == "suppressed").collect();
+    assert!(suppressed
+        .iter()
+        .any(|l| l["recipient"] == "g-2003" && l["rule"] == "consent"));
+    assert!(
+        suppressed
+            .iter()
+            .any(|l| l["records"] == serde_json::json!(["abs-1"])
+                && l["rule"] == "absences.guardians")
+    );
+    let messages = lines.iter().filter(|l| l.get("type").is_none()).count();
+    assert_eq!(messages, simulate(&[]).0.len());
+}
+
+#[test]
+fn simulate_reports_bad_input_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let events = tmp.path().join("e.ndjson");
+    let good = std::fs::read_to_string(repo().join("config/event.example.json")).unwrap();
+    std::fs::write(
+        &events,
+        format!(
+            "{}\n{{\"id\":\"x\",\"type\":\"grade.entered\"}}\n",
+            good.trim()
+        ),
+    )
+    .unwrap();
+    let out = rustig(&[
+        "simulate",
+        "--config",
+        "config/rustig.toml",
+        "--directory",
+        "config/directory.example.json",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: "), "{err}");
+    assert!(err.contains("missing field"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn check_prints_ok_and_a_summary_or_located_errors() {
+    let out = rustig(&["check", "--config", "config/rustig.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ok\n"), "{text}");
+    assert!(text.contains("Coornhert Lyceum (coornhert)"), "{text}");
+    assert!(text.contains("quiet hours 20:00–07:00"), "{text}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = write(
+        tmp.path(),
+        "bad.toml",
+        "timezone = \"Europe/Amsterdam\"\n\n[quiet_hours]\nstart = \"25:00\"\n",
+    );
+    let out = rustig(&["check", "--config", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "bad.toml:4:9: quiet_hours.start = \"25:00\": expected a time of day like \"20:00\""
+        ),
+        "{err}"
+    );
+    let never = write(
+        tmp.path(),
+        "never.toml",
+        "[quiet_hours]\nstart = \"00:00\"\nend = \"00:00\"\n",
+    );
+    let out = rustig(&["check", "--config", &never]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing could ever be delivered"));
+}
+
+#[test]
+fn explain_says_when_and_why() {
+    let out = rustig(&[
+        "explain",
+        "--config",
+        "config/rustig.toml",
+        "--event",
+        "config/event.example.json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let guardian = text
+        .lines()
+        .find(|l| l.starts_with("guardian g-2001 email"))
+        .unwrap();
+    assert!(guardian.contains("entered Fri 20 Nov 21:14"), "{guardian}");
+    assert!(
+        guardian.contains("waits for release of \"Toets H3\" in 3c"),
+        "{guardian}"
+    );
+    assert!(guardian.contains("guardian delay"), "{guardian}");
+    assert!(guardian.contains("digest slot"), "{guardian}");
+}
+
+#[test]
+fn import_directory_stores_it_for_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "c.toml",
+        &format!(
+            "[store]\nurl = \"sqlite://{}/r.db\"\n",
+            tmp.path().display()
+        ),
+    );
+    let out = rustig(&[
+        "import-directory",
+        "--config",
+        &cfg,
+        "config/directory.example.json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 students"));
+    let bad = write(tmp.path(), "d.json", "{\"students\":[{\"id\":1}]}");
+    let out = rustig(&["import-directory", "--config", &cfg, &bad]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("students[0].id"));
+}
