@@ -15,7 +15,10 @@ use crate::render::Renderer;
 use crate::scheduler::Dispatcher;
 use crate::send::email::EmailChannel;
 use crate::send::Channels;
+use crate::source::amqp::AmqpSource;
+use crate::source::health::SourceHealth;
 use crate::source::http::HttpSource;
+use crate::source::nats::NatsSource;
 use crate::source::Source;
 use crate::store::Store;
 
@@ -31,6 +34,12 @@ pub enum DaemonError {
     Email(String),
     #[error(transparent)]
     Http(#[from] crate::source::http::HttpSourceError),
+    #[error(transparent)]
+    Channel(#[from] crate::send::setup::ChannelSetupError),
+    #[error(transparent)]
+    Nats(#[from] crate::source::nats::NatsSourceError),
+    #[error(transparent)]
+    Amqp(#[from] crate::source::amqp::AmqpSourceError),
 }
 
 /// Reads and validates a directory file.
@@ -73,6 +82,8 @@ pub struct Running {
     pub shared: Arc<Shared>,
     pub store: Arc<dyn Store>,
     pub ingestor: Arc<Ingestor>,
+    /// One per configured source, for health checks and the admin API.
+    pub sources: Vec<Arc<SourceHealth>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -85,7 +96,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let email = EmailChannel::new(&config.email)
         .await
         .map_err(|e| DaemonError::Email(e.to_string()))?;
-    let channels = Channels::default().with(ChannelKind::Email, Arc::new(email));
+    let channels = crate::send::setup::add_configured(
+        Channels::default().with(ChannelKind::Email, Arc::new(email)),
+        &config,
+    )?;
     let counts = store.counts().await?;
     tracing::info!(
         store = %config.store_url,
@@ -94,30 +108,56 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         "rustig starting"
     );
     let http_cfg = config.http.clone();
+    let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
     let shared = Shared::new(config, directory);
+    shared.set_gone(crate::send::setup::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut http_addr = None;
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+    let mut health = Vec::new();
     if let Some(cfg) = http_cfg {
         let source = HttpSource::bind(&cfg, ingestor.clone(), clock.clone()).await?;
         http_addr = Some(source.local_addr());
+        let h = SourceHealth::new(source.name());
+        h.set_connected(true);
+        health.push(h);
+        sources.push(Box::new(source));
+    }
+    // All brokers are checked before anything runs: a missing stream or queue stops the start.
+    for cfg in &nats_cfgs {
+        let source = NatsSource::connect(cfg, ingestor.clone(), clock.clone()).await?;
+        health.push(source.health());
+        sources.push(Box::new(source));
+    }
+    for cfg in &amqp_cfgs {
+        let source = AmqpSource::connect(cfg, ingestor.clone(), clock.clone()).await?;
+        health.push(source.health());
+        sources.push(Box::new(source));
+    }
+    for source in sources {
         let name = source.name();
         tracing::info!(source = %name, "listening for events");
         let rx = stop_rx.clone();
         tasks.spawn(async move {
-            if let Err(e) = Box::new(source).run(rx).await {
+            if let Err(e) = source.run(rx).await {
                 tracing::error!(source = %name, "source stopped: {e}");
             }
         });
     }
-    let dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    let mut dispatcher =
+        Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    let delivery = shared.config().delivery.clone();
+    dispatcher.lease = delivery.lease;
+    dispatcher.batch_groups = delivery.batch;
     tasks.spawn(async move { dispatcher.run(stop_rx).await });
     Ok(Running {
         http_addr,
         shared,
         store,
         ingestor,
+        sources: health,
         stop,
         tasks,
     })
@@ -139,6 +179,9 @@ impl Running {
     ) -> Result<usize, DaemonError> {
         if let Some(path) = &config.directory_file {
             self.shared.set_directory(read_directory(path)?);
+            let gone = crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory())
+                .await?;
+            self.shared.set_gone(gone);
         }
         self.shared.set_config(config);
         Ok(self.ingestor.replan_all(now).await?)

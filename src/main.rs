@@ -75,10 +75,30 @@ enum Command {
         config: PathBuf,
         file: PathBuf,
     },
+    /// Print a new VAPID key pair for Web Push (`[webpush] vapid_private_key_file`).
+    VapidKeygen {
+        /// Write the private key to this new file (mode 0600) instead of printing it.
+        #[arg(long)]
+        private_key_file: Option<PathBuf>,
+    },
+    /// Put dead messages back to pending: all of them (--dead) or one event's (--event-id).
+    Resend {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// Every dead notice.
+        #[arg(long, required_unless_present = "event_id")]
+        dead: bool,
+        /// Only the dead notices of this event.
+        #[arg(long)]
+        event_id: Option<String>,
+    },
+    /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
+    Bench(rustig::bench::Options),
 }
 
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("RUSTIG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// `default` applies when RUSTIG_LOG is not set.
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_env("RUSTIG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -98,8 +118,12 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // The bench's own release loop would log every message at info.
+    init_logging(match cli.command {
+        Command::Bench(_) => "warn",
+        _ => "info",
+    });
     let result = match cli.command {
         Command::Run { config } => match load_config(&config) {
             Ok(c) => run(c).await,
@@ -148,6 +172,16 @@ async fn main() -> ExitCode {
             Ok(c) => import_directory(c, &file).await,
             Err(code) => return code,
         },
+        Command::VapidKeygen { private_key_file } => vapid_keygen(private_key_file.as_deref()),
+        Command::Resend {
+            config,
+            dead: _,
+            event_id,
+        } => match load_config(&config) {
+            Ok(c) => resend(c, event_id.as_deref()).await,
+            Err(code) => return code,
+        },
+        Command::Bench(opts) => bench(opts).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -197,13 +231,26 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let mut templates = String::new();
     if let Some(dir) = &config.templates_dir {
-        if let Err(e) = rustig::render::Renderer::load(Some(dir)) {
-            eprintln!("{}: {e}", config.file.display());
-            return ExitCode::from(2);
+        match rustig::render::Renderer::load(Some(dir)) {
+            Err(e) => {
+                eprintln!("{}: {e}", config.file.display());
+                return ExitCode::from(2);
+            }
+            Ok(r) => {
+                for (name, path) in r.operator_templates() {
+                    let what = if rustig::render::Renderer::is_builtin(name) {
+                        "replaces the built-in"
+                    } else {
+                        "partial"
+                    };
+                    templates.push_str(&format!("\ntemplate {name}: {} ({what})", path.display()));
+                }
+            }
         }
     }
-    println!("ok\n\n{}", config.summary());
+    println!("ok\n\n{}{}", config.summary(), if templates.is_empty() { String::new() } else { format!("\n{templates}") });
     ExitCode::SUCCESS
 }
 
@@ -298,9 +345,60 @@ async fn import_directory(config: Config, file: &Path) -> Result<()> {
     let dir = rustig::daemon::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
     store.save_directory(&dir.to_json(), Utc::now()).await?;
+    // Contacts the new directory changed are no longer gone.
+    rustig::send::setup::load_gone(&*store, &dir).await?;
     println!("imported {} students into {}", dir.len(), config.store_url);
     if config.directory_file.is_some() {
         println!("note: [directory] file in the config replaces this at the next start");
+    }
+    Ok(())
+}
+
+fn vapid_keygen(private_key_file: Option<&Path>) -> Result<()> {
+    let (private, public) = rustig::send::webpush::generate_vapid_keys();
+    match private_key_file {
+        Some(path) => {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(f, "{private}")?;
+            println!("# private key written to {}", path.display());
+        }
+        None => {
+            println!(
+                "# private key: the content of [webpush] vapid_private_key_file; keep it secret"
+            );
+            println!("{private}");
+        }
+    }
+    println!("# public key: the applicationServerKey browsers pass to pushManager.subscribe()");
+    println!("{public}");
+    Ok(())
+}
+
+async fn bench(opts: rustig::bench::Options) -> Result<()> {
+    let progress = |step: &str| eprintln!("bench: {step}");
+    let report = rustig::bench::run(&opts, &progress).await?;
+    print!("{}", report.table());
+    if let Some(path) = &opts.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("bench: results written to {}", path.display());
+    }
+    Ok(())
+}
+
+async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    let n = store.resend_dead(event_id, Utc::now()).await?;
+    match event_id {
+        Some(id) => println!("{n} dead notice(s) of event {id} put back to pending"),
+        None => println!("{n} dead notice(s) put back to pending"),
     }
     Ok(())
 }

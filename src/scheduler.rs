@@ -11,13 +11,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::config::DeliveryConfig;
+use crate::config::{DeliveryConfig, Fallback};
 use crate::ingest::Shared;
 use crate::model::{Event, Role};
 use crate::policy::calendar::resolve_local;
 use crate::policy::{NoticeKind, Reason, Rule};
 use crate::render::{Item, MessageInput, Renderer};
-use crate::send::{Channels, Outgoing, SendError};
+use crate::send::{delivery as after, Channels, Delivery, Outgoing, OutgoingNotice, SendError};
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
 
 /// A message that was handed over, for observers (`simulate`, tests, metrics).
@@ -100,6 +100,8 @@ impl Dispatcher {
                     }
                 } => {}
                 _ = wake => {}
+                // Another instance on the same database planned something.
+                _ = self.store.changed() => {}
                 _ = stop.changed() => {}
             }
         }
@@ -116,9 +118,12 @@ impl Dispatcher {
             if stop.is_some_and(|s| *s.borrow()) {
                 return Ok(sent);
             }
+            // The lease runs from the clock, not from `now`: batches claimed late in a long
+            // run would otherwise expire at once and be taken over by another instance.
+            let at = self.clock.now().max(now);
             let claimed = self
                 .store
-                .claim_due(now, now + self.lease, self.batch_groups)
+                .claim_due(at, at + self.lease, self.batch_groups)
                 .await?;
             if claimed.is_empty() {
                 return Ok(sent);
@@ -140,16 +145,59 @@ impl Dispatcher {
                     .push(n);
             }
             let delivery = self.shared.config().delivery.clone();
-            let outcomes: Vec<(Vec<i64>, Outcome)> = stream::iter(groups.into_values())
-                .map(|g| self.deliver(g, &events, &previous, &delivery))
-                .buffered(delivery.concurrency)
-                .collect()
-                .await;
-            sent += outcomes
-                .iter()
-                .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
-                .count();
-            self.store.finish(&outcomes).await?;
+            // Outcomes are recorded while the batch is still sending, a few at a time: after a
+            // crash (or a lease taken over) only the sends in flight can go out again, not
+            // everything sent since the claim.
+            // A send starts only in the first half of the lease, so that it ends before another
+            // instance may take the group over; what is left waits for the lease to run out.
+            let send_by = at + self.lease / 2;
+            let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+            let sending = async move {
+                let (events, previous, delivery) = (&events, &previous, &delivery);
+                let left = stream::iter(groups.into_values())
+                    .take_while(|_| std::future::ready(!done.is_closed()))
+                    .map(|g| async move {
+                        if self.clock.now() >= send_by {
+                            return None;
+                        }
+                        Some(self.deliver(g, events, previous, delivery).await)
+                    })
+                    .buffer_unordered(delivery.concurrency)
+                    .fold(0, |left, o| {
+                        let left = match o {
+                            Some(o) => {
+                                // Fails only when recording stopped; its error is returned below.
+                                let _ = done.send(o);
+                                left
+                            }
+                            None => left + 1,
+                        };
+                        std::future::ready(left)
+                    })
+                    .await;
+                if left > 0 {
+                    tracing::warn!(
+                        groups = left,
+                        "half the lease passed before these messages could start; they go out \
+                         after it ends (raise [delivery] lease or lower batch)"
+                    );
+                }
+            };
+            let recording = async move {
+                let mut recorded = 0;
+                let mut outcomes: Vec<(Vec<i64>, Outcome)> = Vec::new();
+                while results.recv_many(&mut outcomes, 256).await > 0 {
+                    self.store.finish(&outcomes).await?;
+                    recorded += outcomes
+                        .iter()
+                        .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
+                        .count();
+                    outcomes.clear();
+                }
+                Ok::<usize, StoreError>(recorded)
+            };
+            let (_, recorded) = tokio::join!(sending, recording);
+            sent += recorded?;
         }
     }
 
@@ -170,9 +218,19 @@ impl Dispatcher {
                     notices = group.len(),
                     "message dead: {error}"
                 );
-                return (ids, Outcome::Dead { error });
+                return (ids, self.dead_or_fallback(&group, error, delivery).await);
             }
         };
+        let first_due = after::first_due(&group, events);
+        if self.clock.now() - first_due > delivery.max_age {
+            let error = format!(
+                "not delivered within max_age ({}) of {}",
+                crate::policy::planner::human(delivery.max_age),
+                first_due.to_rfc3339()
+            );
+            tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+            return (ids, Outcome::Dead { error });
+        }
         match self.over_daily_cap(&group).await {
             Ok(Some(reason)) => return (ids, Outcome::Defer { reason }),
             Ok(None) => {}
@@ -189,10 +247,24 @@ impl Dispatcher {
         }
         let Some(channel) = self.channels.get(outgoing.channel) else {
             let error = format!("channel {} is not configured", outgoing.channel.as_str());
-            return (ids, Outcome::Dead { error });
+            return (ids, self.dead_or_fallback(&group, error, delivery).await);
         };
-        let result = channel.send(&outgoing).await;
+        let Delivery { result, gone } = channel.deliver(&outgoing).await;
         let at = self.clock.now();
+        if !gone.is_empty() {
+            if let Err(e) = after::record_gone(
+                &*self.store,
+                &self.shared,
+                &outgoing.school,
+                &outgoing.recipient,
+                &gone,
+                at,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "recording gone contacts failed");
+            }
+        }
         let attempts = group.iter().map(|n| n.attempts).max().unwrap_or(0) + 1;
         let outcome = match result {
             Ok(()) => {
@@ -211,7 +283,7 @@ impl Dispatcher {
             }
             Err(SendError::Permanent(error)) => {
                 tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
-                Outcome::Dead { error }
+                self.dead_or_fallback(&group, error, delivery).await
             }
             Err(SendError::Transient {
                 message,
@@ -222,10 +294,29 @@ impl Dispatcher {
                         .and_then(|d| Duration::from_std(d).ok())
                         .unwrap_or_else(Duration::zero),
                 );
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %wait, "transient failure: {message}");
+                // A retry waits out quiet hours, weekends and holidays like the first try.
+                let retry_at = self
+                    .shared
+                    .config()
+                    .policy(&outgoing.school)
+                    .and_then(|p| p.calendar.next_allowed(at + wait, &mut vec![]).ok())
+                    .unwrap_or(at + wait);
+                if retry_at - first_due > delivery.max_age {
+                    tracing::warn!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
+                    return (
+                        ids,
+                        Outcome::Dead {
+                            error: format!(
+                                "not delivered within max_age ({}): {message}",
+                                crate::policy::planner::human(delivery.max_age)
+                            ),
+                        },
+                    );
+                }
+                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
                 Outcome::Retry {
                     error: message,
-                    at: at + wait,
+                    at: retry_at,
                 }
             }
             Err(SendError::Transient { message, .. }) => {
@@ -236,6 +327,51 @@ impl Dispatcher {
             }
         };
         (ids, outcome)
+    }
+
+    /// A push group that cannot be delivered goes by email with `[delivery] fallback =
+    /// "email"` (new email notices, stored before the push ones are marked dead, so a crash
+    /// in between only repeats the same no-op insert); otherwise, or without an email
+    /// address, it is dead.
+    async fn dead_or_fallback(
+        &self,
+        group: &[StoredNotice],
+        error: String,
+        delivery: &DeliveryConfig,
+    ) -> Outcome {
+        if delivery.fallback != Fallback::Email {
+            return Outcome::Dead { error };
+        }
+        let now = self.clock.now();
+        let at = self
+            .shared
+            .config()
+            .policy(&group[0].school)
+            .and_then(|p| p.calendar.next_allowed(now, &mut vec![]).ok())
+            .unwrap_or(now);
+        let why = format!("{} failed: {error}", group[0].channel.as_str());
+        let notices = after::fallback_notices(group, &self.shared.sending_directory(), at, &why);
+        if notices.is_empty() {
+            return Outcome::Dead { error };
+        }
+        match self.store.add_notices(&notices).await {
+            Ok(added) => {
+                tracing::info!(
+                    channel = group[0].channel.as_str(),
+                    notices = notices.len(),
+                    added,
+                    "push failed; falling back to email"
+                );
+                self.shared.wake.notify_one();
+                Outcome::Dead {
+                    error: format!("{error}; sent by email instead"),
+                }
+            }
+            Err(e) => Outcome::Retry {
+                error: format!("{error}; storing the email fallback failed: {e}"),
+                at: now + Duration::seconds(30),
+            },
+        }
     }
 
     /// With `digest.max_per_day` reached for this recipient and channel today, the group
@@ -322,7 +458,7 @@ impl Dispatcher {
     ) -> Result<Outgoing, String> {
         let first = &group[0];
         let config = self.shared.config();
-        let dir = self.shared.directory();
+        let dir = self.shared.sending_directory();
         let policy = config
             .policy(&first.school)
             .ok_or_else(|| format!("school {} is no longer configured", first.school))?;
@@ -381,6 +517,16 @@ impl Dispatcher {
             contacts,
             locale: person.locale,
             content,
+            notices: group
+                .iter()
+                .map(|n| OutgoingNotice {
+                    id: n.id,
+                    kind: n.kind,
+                    event_id: n.event_id.clone(),
+                    record: n.record.clone(),
+                    student: n.student.clone(),
+                })
+                .collect(),
         })
     }
 }
@@ -398,10 +544,13 @@ pub fn message_key(group: &[StoredNotice]) -> String {
 }
 
 /// Exponential backoff from `retry_base`, capped at `retry_max`, with up to 20% jitter
-/// derived from the key (spread out, yet reproducible in `simulate`).
+/// derived from the key and the attempt (spread out, yet reproducible in `simulate`).
 pub fn backoff(d: &DeliveryConfig, attempts: u32, key: &str) -> Duration {
     let exp = d.retry_base * 2i32.saturating_pow(attempts.saturating_sub(1).min(20));
     let base = exp.min(d.retry_max);
-    let spread = Sha256::digest(key.as_bytes())[0] as i64 * 20 / 255;
+    let mut h = Sha256::new();
+    h.update(key.as_bytes());
+    h.update(attempts.to_be_bytes());
+    let spread = h.finalize()[0] as i64 * 20 / 255;
     base + base * spread as i32 / 100
 }

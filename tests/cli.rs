@@ -274,3 +274,25 @@ fn import_directory_stores_it_for_the_daemon() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("students[0].id"));
 }
+
+#[test]
+fn check_names_a_broken_operator_template_and_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tpl = tmp.path().join("tpl");
+    std::fs::create_dir(&tpl).unwrap();
+    std::fs::write(
+        tpl.join("grade.en.text.j2"),
+        "{% block subject %}Grade{% endblock %}\n{% block text %}Hello {{ recipient.nickname }}{% endblock %}\n\
+         {% block title %}t{% endblock %}{% block body %}b{% endblock %}\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(repo().join("config/rustig.toml"))
+        .unwrap()
+        .replace("# dir = \"/etc/rustig/templates\"", &format!("dir = \"{}\"", tpl.display()));
+    let cfg = write(tmp.path(), "c.toml", &cfg);
+    let out = rustig(&["check", "--config", &cfg]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("grade.en.text.j2") && err.contains("line 2"), "{err}");
+    assert!(err.contains("nickname"), "{err}");
+}

@@ -309,3 +309,32 @@ async fn ndjson_batches_report_per_line() {
     assert_eq!((c.events, c.quarantined), (2, 1));
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_replans_pending_notices_under_the_new_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-20T21:14:00+01:00")));
+    let d = rustig::daemon::start(config(tmp.path(), ""), clock.clone())
+        .await
+        .unwrap();
+    let (status, _) = post(d.http_addr.unwrap(), "application/json", event_line("evt-1")).await;
+    assert_eq!(status, 202);
+    assert_eq!(d.store.counts().await.unwrap().pending, 3, "Merel and both guardians");
+    let guardian_due = |ns: &[rustig::store::StoredNotice]| {
+        ns.iter().find(|n| n.recipient == "g-2001").map(|n| n.due_at)
+    };
+    let before = guardian_due(&d.store.notices_of_event("evt-1").await.unwrap()).unwrap();
+
+    // A longer guardian delay moves the guardians' notices ...
+    let longer = config(tmp.path(), "[schools.coornhert.grades]\nguardian_delay = \"48h\"\n");
+    assert_eq!(d.reload(longer, clock.now()).await.unwrap(), 1);
+    let after = guardian_due(&d.store.notices_of_event("evt-1").await.unwrap()).unwrap();
+    assert!(after > before, "{before} → {after}");
+    // ... and guardians = "none" withdraws them; the student's stays.
+    let none = config(tmp.path(), "[schools.coornhert.grades]\nguardians = \"none\"\n");
+    d.reload(none, clock.now()).await.unwrap();
+    let left = d.store.notices_of_event("evt-1").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].recipient, "s-1001");
+    d.shutdown().await;
+}

@@ -62,6 +62,7 @@ fn outgoing(key: &str, addresses: &[&str]) -> Outgoing {
             title: String::new(),
             body: String::new(),
         },
+        notices: vec![],
     }
 }
 

@@ -1195,13 +1195,21 @@ fn report_hours_hold_when_the_grade_is_planned_late() {
 
 #[test]
 fn report_hours_that_are_always_quiet_suppress_instead_of_hanging() {
-    // Quiet 08:00-17:00 covers the whole 09:00-16:00 window. Config::parse does not catch this
-    // combination (yet); the planner's search is bounded and says why nothing goes out.
-    let p = policy(&[
+    // Quiet 08:00-17:00 covers the whole 09:00-16:00 window: `rustig check` refuses it ...
+    let text = config_text(&[
         ("grades.report_hours", r#""09:00-16:00""#),
         ("quiet_hours.start", r#""08:00""#),
         ("quiet_hours.end", r#""17:00""#),
     ]);
+    let err = Config::parse(Path::new("t.toml"), &text).unwrap_err().to_string();
+    assert!(err.contains("grades.report_hours"), "{err}");
+    // ... and a policy built past that check still terminates and says why nothing goes out.
+    let mut p = policy(&[
+        ("grades.report_hours", r#""off""#),
+        ("quiet_hours.start", r#""08:00""#),
+        ("quiet_hours.end", r#""17:00""#),
+    ]);
+    p.grades.report_hours = Some("09:00-16:00".parse().unwrap());
     let dir = directory(student());
     let ev = grade("evt-1", "2026-11-23T10:00:00+01:00", "report", "wiskunde");
     let out = plan_fresh(&ev, &dir, &p);
@@ -2056,6 +2064,7 @@ fn a_narrow_gap_is_still_found() {
     let p = policy(&[
         ("quiet_hours.start", r#""07:00""#),
         ("quiet_hours.end", r#""06:59""#),
+        ("grades.report_hours", r#""off""#),
     ]);
     let dir = directory(student());
     let plan = plan_fresh(&test_grade("2026-11-18T10:00:00+01:00"), &dir, &p);
@@ -2107,4 +2116,18 @@ fn events_for_unknown_students_and_releases_plan_nothing() {
         "assessment": "a-1", "class": "3c"
     }));
     assert_eq!(plan_fresh(&ev, &dir, &p), Plan::default());
+}
+
+#[test]
+fn report_grades_keep_to_report_hours_rather_than_the_students_digest() {
+    let p = policy(&[
+        ("digest.students", r#""0 17 * * mon-fri""#),
+        ("grades.report_hours", r#""09:00-16:00""#),
+        ("grades.classroom_first", r#""off""#),
+    ]);
+    let dir = directory(student());
+    let report = plan_fresh(&grade("evt-1", "2026-11-23T10:00:00+01:00", "report", "wiskunde"), &dir, &p);
+    assert_eq!(the_notice(&report, "s-1", Email).due_at, at("2026-11-23T10:00:00+01:00"));
+    let test = plan_fresh(&grade("evt-2", "2026-11-23T10:00:00+01:00", "test", "wiskunde"), &dir, &p);
+    assert_eq!(the_notice(&test, "s-1", Email).due_at, at("2026-11-23T17:00:00+01:00"));
 }

@@ -1,6 +1,8 @@
 //! The store contract, run against every store implementation (SQLite here; PostgreSQL joins
 //! through the same `suite`).
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -261,4 +263,207 @@ async fn sqlite_store_survives_a_restart() {
     let c = store.counts().await.unwrap();
     assert_eq!((c.events, c.pending), (1, 1));
     assert_eq!(store.next_due().await.unwrap(), Some(t0));
+}
+
+#[tokio::test]
+async fn sqlite_store_reports_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let h = store.health().await;
+    assert_eq!((h.backend, h.connected, h.pending), ("sqlite", true, Some(0)));
+    assert_eq!(h.last_error, None);
+}
+
+#[tokio::test]
+async fn postgres_store_contract() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let store = rustig::store::open(&pg.url).await.unwrap();
+    suite(store.clone()).await;
+    let h = store.health().await;
+    assert_eq!((h.backend, h.connected, h.pending), ("postgres", true, Some(0)));
+    assert!(h.connections >= 1);
+    drop(store);
+    // Opening again (a restart, or a second instance) finds the tables and keeps the data.
+    let store = rustig::store::open(&pg.url).await.unwrap();
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.events, c.sent, c.dead), (1, 2, 1));
+}
+
+#[tokio::test]
+async fn postgres_store_accepts_the_postgresql_scheme() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let url = pg.url.replacen("postgres://", "postgresql://", 1);
+    let store = rustig::store::open(&url).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().events, 0);
+}
+
+#[tokio::test]
+async fn postgres_store_health_reports_errors_and_recovery() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let store = rustig::store::open(&pg.url).await.unwrap();
+    assert!(store.health().await.connected);
+    // Take its tables away (as a dropped or unreachable database would), then give them back.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg.base)
+        .await
+        .unwrap();
+    sqlx::query(&format!("ALTER SCHEMA {} RENAME TO {}_away", pg.schema, pg.schema))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert!(store.next_due().await.is_err());
+    let h = store.health().await;
+    assert!(!h.connected, "{h:?}");
+    assert_eq!(h.pending, None);
+    assert!(h.last_error.is_some() && h.last_error_at.is_some(), "{h:?}");
+    sqlx::query(&format!("ALTER SCHEMA {}_away RENAME TO {}", pg.schema, pg.schema))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let h = store.health().await;
+    assert!(h.connected, "{h:?}");
+    assert_eq!(h.pending, Some(0));
+    assert!(h.last_error.is_some(), "the last error is kept for the operator");
+}
+
+/// Several instances (stores with pools of their own) claiming the same due notices at the
+/// same moment: no notice is ever claimed twice, and a group is never split between claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_claims_never_overlap() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let first = rustig::store::open(&pg.url).await.unwrap();
+    // 400 recipients, one to three notices each, all due at once.
+    let mut tx = first.begin().await.unwrap();
+    let mut total = 0;
+    for r in 0..400 {
+        let record = format!("r{r}");
+        let notices: Vec<Notice> = (0..(r % 3 + 1))
+            .map(|i| {
+                let mut n = notice(&format!("k{r}-{i}"), &record, &format!("g{r}"), t0);
+                n.due_at = t0 - Duration::seconds(i as i64);
+                n
+            })
+            .collect();
+        total += notices.len();
+        tx.replace_pending("s", &record, &notices).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let round = |now: DateTime<Utc>| {
+        let url = pg.url.clone();
+        async move {
+            let mut stores = vec![];
+            for _ in 0..4 {
+                stores.push(rustig::store::open(&url).await.unwrap());
+            }
+            let barrier = Arc::new(tokio::sync::Barrier::new(8));
+            let mut tasks = vec![];
+            for i in 0..8 {
+                let store = stores[i % 4].clone();
+                let barrier = barrier.clone();
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    let mut claims = vec![];
+                    // Others may hold every candidate group for a moment: look twice.
+                    let mut empty = 0;
+                    while empty < 2 {
+                        let c = store
+                            .claim_due(now, now + Duration::minutes(5), 3)
+                            .await
+                            .unwrap();
+                        if c.is_empty() {
+                            empty += 1;
+                        } else {
+                            empty = 0;
+                            claims.push(c);
+                        }
+                    }
+                    claims
+                }));
+            }
+            let mut claims = vec![];
+            for t in tasks {
+                claims.extend(t.await.unwrap());
+            }
+            claims
+        }
+    };
+
+    for now in [t0, t0 + Duration::minutes(6)] {
+        // The second round takes over every claim after its lease, again exactly once.
+        let claims = round(now).await;
+        let mut seen = std::collections::HashMap::new();
+        let mut group_of = std::collections::HashMap::new();
+        for (i, claim) in claims.iter().enumerate() {
+            assert!(claim.len() <= 3 * 3, "at most 3 groups per claim");
+            for n in claim {
+                assert_eq!(n.state, "claimed");
+                assert!(seen.insert(n.id, i).is_none(), "notice {} claimed twice", n.key);
+                let prev = group_of.insert(n.recipient.clone(), i);
+                assert!(
+                    prev.is_none_or(|p| p == i),
+                    "group {} split between claims",
+                    n.recipient
+                );
+            }
+        }
+        assert_eq!(seen.len(), total, "every due notice claimed");
+        let c = first.counts().await.unwrap();
+        assert_eq!((c.pending, c.claimed), (0, total as i64));
+    }
+}
+
+/// Two instances ingesting for the same record: the second waits for the first to commit,
+/// so it reads the record's current version and pending notices after the first's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_ingest_serializes_per_record() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let a = rustig::store::open(&pg.url).await.unwrap();
+    let b = rustig::store::open(&pg.url).await.unwrap();
+    let mut tx1 = a.begin().await.unwrap();
+    assert_eq!(tx1.current("s", "r1").await.unwrap(), None);
+    let second = tokio::spawn(async move {
+        let mut tx2 = b.begin().await.unwrap();
+        let cur = tx2.current("s", "r1").await.unwrap();
+        tx2.replace_pending("s", "r1", &[notice("n-b", "r1", "g1", t0)])
+            .await
+            .unwrap();
+        tx2.commit().await.unwrap();
+        cur
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second ingest must wait for the record");
+    let cur = Current {
+        event_id: "e-a".into(),
+        occurred_at: t0,
+    };
+    tx1.set_current("s", "r1", &cur).await.unwrap();
+    tx1.replace_pending("s", "r1", &[notice("n-a", "r1", "g1", t0)])
+        .await
+        .unwrap();
+    tx1.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), Some(cur));
+    // The second replaced the first's pending notice instead of adding to it.
+    let c = a.counts().await.unwrap();
+    assert_eq!(c.pending, 1);
+    // A different record is not held up.
+    let mut tx1 = a.begin().await.unwrap();
+    tx1.current("s", "r1").await.unwrap();
+    let mut tx3 = a.begin().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), tx3.current("s", "r2"))
+        .await
+        .expect("another record is not blocked")
+        .unwrap();
 }

@@ -1,6 +1,7 @@
 //! The operator's TOML file: parsed strictly (unknown keys are errors), merged per school, and
 //! reported with file, line, column, key and what is allowed.
 
+pub mod channels;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,10 @@ use crate::policy::{
     GradesPolicy, GuardianGrades, Policy, Schedule, StudentControls,
 };
 use values::{DateRange, DayWindow, HumanDuration, TimeOfDay, WeekTime, Zone};
+
+pub use channels::{
+    ChannelsConfig, Fallback, FcmConfig, NtfyConfig, Urgency, WebPushConfig, WebhookConfig,
+};
 
 /// One problem in the file, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +70,10 @@ struct RawConfig {
     ingest: Option<RawIngest>,
     email: Option<RawEmail>,
     delivery: Option<RawDelivery>,
+    webpush: Option<channels::RawWebPush>,
+    fcm: Option<channels::RawFcm>,
+    ntfy: Option<channels::RawNtfy>,
+    webhook: Option<channels::RawWebhook>,
     templates: Option<RawTemplates>,
     quiet_hours: Option<RawQuiet>,
     weekend: Option<RawWeekend>,
@@ -93,6 +102,34 @@ struct RawDirectory {
 #[serde(deny_unknown_fields)]
 struct RawIngest {
     http: Option<RawHttp>,
+    #[serde(default)]
+    nats: Vec<RawNats>,
+    #[serde(default)]
+    amqp: Vec<RawAmqp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNats {
+    url: String,
+    stream: String,
+    subject: String,
+    durable: Option<String>,
+    credentials: Option<PathBuf>,
+    max_ack_pending: Option<i64>,
+    ack_wait: Option<HumanDuration>,
+    batch: Option<usize>,
+    #[serde(default)]
+    create: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAmqp {
+    url: String,
+    queue: String,
+    prefetch: Option<u16>,
+    batch: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +179,12 @@ struct RawDelivery {
     retry_base: Option<HumanDuration>,
     retry_max: Option<HumanDuration>,
     concurrency: Option<usize>,
+    lease: Option<HumanDuration>,
+    batch: Option<u32>,
+    max_age: Option<HumanDuration>,
+    timeout: Option<HumanDuration>,
+    per_host: Option<usize>,
+    fallback: Option<Fallback>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,7 +224,7 @@ struct RawGrades {
     guardian_delay: Option<HumanDuration>,
     guardians: Option<GuardianGrades>,
     push_shows_value: Option<bool>,
-    report_hours: Option<DayWindow>,
+    report_hours: Option<ReportHours>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -197,6 +240,22 @@ struct RawDigest {
     students: Option<ScheduleLine>,
     guardians: Option<ScheduleLine>,
     max_per_day: Option<u32>,
+}
+
+/// `"09:00-16:00"`, or `"off"` for no window.
+#[derive(Debug, Clone, Copy)]
+struct ReportHours(Option<DayWindow>);
+
+impl<'de> Deserialize<'de> for ReportHours {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "off" {
+            return Ok(ReportHours(None));
+        }
+        s.parse()
+            .map(|w| ReportHours(Some(w)))
+            .map_err(|e: String| serde::de::Error::custom(format!("{e}, or \"off\"")))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +300,31 @@ pub struct HttpIngestConfig {
     pub max_body_bytes: usize,
 }
 
+/// One `[[ingest.nats]]` table: a durable JetStream pull consumer.
+#[derive(Debug, Clone)]
+pub struct NatsIngestConfig {
+    pub url: String,
+    pub stream: String,
+    /// Subject filter of the consumer (and the stream's subject when `create` makes it).
+    pub subject: String,
+    pub durable: String,
+    pub credentials: Option<PathBuf>,
+    pub max_ack_pending: i64,
+    pub ack_wait: std::time::Duration,
+    pub batch: usize,
+    /// Create the stream when it is missing; otherwise a missing stream is an error.
+    pub create: bool,
+}
+
+/// One `[[ingest.amqp]]` table: a RabbitMQ queue consumed with manual acks.
+#[derive(Debug, Clone)]
+pub struct AmqpIngestConfig {
+    pub url: String,
+    pub queue: String,
+    pub prefetch: u16,
+    pub batch: usize,
+}
+
 #[derive(Debug, Clone)]
 pub enum EmailTransportConfig {
     /// One `.eml` file per message in `dir`.
@@ -267,6 +351,18 @@ pub struct DeliveryConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub concurrency: usize,
+    /// How long a claim holds before another instance (or a restart) may take it over; a
+    /// claimed batch must be sent well within it, or it may be sent twice.
+    pub lease: Duration,
+    /// Message groups claimed per round trip; smaller spreads a release over more instances.
+    pub batch: u32,
+    /// A message not delivered this long after it was first due is dead.
+    pub max_age: Duration,
+    /// Per HTTP request (push services, webhooks).
+    pub timeout: std::time::Duration,
+    /// HTTP requests in flight to one host, so one slow service cannot take all slots.
+    pub per_host: usize,
+    pub fallback: Fallback,
 }
 
 #[derive(Debug, Clone)]
@@ -275,8 +371,12 @@ pub struct Config {
     pub store_url: String,
     pub directory_file: Option<PathBuf>,
     pub http: Option<HttpIngestConfig>,
+    pub nats: Vec<NatsIngestConfig>,
+    pub amqp: Vec<AmqpIngestConfig>,
     pub email: EmailConfig,
     pub delivery: DeliveryConfig,
+    /// Web Push, FCM, ntfy and webhook settings.
+    pub channels: ChannelsConfig,
     pub templates_dir: Option<PathBuf>,
     /// The global rules; used for every school when no `[schools.*]` table exists.
     pub default_policy: Policy,
@@ -437,11 +537,25 @@ impl Resolver<'_> {
                 "expected \"sqlite://path\" (or postgres://… once supported)".into(),
             );
         }
-        let http = raw.ingest.and_then(|i| i.http).map(|h| HttpIngestConfig {
+        let (http, nats, amqp) = match raw.ingest {
+            None => (None, vec![], vec![]),
+            Some(i) => (i.http, i.nats, i.amqp),
+        };
+        let http = http.map(|h| HttpIngestConfig {
             listen: h.listen.0,
             token_file: h.token_file,
             max_body_bytes: h.max_body_bytes.unwrap_or(16 * 1024 * 1024),
         });
+        let nats = nats
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| self.nats(i, n))
+            .collect();
+        let amqp = amqp
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| self.amqp(i, a))
+            .collect();
         let email = match raw.email {
             None => EmailConfig {
                 transport: EmailTransportConfig::File {
@@ -488,6 +602,17 @@ impl Resolver<'_> {
             }
         };
         let d = raw.delivery;
+        let lease = d
+            .as_ref()
+            .and_then(|d| d.lease)
+            .map(|x| x.chrono())
+            .unwrap_or(Duration::minutes(5));
+        if lease < Duration::seconds(1) {
+            self.error(
+                "delivery.lease",
+                "expected at least \"1s\": a shorter lease lets another instance take over a claim being sent".into(),
+            );
+        }
         let delivery = DeliveryConfig {
             max_attempts: d.as_ref().and_then(|d| d.max_attempts).unwrap_or(8),
             retry_base: d
@@ -501,7 +626,27 @@ impl Resolver<'_> {
                 .map(|x| x.chrono())
                 .unwrap_or(Duration::hours(1)),
             concurrency: d.as_ref().and_then(|d| d.concurrency).unwrap_or(16).max(1),
+            lease,
+            batch: d.as_ref().and_then(|d| d.batch).unwrap_or(512).max(1),
+            max_age: d
+                .as_ref()
+                .and_then(|d| d.max_age)
+                .map(|x| x.chrono())
+                .unwrap_or(Duration::days(3)),
+            timeout: d
+                .as_ref()
+                .and_then(|d| d.timeout)
+                .map(|x| x.0)
+                .unwrap_or(std::time::Duration::from_secs(30)),
+            per_host: d.as_ref().and_then(|d| d.per_host).unwrap_or(8).max(1),
+            fallback: d.as_ref().and_then(|d| d.fallback).unwrap_or_default(),
         };
+        let channels = self.channels(channels::RawChannels {
+            webpush: raw.webpush,
+            fcm: raw.fcm,
+            ntfy: raw.ntfy,
+            webhook: raw.webhook,
+        });
         let global = RawPolicy {
             quiet_hours: raw.quiet_hours.unwrap_or_default(),
             weekend: raw.weekend.unwrap_or_default(),
@@ -528,12 +673,105 @@ impl Resolver<'_> {
             store_url,
             directory_file: raw.directory.and_then(|d| d.file),
             http,
+            nats,
+            amqp,
             email,
             delivery,
+            channels,
             templates_dir: raw.templates.and_then(|t| t.dir),
             default_policy,
             schools,
         })
+    }
+
+    fn nats(&mut self, i: usize, n: RawNats) -> NatsIngestConfig {
+        let key = |k: &str| format!("ingest.nats[{i}].{k}");
+        if n.url.parse::<async_nats::ServerAddr>().is_err() {
+            self.error(
+                &key("url"),
+                format!(
+                    "{:?} is not a NATS address like \"nats://127.0.0.1:4222\"",
+                    n.url
+                ),
+            );
+        }
+        let durable = n.durable.unwrap_or_else(|| "rustig".into());
+        for (k, v) in [("stream", &n.stream), ("durable", &durable)] {
+            if !valid_nats_name(v) {
+                self.error(
+                    &key(k),
+                    format!("{v:?}: expected a name without spaces, '.', '*', '>', '/' or '\\'"),
+                );
+            }
+        }
+        if n.subject.is_empty() || n.subject.contains(char::is_whitespace) {
+            self.error(
+                &key("subject"),
+                format!("{:?}: expected a subject like \"sis.events.>\"", n.subject),
+            );
+        }
+        let max_ack_pending = n.max_ack_pending.unwrap_or(1000);
+        if max_ack_pending < 1 {
+            self.error(&key("max_ack_pending"), "must be at least 1".into());
+        }
+        let batch = n.batch.unwrap_or(100);
+        if batch == 0 || batch as i64 > max_ack_pending.max(1) {
+            self.error(
+                &key("batch"),
+                format!("must be between 1 and max_ack_pending ({max_ack_pending})"),
+            );
+        }
+        let ack_wait = n
+            .ack_wait
+            .map(|d| d.0)
+            .unwrap_or(std::time::Duration::from_secs(30));
+        if ack_wait < std::time::Duration::from_secs(1) {
+            self.error(&key("ack_wait"), "must be at least \"1s\"".into());
+        }
+        NatsIngestConfig {
+            url: n.url,
+            stream: n.stream,
+            subject: n.subject,
+            durable,
+            credentials: n.credentials,
+            max_ack_pending,
+            ack_wait,
+            batch,
+            create: n.create,
+        }
+    }
+
+    fn amqp(&mut self, i: usize, a: RawAmqp) -> AmqpIngestConfig {
+        let key = |k: &str| format!("ingest.amqp[{i}].{k}");
+        if !(a.url.starts_with("amqp://") || a.url.starts_with("amqps://")) {
+            self.error(
+                &key("url"),
+                "expected a URL like \"amqp://user@127.0.0.1:5672/%2f\" (or amqps://)".into(),
+            );
+        }
+        if a.queue.is_empty() || a.queue.len() > 255 {
+            self.error(
+                &key("queue"),
+                "expected a queue name of 1 to 255 bytes".into(),
+            );
+        }
+        let prefetch = a.prefetch.unwrap_or(100);
+        if prefetch == 0 {
+            self.error(&key("prefetch"), "must be at least 1".into());
+        }
+        let batch = a.batch.unwrap_or(usize::from(prefetch.clamp(1, 100)));
+        if batch == 0 || batch > usize::from(prefetch.max(1)) {
+            self.error(
+                &key("batch"),
+                format!("must be between 1 and prefetch ({prefetch})"),
+            );
+        }
+        AmqpIngestConfig {
+            url: a.url,
+            queue: a.queue,
+            prefetch,
+            batch,
+        }
     }
 
     fn policy(
@@ -588,7 +826,11 @@ impl Resolver<'_> {
                 .unwrap_or(Duration::hours(24)),
             guardians: g.guardians.unwrap_or(GuardianGrades::All),
             push_shows_value: g.push_shows_value.unwrap_or(false),
-            report_hours: g.report_hours,
+            // Results land when a mentor is around: school hours unless switched off.
+            report_hours: match g.report_hours {
+                Some(ReportHours(w)) => w,
+                None => Some("09:00-16:00".parse().expect("default window parses")),
+            },
         };
         let absences = AbsencesPolicy {
             settle: p
@@ -746,6 +988,34 @@ pub fn sanity(p: &Policy) -> Vec<(String, String)> {
             }
         }
     }
+    if let Some(w) = p.grades.report_hours {
+        // Report grades reach students only inside the window: some school-day minute of it
+        // must be free of quiet hours (weekend and holidays only skip days).
+        let quiet_only = Calendar {
+            weekend: None,
+            holidays: vec![],
+            ..cal.clone()
+        };
+        let monday = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("valid date");
+        let free = (0..5).any(|d| {
+            let day = monday + Duration::days(d);
+            let mut t = w.start;
+            while t < w.end {
+                let at = crate::policy::calendar::resolve_local(cal.tz, day.and_time(t));
+                if quiet_only.is_allowed(at) {
+                    return true;
+                }
+                t += Duration::minutes(15);
+            }
+            false
+        });
+        if !free {
+            out.push((
+                "grades.report_hours".into(),
+                format!("{w} lies entirely inside quiet hours: report grades could never be delivered"),
+            ));
+        }
+    }
     if p.grades.max_hold < Duration::zero() {
         out.push(("grades.max_hold".into(), "must not be negative".into()));
     }
@@ -819,6 +1089,14 @@ fn summarize(p: &Policy) -> String {
     )
 }
 
+/// JetStream stream and consumer names end up in subjects, so these characters break them.
+fn valid_nats_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+}
+
 /// Finds a dotted key ("schools.x.grades.max_hold") in the file: its line and column.
 fn locate(text: &str, key: &str) -> (usize, usize) {
     let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
@@ -827,9 +1105,18 @@ fn locate(text: &str, key: &str) -> (usize, usize) {
     let mut item: Option<&toml_edit::Item> = None;
     let mut best = None;
     for part in key.split('.') {
+        // "nats[0]": a table of an array of tables, as serde_path_to_error writes it.
+        let (part, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, n)) => (name, n.parse::<usize>().ok()),
+            None => (part, None),
+        };
         let next = match item {
             None => doc.get(part),
             Some(i) => i.get(part),
+        };
+        let next = match index {
+            Some(n) => next.and_then(|a| a.get(n)),
+            None => next,
         };
         match next {
             Some(n) => {
@@ -924,6 +1211,9 @@ mod tests {
         assert!(err.contains("whole day"), "{err}");
         let err = first_error("[digest]\nguardians = \"0 22 * * *\"\n");
         assert!(err.contains("digest.guardians"), "{err}");
+        assert!(err.contains("never be delivered"), "{err}");
+        let err = first_error("[grades]\nreport_hours = \"09:00-16:00\"\n[quiet_hours]\nstart = \"08:00\"\nend = \"17:00\"\n");
+        assert!(err.contains("grades.report_hours"), "{err}");
         assert!(err.contains("never be delivered"), "{err}");
         let err = first_error("[schools.x.weekend]\nfrom = \"mon 00:00\"\nuntil = \"mon 00:00\"\n");
         assert!(err.contains("schools.x.weekend.until"), "{err}");

@@ -294,6 +294,14 @@ impl Directory {
     pub fn new(data: DirectoryData) -> Result<Directory, DirectoryError> {
         let mut students = HashMap::with_capacity(data.students.len());
         for (i, s) in data.students.iter().enumerate() {
+            for (j, g) in s.guardians.iter().enumerate() {
+                if let Some(line) = &g.digest {
+                    crate::policy::Schedule::parse(line).map_err(|message| DirectoryError::Invalid {
+                        path: format!("students[{i}].guardians[{j}].digest"),
+                        message,
+                    })?;
+                }
+            }
             if students
                 .insert((s.school.clone(), s.id.clone()), i)
                 .is_some()
@@ -419,6 +427,10 @@ mod tests {
             r#"{"timetable":[{"school":"x","class":"3c","subject":"w","lessons":["mon 10:15"]}]}"#;
         let err = Directory::parse(bad.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("timetable[0].lessons[0]"), "{err}");
+        let bad = r#"{"students":[{"id":"s","school":"x","name":"n","birth_date":"2011-02-03",
+            "guardians":[{"id":"g","name":"G","digest":"sometimes"}]}]}"#;
+        let err = Directory::parse(bad.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("students[0].guardians[0].digest: "), "{err}");
     }
 
     #[test]

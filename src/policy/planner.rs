@@ -290,8 +290,11 @@ impl Planner<'_> {
         tl
     }
 
+    /// The guardian's own calmer schedule; ignored (the school's applies) when it is not
+    /// valid or never has a slot outside the school's blackouts.
     fn guardian_schedule(&self, g: &Guardian) -> Option<Schedule> {
-        g.digest.as_deref().and_then(|s| Schedule::parse(s).ok())
+        let s = Schedule::parse(g.digest.as_deref()?).ok()?;
+        s.next_slot(self.event.occurred_utc(), self.cal()).ok().map(|_| s)
     }
 
     /// Emits one notice per channel of `person`, skipping channels that already carry this
@@ -447,8 +450,14 @@ impl Planner<'_> {
         let window = if is_report { g.report_hours } else { None };
 
         // The student's timeline. Their actual delivery, if any, is the guardians' anchor.
-        let students = [(&self.policy.digest.students, Rule::DigestSlot)];
-        let notional = self.finish(tl.clone(), &students, window);
+        // A report grade keeps to its window rather than the students' digest slot (a slot
+        // outside the window would undo it): it is news to hear with a mentor around.
+        let students: &[(&Schedule, Rule)] = if window.is_some() {
+            &[]
+        } else {
+            &[(&self.policy.digest.students, Rule::DigestSlot)]
+        };
+        let notional = self.finish(tl.clone(), students, window);
         let student_person = Person {
             id: &s.id,
             name: &s.name,
@@ -462,7 +471,7 @@ impl Planner<'_> {
         let anchor = if has_contact {
             notional.clone()
         } else {
-            self.run_rules(tl, &students, window)
+            self.run_rules(tl, students, window)
         };
         let sent_to_student = self
             .delivered_to(&s.id)
@@ -736,8 +745,16 @@ fn guardian_person(g: &Guardian) -> Person<'_> {
 }
 
 /// `24h`, `5days`: durations as operators wrote them.
+/// `45m`, `24h`, `5d`: durations the way operators write them.
 pub fn human(d: Duration) -> String {
-    humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+    let secs = d.num_seconds();
+    match secs {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 && s >= 3 * 86_400 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        _ => humantime::format_duration(d.to_std().unwrap_or_default()).to_string(),
+    }
 }
 
 /// The idempotency key of a notice.

@@ -24,6 +24,10 @@ pub enum Rule {
     PersonalDigest,
     /// `digest.max_per_day` reached: waits for the next day's slot.
     DailyCap,
+    /// Push contacts gone or refusing: sent by email instead (`[delivery] fallback`).
+    Fallback,
+    /// A dead message put back by `rustig resend`.
+    Resend,
 }
 
 impl Rule {
@@ -44,6 +48,8 @@ impl Rule {
             Rule::DigestSlot => "digest slot",
             Rule::PersonalDigest => "personal digest",
             Rule::DailyCap => "daily cap",
+            Rule::Fallback => "email fallback",
+            Rule::Resend => "resent",
         }
     }
 }

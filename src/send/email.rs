@@ -508,6 +508,7 @@ mod tests {
                 title: String::new(),
                 body: String::new(),
             },
+            notices: vec![],
         }
     }
 

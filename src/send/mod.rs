@@ -1,7 +1,15 @@
 //! Delivery channels. A channel takes one rendered message for one recipient and hands it
 //! over; it says whether a failure is worth retrying.
 
+pub mod delivery;
 pub mod email;
+pub mod fcm;
+pub mod gone;
+pub mod http;
+pub mod ntfy;
+pub mod setup;
+pub mod webhook;
+pub mod webpush;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::model::{ChannelKind, Contact, Locale, Role};
+use crate::policy::NoticeKind;
 
 /// The visible text of a message, filled for every channel kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +50,54 @@ pub struct Outgoing {
     pub contacts: Vec<Contact>,
     pub locale: Locale,
     pub content: Rendered,
+    /// The notices the message carries: webhooks send them, push derives its topic from
+    /// their records.
+    pub notices: Vec<OutgoingNotice>,
+}
+
+/// One notice inside an [`Outgoing`] message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutgoingNotice {
+    pub id: i64,
+    pub kind: NoticeKind,
+    pub event_id: String,
+    pub record: String,
+    pub student: String,
+}
+
+impl Outgoing {
+    /// A short label (≤ 32 base64url characters) for what the message is about: the same
+    /// records of a school give the same topic, so a push service or a device can let a
+    /// newer message replace an older, undelivered or still displayed one.
+    pub fn topic(&self) -> String {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let mut records: Vec<&str> = self.notices.iter().map(|n| n.record.as_str()).collect();
+        records.sort_unstable();
+        records.dedup();
+        let mut h = Sha256::new();
+        h.update(self.school.as_bytes());
+        if records.is_empty() {
+            h.update([1u8]);
+            h.update(self.key.as_bytes());
+        }
+        for r in records {
+            h.update([0u8]);
+            h.update(r.as_bytes());
+        }
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&h.finalize()[..24])
+    }
+
+    /// The notice kinds in the message, each once ("grade", "absence", …).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for n in &self.notices {
+            if !out.contains(&n.kind.as_str()) {
+                out.push(n.kind.as_str());
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,9 +122,34 @@ impl SendError {
     }
 }
 
+/// A contact that the service says no longer exists (Web Push 404/410, FCM UNREGISTERED).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoneContact {
+    pub contact: Contact,
+    /// The service's answer, without the address or token.
+    pub reason: String,
+}
+
+/// The result of a send, plus the contacts found gone on the way (also when another
+/// contact of the recipient still got the message).
+#[derive(Debug)]
+pub struct Delivery {
+    pub result: Result<(), SendError>,
+    pub gone: Vec<GoneContact>,
+}
+
 #[async_trait]
 pub trait Channel: Send + Sync {
     async fn send(&self, msg: &Outgoing) -> Result<(), SendError>;
+
+    /// Like [`Channel::send`], also reporting gone contacts; channels that can tell
+    /// override it. The scheduler calls this one.
+    async fn deliver(&self, msg: &Outgoing) -> Delivery {
+        Delivery {
+            result: self.send(msg).await,
+            gone: vec![],
+        }
+    }
 }
 
 /// The channels configured for this instance, by kind.

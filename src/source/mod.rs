@@ -1,7 +1,11 @@
 //! Where events come from. A source hands raw bytes to the [`Ingestor`](crate::ingest::Ingestor)
 //! and acknowledges upstream only after it returned `Ok` (the batch is committed).
 
+pub mod amqp;
+pub mod health;
 pub mod http;
+pub mod nats;
+mod support;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -18,6 +22,28 @@ pub trait Source: Send {
 impl Source for http::HttpSource {
     fn name(&self) -> String {
         format!("http {}", self.local_addr())
+    }
+
+    async fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> Result<(), String> {
+        self.serve(stop).await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl Source for nats::NatsSource {
+    fn name(&self) -> String {
+        nats::NatsSource::name(self)
+    }
+
+    async fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> Result<(), String> {
+        self.serve(stop).await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl Source for amqp::AmqpSource {
+    fn name(&self) -> String {
+        amqp::AmqpSource::name(self)
     }
 
     async fn run(self: Box<Self>, stop: watch::Receiver<bool>) -> Result<(), String> {

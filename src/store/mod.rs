@@ -4,7 +4,11 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod health;
+pub mod postgres;
 pub mod sqlite;
+
+pub use health::Health;
 
 use std::collections::HashMap;
 
@@ -13,6 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind, Reason};
+use crate::send::gone::{GoneKey, GoneMark};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,8 +27,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
-    #[error("unsupported store url {0:?}: expected sqlite://PATH")]
+    #[error("unsupported store url {0:?}: expected sqlite://PATH or postgres://…")]
     Unsupported(String),
+    #[error("{0}")]
+    Setup(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -124,6 +131,28 @@ pub trait Store: Send + Sync {
         channel: ChannelKind,
         since: DateTime<Utc>,
     ) -> Result<i64>;
+    /// Records contacts a service called gone (replacing an older mark of the same contact).
+    async fn mark_gone(&self, marks: &[GoneMark]) -> Result<()>;
+    /// Every contact marked gone, oldest first.
+    async fn gone_contacts(&self) -> Result<Vec<GoneMark>>;
+    /// Drops marks whose contacts changed or left the directory.
+    async fn clear_gone(&self, keys: &[GoneKey]) -> Result<()>;
+    /// Puts dead notices (all, or one event's) back to pending, due at `now` with a fresh
+    /// attempt count and a `resend` reason (which also restarts `max_age`); returns how many.
+    async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64>;
+    /// Stores notices unless one with the same key exists (the email fallback); returns how
+    /// many were new.
+    async fn add_notices(&self, notices: &[Notice]) -> Result<u64>;
+    /// Reachability, last error and pending count, for the admin API; cheap enough to poll.
+    async fn health(&self) -> Health {
+        let probe = health::probe(async { self.counts().await.map(|c| c.pending) }).await;
+        health::HealthState::new("unknown").snapshot(probe, 0, 0)
+    }
+    /// Resolves when another process may have made something due sooner than this one
+    /// knows (several instances on one database). A store no one else writes never does.
+    async fn changed(&self) {
+        std::future::pending::<()>().await
+    }
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
@@ -170,6 +199,8 @@ pub trait Tx: Send {
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }

@@ -13,14 +13,18 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use super::health::{self, Health, HealthState};
 use super::{
     from_ms, to_ms, Counts, Current, Outcome, Result, Store, StoreError, StoredNotice, Tx,
 };
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
+use crate::send::gone::{GoneKey, GoneMark};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
+    health: HealthState,
 }
 
 impl SqliteStore {
@@ -58,7 +62,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            health: HealthState::new("sqlite"),
+        })
     }
 }
 
@@ -101,6 +108,23 @@ fn parse_event(body: &str) -> Result<Event> {
     Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
 }
 
+/// A notice's reasons with a `resend` step appended (stores share it).
+pub(crate) fn resent_reasons(
+    reasons: &str,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let mut list: Vec<crate::policy::Reason> =
+        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
+    list.push(crate::policy::Reason::moved(
+        crate::policy::Rule::Resend,
+        from,
+        now,
+        "put back by rustig resend",
+    ));
+    Ok(serde_json::to_string(&list).expect("reasons serialize"))
+}
+
 fn ids_json(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("ids serialize")
 }
@@ -109,7 +133,7 @@ fn ids_json(ids: &[i64]) -> String {
 impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         Ok(Box::new(SqliteTx {
-            tx: self.pool.begin().await?,
+            tx: self.pool.begin().await.map_err(|e| self.health.db(e))?,
         }))
     }
 
@@ -119,7 +143,8 @@ impl Store for SqliteStore {
              FROM notices WHERE state IN ('pending', 'claimed')",
         )
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .map_err(|e| self.health.db(e))?;
         Ok(ms.map(from_ms))
     }
 
@@ -143,7 +168,9 @@ impl Store for SqliteStore {
             .bind(to_ms(lease_until))
             .bind(groups as i64)
             .fetch_all(&self.pool)
-            .await?;
+            .await
+            .map_err(|e| self.health.db(e))?;
+        self.health.ok();
         let mut out = rows
             .iter()
             .map(notice_from_row)
@@ -161,7 +188,7 @@ impl Store for SqliteStore {
     }
 
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
         for (ids, outcome) in outcomes {
             let ids = ids_json(ids);
             let q = match outcome {
@@ -193,9 +220,9 @@ impl Store for SqliteStore {
                 .bind(to_ms(reason.to))
                 .bind(serde_json::to_string(reason).expect("reason serializes")),
             };
-            q.execute(&mut *tx).await?;
+            q.execute(&mut *tx).await.map_err(|e| self.health.db(e))?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| self.health.db(e))?;
         Ok(())
     }
 
@@ -308,6 +335,128 @@ impl Store for SqliteStore {
         .bind(to_ms(since))
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    async fn mark_gone(&self, marks: &[GoneMark]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for m in marks {
+            sqlx::query(
+                "INSERT INTO gone_contacts (school, recipient, contact_id, channel, reason, marked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (school, recipient, contact_id) \
+                 DO UPDATE SET reason = excluded.reason, marked_at = excluded.marked_at",
+            )
+            .bind(&m.school)
+            .bind(&m.recipient)
+            .bind(&m.contact_id)
+            .bind(m.channel.as_str())
+            .bind(&m.reason)
+            .bind(to_ms(m.marked_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn gone_contacts(&self) -> Result<Vec<GoneMark>> {
+        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT school, recipient, contact_id, channel, reason, marked_at FROM gone_contacts \
+             ORDER BY marked_at, school, recipient, contact_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(school, recipient, contact_id, channel, reason, at)| {
+                Ok(GoneMark {
+                    school,
+                    recipient,
+                    channel: ChannelKind::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    contact_id,
+                    reason,
+                    marked_at: from_ms(at),
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_gone(&self, keys: &[GoneKey]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for k in keys {
+            sqlx::query(
+                "DELETE FROM gone_contacts WHERE school = ?1 AND recipient = ?2 AND contact_id = ?3",
+            )
+            .bind(&k.school)
+            .bind(&k.recipient)
+            .bind(&k.contact_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT id, due_at, reasons FROM notices WHERE state = 'dead' AND (?1 IS NULL OR event_id = ?1)",
+        )
+        .bind(event_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, due_at, reasons) in &rows {
+            let reasons = resent_reasons(reasons, from_ms(*due_at), now)?;
+            sqlx::query(
+                "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, claimed_until = NULL, \
+                 reasons = ?3 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(to_ms(now))
+            .bind(reasons)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for n in notices {
+            added += sqlx::query(
+                "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
+                 release_key, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&n.key)
+            .bind(&n.school)
+            .bind(&n.record)
+            .bind(&n.event_id)
+            .bind(&n.student)
+            .bind(&n.recipient)
+            .bind(n.role.as_str())
+            .bind(n.channel.as_str())
+            .bind(n.kind.as_str())
+            .bind(to_ms(n.due_at))
+            .bind(&n.release_key)
+            .bind(serde_json::to_string(&n.reasons).expect("reasons serialize"))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn health(&self) -> Health {
+        let probe = health::probe(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notices WHERE state = 'pending'")
+                .fetch_one(&self.pool),
+        )
+        .await;
+        self.health
+            .snapshot(probe, self.pool.size(), self.pool.num_idle() as u32)
     }
 }
 

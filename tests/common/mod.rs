@@ -131,3 +131,253 @@ impl Received {
         None
     }
 }
+
+/// Whether a local service a test needs (PostgreSQL, RabbitMQ, NATS, …) answers on `addr`.
+/// With `CI=true` an unreachable service fails the test (`.ci/run` starts them all); without
+/// CI the test may skip: it prints why, loudly, and the caller returns early.
+pub fn service_available(name: &str, addr: &str) -> bool {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok());
+    if reachable {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is not reachable at {addr} and CI=true: start it (.ci/run does) instead of skipping");
+    }
+    eprintln!(
+        "\n========== SKIPPED: {name} is not reachable at {addr}; start it (see .ci/run) to run this test ==========\n"
+    );
+    false
+}
+
+/// A name no other test run uses: `prefix-<pid>-<nanos>-<n>`, safe for queues, streams and
+/// subjects (no dots).
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+// ---- PostgreSQL ------------------------------------------------------------------------------
+
+/// The test database: `RUSTIG_TEST_POSTGRES`, else the local server with trust auth.
+pub fn postgres_base_urls() -> Vec<String> {
+    match std::env::var("RUSTIG_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => vec![url],
+        _ => vec![
+            "postgres://postgres@127.0.0.1:5432/test".into(),
+            "postgres://root@127.0.0.1:5432/test".into(),
+        ],
+    }
+}
+
+/// A fresh schema of its own in the test database, dropped (with everything in it) on drop,
+/// so tests run in parallel and leave nothing behind. `url` selects it via `search_path`.
+pub struct PgSchema {
+    pub base: String,
+    pub schema: String,
+    pub url: String,
+}
+
+/// A fresh schema, or `None` (after a loud message) when PostgreSQL is unreachable. With
+/// `CI=true` an unreachable server fails the test instead: CI must not pass by skipping.
+pub async fn postgres() -> Option<PgSchema> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut errors = vec![];
+    for base in postgres_base_urls() {
+        let conn = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            <sqlx::PgConnection as sqlx::Connection>::connect(&base),
+        )
+        .await;
+        match conn {
+            Ok(Ok(mut c)) => {
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
+                let _ = sqlx::Connection::close(c).await;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options[search_path]={schema}");
+                return Some(PgSchema { base, schema, url });
+            }
+            Ok(Err(e)) => errors.push(format!("{base}: {e}")),
+            Err(_) => errors.push(format!("{base}: no answer within 10 s")),
+        }
+    }
+    let why = errors.join("; ");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "PostgreSQL is unreachable and CI=true, so this test fails instead of skipping: {why}"
+        );
+    }
+    eprintln!(
+        "\n!!!!! SKIPPED: PostgreSQL is unreachable ({why}).\n!!!!! Start it (.ci/run does) or set \
+         RUSTIG_TEST_POSTGRES; with CI=true this test fails.\n"
+    );
+    None
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime; a thread with its own runtime can block.
+        let (base, schema) = (self.base.clone(), self.schema.clone());
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut c)
+                    .await?;
+                sqlx::Connection::close(c).await
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            eprintln!(
+                "warning: could not drop test schema {}: {done:?}",
+                self.schema
+            );
+        }
+    }
+}
+
+// ---- An SMTP server that can hold messages ---------------------------------------------------
+
+/// Holds every message from the `after`-th one on at DATA, before the server has accepted any
+/// of it, until [`Gate::open`]. A test can then kill the sender at a moment when none of its
+/// messages is half delivered (sent by the client, not yet recorded as sent).
+#[derive(Clone)]
+pub struct Gate {
+    after: Arc<AtomicUsize>,
+    started: Arc<AtomicUsize>,
+    passed: Arc<AtomicUsize>,
+    /// Recipients of the messages being held right now.
+    held: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            after: Arc::new(AtomicUsize::new(usize::MAX)),
+            started: Arc::default(),
+            passed: Arc::default(),
+            held: Arc::default(),
+        }
+    }
+}
+
+impl Gate {
+    /// Lets `n` more messages through, then holds the rest.
+    pub fn hold_after(&self, n: usize) {
+        let started = self.started.load(Ordering::SeqCst);
+        self.after.store(started + n, Ordering::SeqCst);
+    }
+
+    pub fn open(&self) {
+        self.after.store(usize::MAX, Ordering::SeqCst);
+    }
+
+    /// Messages let through without holding them (they may still be receiving their data).
+    pub fn passed(&self) -> usize {
+        self.passed.load(Ordering::SeqCst)
+    }
+
+    /// The recipients of each message held right now.
+    pub fn held(&self) -> Vec<Vec<String>> {
+        self.held.lock().unwrap().clone()
+    }
+}
+
+#[derive(Clone)]
+struct GatedRecorder {
+    inner: Recorder,
+    gate: Gate,
+}
+
+impl Handler for GatedRecorder {
+    fn helo(&mut self, ip: IpAddr, domain: &str) -> Response {
+        self.inner.helo(ip, domain)
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        self.inner.rcpt(to)
+    }
+
+    fn data_start(&mut self, domain: &str, from: &str, is8bit: bool, to: &[String]) -> Response {
+        let n = self.gate.started.fetch_add(1, Ordering::SeqCst);
+        if n >= self.gate.after.load(Ordering::SeqCst) {
+            self.gate.held.lock().unwrap().push(to.to_vec());
+            while n >= self.gate.after.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            self.gate
+                .held
+                .lock()
+                .unwrap()
+                .retain(|t| t.as_slice() != to);
+        } else {
+            self.gate.passed.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.data_start(domain, from, is8bit, to)
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.data(buf)
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.inner.data_end()
+    }
+}
+
+/// Like `start_server`, with a [`Gate`] that can hold messages.
+pub fn start_gated_server(gate: &Gate) -> (u16, Inbox) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox: Inbox = Arc::default();
+    let handler = GatedRecorder {
+        inner: Recorder {
+            inbox: Arc::clone(&inbox),
+            permanent: Arc::new([GONE.to_string()].into()),
+            transient: Arc::new([BUSY.to_string()].into()),
+            sessions: Arc::default(),
+            current: None,
+        },
+        gate: gate.clone(),
+    };
+    let mut server = Server::new(handler);
+    server
+        .with_name("mx.test")
+        .with_num_threads(16)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        if let Err(e) = server.serve() {
+            panic!("SMTP test server stopped: {e}");
+        }
+    });
+    (port, inbox)
+}

@@ -1,0 +1,142 @@
+//! Ingest measurements: the in-process path (`Ingestor::ingest`, one transaction per batch)
+//! and the HTTP endpoint (`POST /v1/events` with NDJSON bodies), both into a durable store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::workload::Workload;
+use super::BenchError;
+use crate::clock::SystemClock;
+use crate::config::HttpIngestConfig;
+use crate::ingest::{Accepted, Ingestor};
+use crate::source::http::HttpSource;
+
+/// One ingest run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestResult {
+    /// `in-process` or `http`.
+    pub path: &'static str,
+    pub events: u64,
+    /// New (or stale) events acknowledged.
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub batch: usize,
+    /// Concurrent HTTP requests (1 for the in-process path).
+    pub clients: usize,
+    pub seconds: f64,
+    pub events_per_s: f64,
+}
+
+fn result(path: &'static str, batches: &[Vec<u8>], clients: usize, seconds: f64) -> IngestResult {
+    let events = batches
+        .iter()
+        .map(|b| Workload::lines(b).len() as u64)
+        .sum();
+    IngestResult {
+        path,
+        events,
+        accepted: 0,
+        duplicates: 0,
+        rejected: 0,
+        batch: batches
+            .first()
+            .map(|b| Workload::lines(b).len())
+            .unwrap_or(0),
+        clients,
+        seconds,
+        events_per_s: if seconds > 0.0 {
+            events as f64 / seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Feeds every batch to `ingestor` in turn; each call commits one transaction.
+pub async fn in_process(
+    ingestor: &Ingestor,
+    batches: &[Vec<u8>],
+) -> Result<IngestResult, BenchError> {
+    let (mut accepted, mut duplicates, mut rejected) = (0, 0, 0);
+    let start = Instant::now();
+    for body in batches {
+        let lines = Workload::lines(body);
+        for r in ingestor.ingest(&lines, "bench", Utc::now()).await? {
+            match r {
+                Accepted::New { .. } | Accepted::Stale { .. } => accepted += 1,
+                Accepted::Duplicate { .. } => duplicates += 1,
+                Accepted::Rejected { .. } => rejected += 1,
+            }
+        }
+    }
+    let mut r = result("in-process", batches, 1, start.elapsed().as_secs_f64());
+    (r.accepted, r.duplicates, r.rejected) = (accepted, duplicates, rejected);
+    Ok(r)
+}
+
+/// Serves `ingestor` on a free loopback port and posts every batch as NDJSON, `clients`
+/// requests at a time; counts what the answers acknowledge.
+pub async fn http(
+    ingestor: Arc<Ingestor>,
+    batches: &[Vec<u8>],
+    clients: usize,
+) -> Result<IngestResult, BenchError> {
+    let cfg = HttpIngestConfig {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        token_file: None,
+        max_body_bytes: 64 * 1024 * 1024,
+    };
+    let source = HttpSource::bind(&cfg, ingestor, Arc::new(SystemClock))
+        .await
+        .map_err(|e| BenchError::Http(e.to_string()))?;
+    let url = format!("http://{}/v1/events", source.local_addr());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(source.serve(stop_rx));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .map_err(|e| BenchError::Http(e.to_string()))?;
+    let clients = clients.max(1);
+    let start = Instant::now();
+    let answers: Vec<(u64, u64, u64)> = stream::iter(batches)
+        .map(|body| {
+            let (client, url) = (&client, &url);
+            async move {
+                let resp = client
+                    .post(url.as_str())
+                    .header("content-type", "application/x-ndjson")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| BenchError::Http(e.to_string()))?;
+                let status = resp.status();
+                let v: serde_json::Value = resp
+                    .json()
+                    .await
+                    .map_err(|e| BenchError::Http(e.to_string()))?;
+                if status != reqwest::StatusCode::ACCEPTED {
+                    return Err(BenchError::Http(format!("POST /v1/events: {status} {v}")));
+                }
+                let n = |k: &str| v[k].as_u64().unwrap_or(0);
+                Ok((n("accepted"), n("duplicates"), n("rejected")))
+            }
+        })
+        .buffer_unordered(clients)
+        .try_collect()
+        .await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    let _ = server.await;
+    let mut r = result("http", batches, clients, seconds);
+    for (a, d, x) in answers {
+        r.accepted += a;
+        r.duplicates += d;
+        r.rejected += x;
+    }
+    Ok(r)
+}

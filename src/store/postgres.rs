@@ -1,0 +1,890 @@
+//! The shared store: the SQLite delay buffer's tables and semantics on PostgreSQL, so that
+//! several rustig instances on one database split the work. PostgreSQL is the coordinator;
+//! there is no leader:
+//!
+//! - Claiming locks due notices with `FOR UPDATE SKIP LOCKED` and sets a lease
+//!   (`claimed_until`). A transaction-level advisory lock per (school, recipient, channel)
+//!   keeps a group in one claim, so one recipient gets one message, not one per instance.
+//! - Ingest serializes per record (and per classroom release) with transaction-level
+//!   advisory locks, because the current-version logic reads before it writes and the first
+//!   event of a record has no row to lock yet.
+//! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
+//!   time instead of sleeping past work another instance took in.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::health::{self, Health, HealthState};
+use super::{
+    from_ms, to_ms, Counts, Current, Outcome, Result, Store, StoreError, StoredNotice, Tx,
+};
+use crate::model::{ChannelKind, Event, Role};
+use crate::policy::{Delivered, Notice, NoticeKind};
+use crate::send::gone::{GoneKey, GoneMark};
+
+/// Connections per instance: ingest transactions, the scheduler's claim/finish and per-group
+/// cap queries, and one held by the notification listener. Ten serve a busy instance and
+/// keep three instances well under PostgreSQL's default `max_connections` of 100.
+const POOL_SIZE: u32 = 10;
+
+/// Candidate groups looked at per claimed group: others may hold the first ones.
+const CANDIDATES_PER_GROUP: i64 = 4;
+
+/// Without a notification, the scheduler still looks again this often (a lost `NOTIFY`
+/// while the listener reconnected, or a listener that cannot connect).
+const POLL: Duration = Duration::from_secs(30);
+
+/// Unit separator between the parts of an advisory-lock key.
+const SEP: char = '\u{1f}';
+
+pub struct PgStore {
+    pool: PgPool,
+    health: Arc<HealthState>,
+    wake: Arc<Notify>,
+    /// The `NOTIFY` channel of this schema (channels are per database, schemas are not).
+    channel: String,
+    /// Prefix of advisory-lock keys, so schemas sharing a database do not block each other.
+    lock_prefix: String,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?options[search_path]=SCHEMA]`. Creates the
+    /// tables (migrations are serialized by sqlx's own advisory lock, so instances may start
+    /// together). `synchronous_commit` stays at the server's default: a commit is durable.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let opts = PgConnectOptions::from_str(url)?.application_name("rustig");
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .connect_with(opts)
+            .await?;
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        let schema = schema.ok_or_else(|| {
+            StoreError::Setup(
+                "postgres: no schema of the search_path exists; create it first".into(),
+            )
+        })?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let digest = hex::encode(&Sha256::digest(schema.as_bytes())[..8]);
+        let channel = format!("rustig_due_{digest}");
+        let health = Arc::new(HealthState::new("postgres"));
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(
+            pool.clone(),
+            channel.clone(),
+            wake.clone(),
+            health.clone(),
+        ));
+        tracing::debug!(%schema, "postgres store open");
+        Ok(PgStore {
+            pool,
+            health,
+            wake,
+            channel,
+            lock_prefix: format!("{schema}{SEP}"),
+            listener,
+        })
+    }
+}
+
+/// Keeps a `LISTEN` connection and turns notifications into wake-ups. sqlx reconnects and
+/// listens again by itself; a wake-up after a reconnect covers what was missed meanwhile.
+async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, health: Arc<HealthState>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                health.failed(&e);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(&channel).await {
+            health.failed(&e);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        wake.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake.notify_one(),
+                Ok(None) => {
+                    tracing::warn!(
+                        store = "postgres",
+                        "notification connection lost; reconnecting"
+                    );
+                    wake.notify_one();
+                }
+                Err(e) => {
+                    health.failed(&e);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+const NOTICE_COLUMNS: [&str; 15] = [
+    "id",
+    "key",
+    "school",
+    "record",
+    "event_id",
+    "student",
+    "recipient",
+    "role",
+    "channel",
+    "kind",
+    "due_at",
+    "state",
+    "attempts",
+    "last_error",
+    "reasons",
+];
+
+fn columns(prefix: &str) -> String {
+    NOTICE_COLUMNS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
+    let role: String = r.try_get("role")?;
+    let channel: String = r.try_get("channel")?;
+    let kind: String = r.try_get("kind")?;
+    let reasons: String = r.try_get("reasons")?;
+    Ok(StoredNotice {
+        id: r.try_get("id")?,
+        key: r.try_get("key")?,
+        school: r.try_get("school")?,
+        record: r.try_get("record")?,
+        event_id: r.try_get("event_id")?,
+        student: r.try_get("student")?,
+        recipient: r.try_get("recipient")?,
+        role: if role == "guardian" {
+            Role::Guardian
+        } else {
+            Role::Student
+        },
+        channel: ChannelKind::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+        kind: NoticeKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("kind {kind:?}")))?,
+        due_at: from_ms(r.try_get("due_at")?),
+        state: r.try_get("state")?,
+        attempts: r.try_get::<i32, _>("attempts")?.max(0) as u32,
+        last_error: r.try_get("last_error")?,
+        reasons: serde_json::from_str(&reasons)
+            .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+    })
+}
+
+fn parse_event(body: &str) -> Result<Event> {
+    Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
+}
+
+/// Orders a claim like the SQLite store does: by group, then due time.
+fn sort_claim(out: &mut [StoredNotice]) {
+    out.sort_by(|a, b| {
+        (&a.school, &a.recipient, a.channel, a.due_at, a.id).cmp(&(
+            &b.school,
+            &b.recipient,
+            b.channel,
+            b.due_at,
+            b.id,
+        ))
+    });
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
+        self.health.ok();
+        Ok(Box::new(PgTx {
+            tx,
+            health: self.health.clone(),
+            lock_prefix: self.lock_prefix.clone(),
+            channel: self.channel.clone(),
+            locked: HashSet::new(),
+            planned: false,
+        }))
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let r = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(CASE state WHEN 'pending' THEN due_at ELSE claimed_until END) \
+             FROM notices WHERE state IN ('pending', 'claimed')",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        Ok(self
+            .health
+            .observe(r.map_err(StoreError::from))?
+            .map(from_ms))
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        groups: u32,
+    ) -> Result<Vec<StoredNotice>> {
+        // One statement, one snapshot: the candidate groups, the ones whose advisory lock this
+        // transaction gets (others are being claimed elsewhere), then their due rows with
+        // SKIP LOCKED. A row claimed and committed by another instance after our snapshot is
+        // re-checked on the newest version by FOR UPDATE, so it is never claimed twice.
+        let claimable = |n: &str| {
+            format!(
+                "(({n}state = 'pending' AND {n}due_at <= $1) \
+                 OR ({n}state = 'claimed' AND {n}claimed_until <= $1))"
+            )
+        };
+        let sql = format!(
+            "WITH candidates AS MATERIALIZED ( \
+                SELECT school, recipient, channel, MIN(due_at) AS first FROM notices \
+                WHERE {c} GROUP BY school, recipient, channel ORDER BY first LIMIT $3 \
+             ), mine AS MATERIALIZED ( \
+                SELECT school, recipient, channel FROM candidates \
+                WHERE pg_try_advisory_xact_lock(hashtextextended( \
+                    $5 || school || chr(31) || recipient || chr(31) || channel, 0)) \
+                LIMIT $4 \
+             ), due AS ( \
+                SELECT n.id FROM notices n \
+                JOIN mine g ON g.school = n.school AND g.recipient = n.recipient AND g.channel = n.channel \
+                WHERE {cn} FOR UPDATE OF n SKIP LOCKED \
+             ) \
+             UPDATE notices AS t SET state = 'claimed', claimed_until = $2 \
+             FROM due WHERE t.id = due.id RETURNING {cols}",
+            c = claimable(""),
+            cn = claimable("n."),
+            cols = columns("t."),
+        );
+        let r = sqlx::query(&sql)
+            .bind(to_ms(now))
+            .bind(to_ms(lease_until))
+            .bind(groups as i64 * CANDIDATES_PER_GROUP)
+            .bind(groups as i64)
+            .bind(format!("{}group{SEP}", self.lock_prefix))
+            .fetch_all(&self.pool)
+            .await;
+        let rows = self.health.observe(r.map_err(StoreError::from))?;
+        let mut out = rows
+            .iter()
+            .map(notice_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        sort_claim(&mut out);
+        Ok(out)
+    }
+
+    async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            for (ids, outcome) in outcomes {
+                let q = match outcome {
+                    Outcome::Sent { message_key, at } => sqlx::query(
+                        "UPDATE notices SET state = 'sent', sent_at = $2, message_key = $3, claimed_until = NULL, \
+                         attempts = attempts + 1 WHERE id = ANY($1)",
+                    )
+                    .bind(ids)
+                    .bind(to_ms(*at))
+                    .bind(message_key),
+                    Outcome::Retry { error, at } => sqlx::query(
+                        "UPDATE notices SET state = 'pending', due_at = $2, last_error = $3, claimed_until = NULL, \
+                         attempts = attempts + 1 WHERE id = ANY($1)",
+                    )
+                    .bind(ids)
+                    .bind(to_ms(*at))
+                    .bind(error),
+                    Outcome::Dead { error } => sqlx::query(
+                        "UPDATE notices SET state = 'dead', last_error = $2, claimed_until = NULL, \
+                         attempts = attempts + 1 WHERE id = ANY($1)",
+                    )
+                    .bind(ids)
+                    .bind(error),
+                    Outcome::Defer { reason } => sqlx::query(
+                        "UPDATE notices SET state = 'pending', due_at = $2, claimed_until = NULL, \
+                         reasons = (reasons::jsonb || jsonb_build_array($3::jsonb))::text WHERE id = ANY($1)",
+                    )
+                    .bind(ids)
+                    .bind(to_ms(reason.to))
+                    .bind(serde_json::to_string(reason).expect("reason serializes")),
+                };
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
+        let r = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await;
+        let rows = self.health.observe(r.map_err(StoreError::from))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("id")?,
+                    parse_event(r.try_get("body")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>> {
+        let r = sqlx::query(&format!(
+            "SELECT {} FROM notices WHERE event_id = $1 ORDER BY id",
+            columns("")
+        ))
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await;
+        let rows = self.health.observe(r.map_err(StoreError::from))?;
+        rows.iter().map(notice_from_row).collect()
+    }
+
+    async fn pending_records(&self) -> Result<Vec<(String, String)>> {
+        let r = sqlx::query_as(
+            "SELECT DISTINCT school, record FROM notices WHERE state = 'pending' ORDER BY school, record",
+        )
+        .fetch_all(&self.pool)
+        .await;
+        self.health.observe(r.map_err(StoreError::from))
+    }
+
+    async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO directory (id, body, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(json)
+        .bind(to_ms(at))
+        .execute(&self.pool)
+        .await;
+        self.health.observe(r.map_err(StoreError::from)).map(|_| ())
+    }
+
+    async fn load_directory(&self) -> Result<Option<String>> {
+        let r = sqlx::query_scalar("SELECT body FROM directory WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await;
+        self.health.observe(r.map_err(StoreError::from))
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM events) AS events, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'pending') AS pending, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'claimed') AS claimed, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'sent') AS sent, \
+                    (SELECT COUNT(*) FROM notices WHERE state = 'dead') AS dead, \
+                    (SELECT COUNT(*) FROM quarantine) AS quarantined",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        let r = self.health.observe(r.map_err(StoreError::from))?;
+        Ok(Counts {
+            events: r.try_get("events")?,
+            pending: r.try_get("pending")?,
+            claimed: r.try_get("claimed")?,
+            sent: r.try_get("sent")?,
+            dead: r.try_get("dead")?,
+            quarantined: r.try_get("quarantined")?,
+        })
+    }
+
+    async fn previously_delivered(
+        &self,
+        school: &str,
+        record: &str,
+        recipient: &str,
+        event_id: &str,
+    ) -> Result<Option<String>> {
+        let r = sqlx::query_scalar(
+            "SELECT event_id FROM notices WHERE school = $1 AND record = $2 AND recipient = $3 AND state = 'sent' \
+             AND event_id <> $4 ORDER BY sent_at DESC, id DESC LIMIT 1",
+        )
+        .bind(school)
+        .bind(record)
+        .bind(recipient)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await;
+        self.health.observe(r.map_err(StoreError::from))
+    }
+
+    async fn messages_sent_since(
+        &self,
+        school: &str,
+        recipient: &str,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        let r = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT message_key) FROM notices WHERE school = $1 AND recipient = $2 AND channel = $3 \
+             AND state = 'sent' AND sent_at >= $4",
+        )
+        .bind(school)
+        .bind(recipient)
+        .bind(channel.as_str())
+        .bind(to_ms(since))
+        .fetch_one(&self.pool)
+        .await;
+        self.health.observe(r.map_err(StoreError::from))
+    }
+
+    async fn mark_gone(&self, marks: &[GoneMark]) -> Result<()> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            for m in marks {
+                sqlx::query(
+                    "INSERT INTO gone_contacts (school, recipient, contact_id, channel, reason, marked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (school, recipient, contact_id) \
+                     DO UPDATE SET reason = excluded.reason, marked_at = excluded.marked_at",
+                )
+                .bind(&m.school)
+                .bind(&m.recipient)
+                .bind(&m.contact_id)
+                .bind(m.channel.as_str())
+                .bind(&m.reason)
+                .bind(to_ms(m.marked_at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn gone_contacts(&self) -> Result<Vec<GoneMark>> {
+        let r = sqlx::query_as::<_, (String, String, String, String, String, i64)>(
+            "SELECT school, recipient, contact_id, channel, reason, marked_at FROM gone_contacts \
+             ORDER BY marked_at, school, recipient, contact_id",
+        )
+        .fetch_all(&self.pool)
+        .await;
+        let rows = self.health.observe(r.map_err(StoreError::from))?;
+        rows.into_iter()
+            .map(|(school, recipient, contact_id, channel, reason, at)| {
+                Ok(GoneMark {
+                    school,
+                    recipient,
+                    channel: ChannelKind::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    contact_id,
+                    reason,
+                    marked_at: from_ms(at),
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_gone(&self, keys: &[GoneKey]) -> Result<()> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            for k in keys {
+                sqlx::query(
+                    "DELETE FROM gone_contacts WHERE school = $1 AND recipient = $2 AND contact_id = $3",
+                )
+                .bind(&k.school)
+                .bind(&k.recipient)
+                .bind(&k.contact_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            // Locked, so two instances (or two operators) put each notice back once.
+            let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT id, due_at, reasons FROM notices WHERE state = 'dead' \
+                 AND ($1::text IS NULL OR event_id = $1) FOR UPDATE",
+            )
+            .bind(event_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, due_at, reasons) in &rows {
+                let reasons = super::sqlite::resent_reasons(reasons, from_ms(*due_at), now)?;
+                sqlx::query(
+                    "UPDATE notices SET state = 'pending', due_at = $2, attempts = 0, claimed_until = NULL, \
+                     reasons = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(to_ms(now))
+                .bind(reasons)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !rows.is_empty() {
+                notify(&mut tx, &self.channel).await?;
+            }
+            tx.commit().await?;
+            Ok(rows.len() as u64)
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> Result<u64> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            let added = insert_notices(&mut tx, notices).await?;
+            if added > 0 {
+                notify(&mut tx, &self.channel).await?;
+            }
+            tx.commit().await?;
+            Ok(added)
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn health(&self) -> Health {
+        let probe = health::probe(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notices WHERE state = 'pending'")
+                .fetch_one(&self.pool),
+        )
+        .await;
+        self.health
+            .snapshot(probe, self.pool.size(), self.pool.num_idle() as u32)
+    }
+
+    async fn changed(&self) {
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Tells every instance listening on `channel` to look at the due times again; PostgreSQL
+/// delivers it when (and only if) the transaction commits.
+async fn notify(tx: &mut Transaction<'static, Postgres>, channel: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores notices in one round trip, keeping any notice that already has the key (claimed or
+/// sent under it); returns how many were new.
+async fn insert_notices(
+    tx: &mut Transaction<'static, Postgres>,
+    notices: &[Notice],
+) -> Result<u64> {
+    if notices.is_empty() {
+        return Ok(0);
+    }
+    let col = |f: fn(&Notice) -> String| notices.iter().map(f).collect::<Vec<String>>();
+    let due: Vec<i64> = notices.iter().map(|n| to_ms(n.due_at)).collect();
+    let release: Vec<Option<String>> = notices.iter().map(|n| n.release_key.clone()).collect();
+    let done = sqlx::query(
+        "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, kind, \
+         due_at, release_key, reasons) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[]) \
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(col(|n| n.key.clone()))
+    .bind(col(|n| n.school.clone()))
+    .bind(col(|n| n.record.clone()))
+    .bind(col(|n| n.event_id.clone()))
+    .bind(col(|n| n.student.clone()))
+    .bind(col(|n| n.recipient.clone()))
+    .bind(col(|n| n.role.as_str().to_string()))
+    .bind(col(|n| n.channel.as_str().to_string()))
+    .bind(col(|n| n.kind.as_str().to_string()))
+    .bind(due)
+    .bind(release)
+    .bind(col(|n| {
+        serde_json::to_string(&n.reasons).expect("reasons serialize")
+    }))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+struct PgTx {
+    tx: Transaction<'static, Postgres>,
+    health: Arc<HealthState>,
+    lock_prefix: String,
+    channel: String,
+    /// Records whose advisory lock this transaction holds (held until commit or rollback).
+    locked: HashSet<(String, String)>,
+    /// Notices were planned: other instances are told at commit.
+    planned: bool,
+}
+
+impl PgTx {
+    /// Serializes ingest of one record across instances until this transaction ends.
+    async fn lock_record(&mut self, school: &str, record: &str) -> Result<()> {
+        if self
+            .locked
+            .contains(&(school.to_string(), record.to_string()))
+        {
+            return Ok(());
+        }
+        let key = format!("{}record{SEP}{school}{SEP}{record}", self.lock_prefix);
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        self.locked.insert((school.to_string(), record.to_string()));
+        Ok(())
+    }
+
+    /// A classroom release: shared by ingests that read it, exclusive for the one that
+    /// records it, so a grade planned concurrently with its release is never left waiting.
+    async fn lock_release(
+        &mut self,
+        school: &str,
+        release_key: &str,
+        exclusive: bool,
+    ) -> Result<()> {
+        let key = format!("{}release{SEP}{school}{SEP}{release_key}", self.lock_prefix);
+        let f = if exclusive {
+            "pg_advisory_xact_lock"
+        } else {
+            "pg_advisory_xact_lock_shared"
+        };
+        sqlx::query(&format!("SELECT {f}(hashtextextended($1, 0))"))
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
+        // A concurrent insert of the same id waits for the other transaction, then does
+        // nothing: exactly one of them stores the event.
+        let done = sqlx::query(
+            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.school)
+        .bind(e.type_name())
+        .bind(&e.record)
+        .bind(to_ms(e.occurred_utc()))
+        .bind(to_ms(received_at))
+        .bind(e.to_json())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn event(&mut self, id: &str) -> Result<Option<Event>> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        body.map(|b| parse_event(&b)).transpose()
+    }
+
+    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
+        // Read-then-write: hold the record until commit, also when it has no row yet.
+        self.lock_record(school, record).await?;
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT event_id, occurred_at FROM records WHERE school = $1 AND record = $2",
+        )
+        .bind(school)
+        .bind(record)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(row.map(|(event_id, ms)| Current {
+            event_id,
+            occurred_at: from_ms(ms),
+        }))
+    }
+
+    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
+        self.lock_record(school, record).await?;
+        sqlx::query(
+            "INSERT INTO records (school, record, event_id, occurred_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, occurred_at = excluded.occurred_at",
+        )
+        .bind(school)
+        .bind(record)
+        .bind(&cur.event_id)
+        .bind(to_ms(cur.occurred_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+
+    async fn released_at(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        self.lock_release(school, release_key, false).await?;
+        let ms: Option<i64> = sqlx::query_scalar(
+            "SELECT released_at FROM releases WHERE school = $1 AND release_key = $2",
+        )
+        .bind(school)
+        .bind(release_key)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(ms.map(from_ms))
+    }
+
+    async fn record_release(
+        &mut self,
+        school: &str,
+        release_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.lock_release(school, release_key, true).await?;
+        sqlx::query(
+            "INSERT INTO releases (school, release_key, released_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (school, release_key) DO UPDATE SET released_at = LEAST(releases.released_at, excluded.released_at)",
+        )
+        .bind(school)
+        .bind(release_key)
+        .bind(to_ms(at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+
+    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT recipient, channel, event_id, sent_at FROM notices \
+             WHERE school = $1 AND record = $2 AND state = 'sent' ORDER BY sent_at, id",
+        )
+        .bind(school)
+        .bind(record)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        rows.into_iter()
+            .map(|(recipient, channel, event_id, sent_at)| {
+                Ok(Delivered {
+                    recipient,
+                    channel: ChannelKind::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                    event_id,
+                    sent_at: from_ms(sent_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_pending(
+        &mut self,
+        school: &str,
+        record: &str,
+        notices: &[Notice],
+    ) -> Result<()> {
+        self.lock_record(school, record).await?;
+        // Only pending rows go: a notice claimed meanwhile is being sent and stays.
+        sqlx::query("DELETE FROM notices WHERE school = $1 AND record = $2 AND state = 'pending'")
+            .bind(school)
+            .bind(record)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let r = insert_notices(&mut self.tx, notices).await;
+        self.health.observe(r)?;
+        self.planned = true;
+        Ok(())
+    }
+
+    async fn records_waiting_for(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT record FROM notices WHERE school = $1 AND release_key = $2 AND state = 'pending' ORDER BY record",
+        )
+        .bind(school)
+        .bind(release_key)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))
+    }
+
+    async fn quarantine(
+        &mut self,
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(to_ms(at))
+        .bind(source)
+        .bind(reason)
+        .bind(raw)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.planned {
+            let r = notify(&mut self.tx, &self.channel).await;
+            self.health.observe(r)?;
+        }
+        let this = *self;
+        this.tx.commit().await.map_err(|e| this.health.db(e))?;
+        this.health.ok();
+        Ok(())
+    }
+}
