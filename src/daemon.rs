@@ -171,18 +171,18 @@ impl Running {
         tracing::info!("rustig stopped");
     }
 
-    /// Applies a new config: re-plans every pending notice under the new rules.
+    /// Applies a new config and directory: re-plans every pending notice under the new rules.
     pub async fn reload(
         &self,
         config: Config,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, DaemonError> {
-        if let Some(path) = &config.directory_file {
-            self.shared.set_directory(read_directory(path)?);
-            let gone = crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory())
-                .await?;
-            self.shared.set_gone(gone);
-        }
+        // The directory file, or what `import-directory` stored while we ran.
+        let dir = initial_directory(&config, &*self.store, now).await?;
+        self.shared.set_directory(dir);
+        let gone =
+            crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory()).await?;
+        self.shared.set_gone(gone);
         self.shared.set_config(config);
         Ok(self.ingestor.replan_all(now).await?)
     }

@@ -338,3 +338,26 @@ async fn a_reload_replans_pending_notices_under_the_new_rules() {
     assert_eq!(left[0].recipient, "s-1001");
     d.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_directory_is_taken_on_reload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_file = |c: Config| Config {
+        directory_file: None,
+        ..c
+    };
+    let clock = Arc::new(ManualClock::new(at("2026-11-24T10:00:00+01:00")));
+    let d = rustig::daemon::start(no_file(config(tmp.path(), "")), clock.clone())
+        .await
+        .unwrap();
+    assert_eq!(d.shared.directory().len(), 0);
+    // What `rustig import-directory` does, while the daemon runs; then SIGHUP.
+    let dir = rustig::daemon::read_directory(&repo().join("config/directory.example.json")).unwrap();
+    d.store.save_directory(&dir.to_json(), clock.now()).await.unwrap();
+    d.reload(no_file(config(tmp.path(), "")), clock.now()).await.unwrap();
+    assert_eq!(d.shared.directory().len(), 3);
+    let (status, _) = post(d.http_addr.unwrap(), "application/json", event_line("evt-6")).await;
+    assert_eq!(status, 202);
+    assert!(!d.store.notices_of_event("evt-6").await.unwrap().is_empty());
+    d.shutdown().await;
+}
