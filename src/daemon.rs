@@ -146,8 +146,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
-    let mut dispatcher =
-        Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;
     dispatcher.batch_groups = delivery.batch;

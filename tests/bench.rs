@@ -31,6 +31,7 @@ async fn bench_paths_add_up_on_a_small_workload() {
         assert!(i.events_per_s > 0.0);
     }
     assert_eq!(report.ingest("http").unwrap().batch, 250);
+    assert_eq!(report.ingest("http").unwrap().server, "daemon");
     // Every grade plans a notice for the student and each guardian, every absence one per
     // guardian: between one and three notices per event.
     let pending = report.backlog.pending_notices;
@@ -58,7 +59,15 @@ async fn bench_paths_add_up_on_a_small_workload() {
     );
 
     let sinks: Vec<_> = report.release.iter().map(|r| r.sink).collect();
-    assert_eq!(sinks, ["null", "smtp"]);
+    let smtp = cfg!(feature = "bench-smtp");
+    assert_eq!(
+        sinks,
+        if smtp {
+            vec!["null", "smtp"]
+        } else {
+            vec!["null"]
+        }
+    );
     for r in &report.release {
         assert_eq!(r.pending_before, pending, "{}", r.sink);
         assert_eq!(
@@ -81,7 +90,9 @@ async fn bench_paths_add_up_on_a_small_workload() {
     }
     // Store A also holds the probe the daemon sent.
     assert_eq!(report.release("null").unwrap().after.sent, pending + 1);
-    assert_eq!(report.release("smtp").unwrap().after.sent, pending);
+    if smtp {
+        assert_eq!(report.release("smtp").unwrap().after.sent, pending);
+    }
     let lines = std::fs::read_to_string(work.path().join("bench/null-sink.txt")).unwrap();
     assert_eq!(
         lines.lines().count() as u64,
@@ -91,7 +102,7 @@ async fn bench_paths_add_up_on_a_small_workload() {
     let table = report.table();
     assert!(table.contains("events/s") && table.contains("notices/s") && table.contains("VmHWM"));
     let json = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["release"][1]["sink"], "smtp");
+    assert_eq!(json["release"][0]["sink"], "null");
     assert_eq!(json["backlog"]["pending_notices"], pending);
 }
 
@@ -119,4 +130,24 @@ fn workload_is_due_at_one_monday_morning_and_deterministic() {
             "{at}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_daemon_http_ingest_runs_in_process() {
+    let mut opts = Options::with_events(300);
+    opts.students = Some(40);
+    opts.batch = 100;
+    opts.lead_secs = 1;
+    opts.no_daemon = true;
+    opts.no_smtp = true;
+    let report = bench::run(&opts, &|_| {}).await.expect("bench runs");
+    let http = report.ingest("http").unwrap();
+    assert_eq!(http.server, "in-process server");
+    assert_eq!((http.accepted, http.rejected), (300, 0));
+    assert!(report.daemon.is_none());
+    assert_eq!(report.release.len(), 1);
+    let null = report.release("null").unwrap();
+    assert_eq!(null.notices, report.backlog.pending_notices as u64);
+    assert_eq!(null.after.sent, report.backlog.pending_notices);
+    assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
 }

@@ -271,7 +271,10 @@ async fn sqlite_store_reports_health() {
     let url = format!("sqlite://{}/buffer.db", dir.path().display());
     let store = rustig::store::open(&url).await.unwrap();
     let h = store.health().await;
-    assert_eq!((h.backend, h.connected, h.pending), ("sqlite", true, Some(0)));
+    assert_eq!(
+        (h.backend, h.connected, h.pending),
+        ("sqlite", true, Some(0))
+    );
     assert_eq!(h.last_error, None);
 }
 
@@ -283,7 +286,10 @@ async fn postgres_store_contract() {
     let store = rustig::store::open(&pg.url).await.unwrap();
     suite(store.clone()).await;
     let h = store.health().await;
-    assert_eq!((h.backend, h.connected, h.pending), ("postgres", true, Some(0)));
+    assert_eq!(
+        (h.backend, h.connected, h.pending),
+        ("postgres", true, Some(0))
+    );
     assert!(h.connections >= 1);
     drop(store);
     // Opening again (a restart, or a second instance) finds the tables and keeps the data.
@@ -313,23 +319,32 @@ async fn postgres_store_health_reports_errors_and_recovery() {
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg.base)
         .await
         .unwrap();
-    sqlx::query(&format!("ALTER SCHEMA {} RENAME TO {}_away", pg.schema, pg.schema))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "ALTER SCHEMA {} RENAME TO {}_away",
+        pg.schema, pg.schema
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     assert!(store.next_due().await.is_err());
     let h = store.health().await;
     assert!(!h.connected, "{h:?}");
     assert_eq!(h.pending, None);
     assert!(h.last_error.is_some() && h.last_error_at.is_some(), "{h:?}");
-    sqlx::query(&format!("ALTER SCHEMA {}_away RENAME TO {}", pg.schema, pg.schema))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "ALTER SCHEMA {}_away RENAME TO {}",
+        pg.schema, pg.schema
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let h = store.health().await;
     assert!(h.connected, "{h:?}");
     assert_eq!(h.pending, Some(0));
-    assert!(h.last_error.is_some(), "the last error is kept for the operator");
+    assert!(
+        h.last_error.is_some(),
+        "the last error is kept for the operator"
+    );
 }
 
 /// Several instances (stores with pools of their own) claiming the same due notices at the
@@ -407,7 +422,11 @@ async fn postgres_concurrent_claims_never_overlap() {
             assert!(claim.len() <= 3 * 3, "at most 3 groups per claim");
             for n in claim {
                 assert_eq!(n.state, "claimed");
-                assert!(seen.insert(n.id, i).is_none(), "notice {} claimed twice", n.key);
+                assert!(
+                    seen.insert(n.id, i).is_none(),
+                    "notice {} claimed twice",
+                    n.key
+                );
                 let prev = group_of.insert(n.recipient.clone(), i);
                 assert!(
                     prev.is_none_or(|p| p == i),
@@ -444,7 +463,10 @@ async fn postgres_ingest_serializes_per_record() {
         cur
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "the second ingest must wait for the record");
+    assert!(
+        !second.is_finished(),
+        "the second ingest must wait for the record"
+    );
     let cur = Current {
         event_id: "e-a".into(),
         occurred_at: t0,

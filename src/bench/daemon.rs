@@ -41,7 +41,8 @@ pub struct DaemonSetup<'a> {
     pub limit: Duration,
 }
 
-fn healthz(port: u16) -> bool {
+/// `GET /healthz` on 127.0.0.1:`port` answers 200.
+pub fn healthz(port: u16) -> bool {
     let Ok(mut s) =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
     else {
@@ -89,62 +90,113 @@ impl Drop for Guard {
     }
 }
 
+/// A `rustig run` child process (killed if dropped while running).
+pub struct Daemon {
+    child: Guard,
+    started: Instant,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `bin run --config config`, its output going to `log`.
+    pub fn spawn(bin: &Path, config: &Path, log: &Path) -> Result<Daemon, BenchError> {
+        let file = std::fs::File::create(log)?;
+        let started = Instant::now();
+        let child = Command::new(bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| BenchError::Daemon(format!("starting {}: {e}", bin.display())))?;
+        Ok(Daemon {
+            child: Guard(child),
+            started,
+            log: log.to_path_buf(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Seconds since the process was spawned.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Polls until every check has passed once; returns, per check, the seconds from spawn
+    /// to its first pass.
+    pub fn wait_for(
+        &mut self,
+        checks: &mut [(&str, &mut dyn FnMut() -> bool)],
+        limit: Duration,
+    ) -> Result<Vec<f64>, BenchError> {
+        let mut passed: Vec<Option<f64>> = vec![None; checks.len()];
+        while passed.iter().any(Option::is_none) {
+            if let Some(status) = self.child.0.try_wait()? {
+                return Err(BenchError::Daemon(format!(
+                    "the daemon exited ({status}) before it was ready; see {}",
+                    self.log.display()
+                )));
+            }
+            if self.started.elapsed() > limit {
+                let missing: Vec<&str> = checks
+                    .iter()
+                    .zip(&passed)
+                    .filter(|(_, p)| p.is_none())
+                    .map(|((name, _), _)| *name)
+                    .collect();
+                return Err(BenchError::Daemon(format!(
+                    "not ready within {limit:?} ({} missing); see {}",
+                    missing.join(", "),
+                    self.log.display()
+                )));
+            }
+            for ((_, check), p) in checks.iter_mut().zip(passed.iter_mut()) {
+                if p.is_none() && check() {
+                    *p = Some(self.elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(passed.into_iter().map(|p| p.unwrap_or(0.0)).collect())
+    }
+
+    /// SIGTERM, then waits up to 30 s; `true` when it exited with code 0.
+    pub fn stop(mut self) -> Result<bool, BenchError> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.0.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(false)
+    }
+}
+
 /// Starts the daemon, measures, and stops it with SIGTERM.
 pub fn hold_and_restart(s: &DaemonSetup<'_>) -> Result<DaemonResult, BenchError> {
-    let log = std::fs::File::create(s.log)?;
-    let start = Instant::now();
-    let child = Command::new(s.bin)
-        .arg("run")
-        .arg("--config")
-        .arg(s.config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| BenchError::Daemon(format!("starting {}: {e}", s.bin.display())))?;
-    let mut child = Guard(child);
-    let pid = child.0.id();
-    let (mut healthz_s, mut first_message_s) = (None, None);
-    while healthz_s.is_none() || first_message_s.is_none() {
-        if let Some(status) = child.0.try_wait()? {
-            return Err(BenchError::Daemon(format!(
-                "the daemon exited ({status}) before it was ready; see {}",
-                s.log.display()
-            )));
-        }
-        if start.elapsed() > s.limit {
-            return Err(BenchError::Daemon(format!(
-                "not ready within {:?} (healthz {}, first message {}); see {}",
-                s.limit,
-                healthz_s.is_some(),
-                first_message_s.is_some(),
-                s.log.display()
-            )));
-        }
-        if healthz_s.is_none() && healthz(s.http_port) {
-            healthz_s = Some(start.elapsed().as_secs_f64());
-        }
-        if first_message_s.is_none() && has_eml(s.outbox) {
-            first_message_s = Some(start.elapsed().as_secs_f64());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut daemon = Daemon::spawn(s.bin, s.config, s.log)?;
+    let times = daemon.wait_for(
+        &mut [
+            ("/healthz", &mut || healthz(s.http_port)),
+            ("the probe's message", &mut || has_eml(s.outbox)),
+        ],
+        s.limit,
+    )?;
     std::thread::sleep(s.hold);
+    let pid = daemon.pid();
     let (vm_hwm_kb, vm_rss_kb) = memory_kb(pid)
         .ok_or_else(|| BenchError::Daemon(format!("cannot read /proc/{pid}/status")))?;
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut clean_exit = false;
-    while Instant::now() < deadline {
-        if let Some(status) = child.0.try_wait()? {
-            clean_exit = status.success();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let (healthz_s, first_message_s) = (healthz_s.unwrap_or(0.0), first_message_s.unwrap_or(0.0));
+    let clean_exit = daemon.stop()?;
+    let (healthz_s, first_message_s) = (times[0], times[1]);
     Ok(DaemonResult {
         healthz_s,
         first_message_s,

@@ -28,6 +28,9 @@ pub struct IngestResult {
     pub batch: usize,
     /// Concurrent HTTP requests (1 for the in-process path).
     pub clients: usize,
+    /// What took the events: `ingestor` (a library call), `daemon` (a `rustig run` process,
+    /// its scheduler running) or `in-process server` (the HTTP source alone, in this process).
+    pub server: &'static str,
     pub seconds: f64,
     pub events_per_s: f64,
 }
@@ -48,6 +51,7 @@ fn result(path: &'static str, batches: &[Vec<u8>], clients: usize, seconds: f64)
             .map(|b| Workload::lines(b).len())
             .unwrap_or(0),
         clients,
+        server: "ingestor",
         seconds,
         events_per_s: if seconds > 0.0 {
             events as f64 / seconds
@@ -79,9 +83,9 @@ pub async fn in_process(
     Ok(r)
 }
 
-/// Serves `ingestor` on a free loopback port and posts every batch as NDJSON, `clients`
-/// requests at a time; counts what the answers acknowledge.
-pub async fn http(
+/// Serves `ingestor` in this process (no scheduler running) on a free loopback port and
+/// posts every batch to it.
+pub async fn http_in_process(
     ingestor: Arc<Ingestor>,
     batches: &[Vec<u8>],
     clients: usize,
@@ -97,18 +101,32 @@ pub async fn http(
     let url = format!("http://{}/v1/events", source.local_addr());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(source.serve(stop_rx));
+    let r = http(&url, batches, clients, "in-process server").await;
+    let _ = stop.send(true);
+    let _ = server.await;
+    r
+}
+
+/// Posts every batch as NDJSON to `url`, `clients` requests at a time; counts what the
+/// answers acknowledge. `server` says what answers (for the report).
+pub async fn http(
+    url: &str,
+    batches: &[Vec<u8>],
+    clients: usize,
+    server: &'static str,
+) -> Result<IngestResult, BenchError> {
+    let clients = clients.max(1);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
         .map_err(|e| BenchError::Http(e.to_string()))?;
-    let clients = clients.max(1);
     let start = Instant::now();
     let answers: Vec<(u64, u64, u64)> = stream::iter(batches)
         .map(|body| {
-            let (client, url) = (&client, &url);
+            let client = &client;
             async move {
                 let resp = client
-                    .post(url.as_str())
+                    .post(url)
                     .header("content-type", "application/x-ndjson")
                     .body(body.clone())
                     .send()
@@ -130,9 +148,8 @@ pub async fn http(
         .try_collect()
         .await?;
     let seconds = start.elapsed().as_secs_f64();
-    let _ = stop.send(true);
-    let _ = server.await;
     let mut r = result("http", batches, clients, seconds);
+    r.server = server;
     for (a, d, x) in answers {
         r.accepted += a;
         r.duplicates += d;

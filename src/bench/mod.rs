@@ -272,24 +272,34 @@ async fn run_in(
 
     let directory_file = work.join("directory.json");
     std::fs::write(&directory_file, &wl.directory_json)?;
-    let outbox = work.join("outbox");
-    let http_port = free_port()?;
-    let config_file = work.join("bench.toml");
-    let mut toml = workload::config_toml(
-        &stores.urls[0],
-        &directory_file.display().to_string(),
-        http_port,
-        &outbox.display().to_string(),
-    );
-    toml.push_str(&format!(
-        "\n[delivery]\nconcurrency = {}\n",
-        opts.concurrency
-    ));
-    std::fs::write(&config_file, &toml)?;
+    // One config per store, each daemon with its own port and outbox.
+    let write_config = |name: &str, store: &str, port: u16, outbox: &Path| {
+        let path = work.join(name);
+        let mut toml = workload::config_toml(
+            store,
+            &directory_file.display().to_string(),
+            port,
+            &outbox.display().to_string(),
+        );
+        toml.push_str(&format!(
+            "\n[delivery]\nconcurrency = {}\n",
+            opts.concurrency
+        ));
+        std::fs::write(&path, &toml)?;
+        Ok::<_, BenchError>((path, toml))
+    };
+    let (outbox, outbox_b) = (work.join("outbox"), work.join("outbox-b"));
+    let (http_port, http_port_b) = (free_port()?, free_port()?);
+    let (config_file, toml) = write_config("bench.toml", &stores.urls[0], http_port, &outbox)?;
+    let (config_file_b, _) = write_config("bench-b.toml", &stores.urls[1], http_port_b, &outbox_b)?;
     let config =
         Config::parse(&config_file, &toml).map_err(|e| BenchError::Config(e.to_string()))?;
     let directory = Directory::parse(wl.directory_json.as_bytes())
         .map_err(|e| BenchError::Config(e.to_string()))?;
+    let daemon_bin = match opts.no_daemon {
+        true => None,
+        false => opts.daemon_bin.clone().or_else(daemon::default_bin),
+    };
 
     // Ingest: A in-process, B over HTTP.
     let store_a = crate::store::open(&stores.urls[0]).await?;
@@ -316,9 +326,32 @@ async fn run_in(
 
     let store_b = crate::store::open(&stores.urls[1]).await?;
     let shared_b = Shared::new(config.clone(), directory);
-    let ingestor_b = Arc::new(Ingestor::new(store_b.clone(), shared_b.clone()));
-    progress("ingest, HTTP NDJSON");
-    let ingest_b = ingest::http(ingestor_b, &wl.batches, opts.http_clients).await?;
+    let ingest_b = match &daemon_bin {
+        // The real thing: a daemon process, its scheduler awake after every batch.
+        Some(bin) => {
+            progress("ingest, HTTP NDJSON into `rustig run`");
+            let mut d =
+                daemon::Daemon::spawn(bin, &config_file_b, &work.join("daemon-ingest.log"))?;
+            tokio::task::block_in_place(|| {
+                d.wait_for(
+                    &mut [("/healthz", &mut || daemon::healthz(http_port_b))],
+                    Duration::from_secs(120),
+                )
+            })?;
+            let url = format!("http://127.0.0.1:{http_port_b}/v1/events");
+            let r = ingest::http(&url, &wl.batches, opts.http_clients, "daemon").await;
+            let clean = tokio::task::block_in_place(|| d.stop())?;
+            check(clean, || {
+                "the ingest daemon did not stop cleanly on SIGTERM".into()
+            })?;
+            r?
+        }
+        None => {
+            progress("ingest, HTTP NDJSON into this process's HTTP source");
+            let ingestor_b = Arc::new(Ingestor::new(store_b.clone(), shared_b.clone()));
+            ingest::http_in_process(ingestor_b, &wl.batches, opts.http_clients).await?
+        }
+    };
     let counts_b = store_b.counts().await?;
     check(
         ingest_b.accepted == wl.events as u64
@@ -339,9 +372,8 @@ async fn run_in(
 
     let mut notes = Vec::new();
     // Hold and restart: a daemon process on store A.
-    let daemon_bin = opts.daemon_bin.clone().or_else(daemon::default_bin);
-    let hold = match (&daemon_bin, opts.no_daemon) {
-        (Some(bin), false) => {
+    let hold = match &daemon_bin {
+        Some(bin) => {
             ingestor_a
                 .ingest(&[&workload::probe_event(Utc::now())], "bench", Utc::now())
                 .await?;
@@ -367,12 +399,12 @@ async fn run_in(
             })?;
             Some(r)
         }
-        (None, false) => {
-            notes.push("hold and restart skipped: no rustig binary (pass --daemon-bin)".into());
+        None if opts.no_daemon => {
+            notes.push("hold and restart skipped (--no-daemon)".into());
             None
         }
-        (_, true) => {
-            notes.push("hold and restart skipped (--no-daemon)".into());
+        None => {
+            notes.push("hold and restart skipped: no rustig binary (pass --daemon-bin)".into());
             None
         }
     };

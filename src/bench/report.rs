@@ -99,8 +99,13 @@ impl Report {
         for i in &self.ingest {
             let how = match i.path {
                 "http" => format!(
-                    "ingest, HTTP NDJSON ({} per request, {} clients)",
-                    i.batch, i.clients
+                    "ingest, HTTP NDJSON into {} ({} per request, {} clients)",
+                    match i.server {
+                        "daemon" => "`rustig run`",
+                        other => other,
+                    },
+                    i.batch,
+                    i.clients
                 ),
                 _ => format!("ingest, in-process ({} per transaction)", i.batch),
             };
@@ -223,11 +228,7 @@ impl Report {
             "-".repeat(16)
         ));
         for [a, b, c] in &rows {
-            out.push_str(
-                &format!("{}  {}  {}\n", pad(a, w0), pad(b, w1), c)
-                    .trim_end()
-                    .to_string(),
-            );
+            out.push_str(format!("{}  {}  {}", pad(a, w0), pad(b, w1), c).trim_end());
             out.push('\n');
         }
         for n in &self.notes {

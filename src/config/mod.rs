@@ -531,10 +531,13 @@ impl Resolver<'_> {
             .store
             .map(|s| s.url)
             .unwrap_or_else(|| "sqlite://var/rustig.db".to_string());
-        if !store_url.starts_with("sqlite:") && !store_url.starts_with("postgres") {
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| store_url.starts_with(p))
+        {
             self.error(
                 "store.url",
-                "expected \"sqlite://path\" (or postgres://… once supported)".into(),
+                "expected \"sqlite://path\" or \"postgres://user@host:port/database\"".into(),
             );
         }
         let (http, nats, amqp) = match raw.ingest {
