@@ -250,7 +250,15 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
             }
         }
     }
-    println!("ok\n\n{}{}", config.summary(), if templates.is_empty() { String::new() } else { format!("\n{templates}") });
+    println!(
+        "ok\n\n{}{}",
+        config.summary(),
+        if templates.is_empty() {
+            String::new()
+        } else {
+            format!("\n{templates}")
+        }
+    );
     ExitCode::SUCCESS
 }
 

@@ -288,11 +288,17 @@ fn check_names_a_broken_operator_template_and_its_line() {
     .unwrap();
     let cfg = std::fs::read_to_string(repo().join("config/rustig.toml"))
         .unwrap()
-        .replace("# dir = \"/etc/rustig/templates\"", &format!("dir = \"{}\"", tpl.display()));
+        .replace(
+            "# dir = \"/etc/rustig/templates\"",
+            &format!("dir = \"{}\"", tpl.display()),
+        );
     let cfg = write(tmp.path(), "c.toml", &cfg);
     let out = rustig(&["check", "--config", &cfg]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("grade.en.text.j2") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("grade.en.text.j2") && err.contains("line 2"),
+        "{err}"
+    );
     assert!(err.contains("nickname"), "{err}");
 }

@@ -317,21 +317,38 @@ async fn a_reload_replans_pending_notices_under_the_new_rules() {
     let d = rustig::daemon::start(config(tmp.path(), ""), clock.clone())
         .await
         .unwrap();
-    let (status, _) = post(d.http_addr.unwrap(), "application/json", event_line("evt-1")).await;
+    let (status, _) = post(
+        d.http_addr.unwrap(),
+        "application/json",
+        event_line("evt-1"),
+    )
+    .await;
     assert_eq!(status, 202);
-    assert_eq!(d.store.counts().await.unwrap().pending, 3, "Merel and both guardians");
+    assert_eq!(
+        d.store.counts().await.unwrap().pending,
+        3,
+        "Merel and both guardians"
+    );
     let guardian_due = |ns: &[rustig::store::StoredNotice]| {
-        ns.iter().find(|n| n.recipient == "g-2001").map(|n| n.due_at)
+        ns.iter()
+            .find(|n| n.recipient == "g-2001")
+            .map(|n| n.due_at)
     };
     let before = guardian_due(&d.store.notices_of_event("evt-1").await.unwrap()).unwrap();
 
     // A longer guardian delay moves the guardians' notices ...
-    let longer = config(tmp.path(), "[schools.coornhert.grades]\nguardian_delay = \"48h\"\n");
+    let longer = config(
+        tmp.path(),
+        "[schools.coornhert.grades]\nguardian_delay = \"48h\"\n",
+    );
     assert_eq!(d.reload(longer, clock.now()).await.unwrap(), 1);
     let after = guardian_due(&d.store.notices_of_event("evt-1").await.unwrap()).unwrap();
     assert!(after > before, "{before} → {after}");
     // ... and guardians = "none" withdraws them; the student's stays.
-    let none = config(tmp.path(), "[schools.coornhert.grades]\nguardians = \"none\"\n");
+    let none = config(
+        tmp.path(),
+        "[schools.coornhert.grades]\nguardians = \"none\"\n",
+    );
     d.reload(none, clock.now()).await.unwrap();
     let left = d.store.notices_of_event("evt-1").await.unwrap();
     assert_eq!(left.len(), 1);
@@ -352,11 +369,22 @@ async fn an_imported_directory_is_taken_on_reload() {
         .unwrap();
     assert_eq!(d.shared.directory().len(), 0);
     // What `rustig import-directory` does, while the daemon runs; then SIGHUP.
-    let dir = rustig::daemon::read_directory(&repo().join("config/directory.example.json")).unwrap();
-    d.store.save_directory(&dir.to_json(), clock.now()).await.unwrap();
-    d.reload(no_file(config(tmp.path(), "")), clock.now()).await.unwrap();
+    let dir =
+        rustig::daemon::read_directory(&repo().join("config/directory.example.json")).unwrap();
+    d.store
+        .save_directory(&dir.to_json(), clock.now())
+        .await
+        .unwrap();
+    d.reload(no_file(config(tmp.path(), "")), clock.now())
+        .await
+        .unwrap();
     assert_eq!(d.shared.directory().len(), 3);
-    let (status, _) = post(d.http_addr.unwrap(), "application/json", event_line("evt-6")).await;
+    let (status, _) = post(
+        d.http_addr.unwrap(),
+        "application/json",
+        event_line("evt-6"),
+    )
+    .await;
     assert_eq!(status, 202);
     assert!(!d.store.notices_of_event("evt-6").await.unwrap().is_empty());
     d.shutdown().await;

@@ -1201,7 +1201,9 @@ fn report_hours_that_are_always_quiet_suppress_instead_of_hanging() {
         ("quiet_hours.start", r#""08:00""#),
         ("quiet_hours.end", r#""17:00""#),
     ]);
-    let err = Config::parse(Path::new("t.toml"), &text).unwrap_err().to_string();
+    let err = Config::parse(Path::new("t.toml"), &text)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("grades.report_hours"), "{err}");
     // ... and a policy built past that check still terminates and says why nothing goes out.
     let mut p = policy(&[
@@ -2126,8 +2128,22 @@ fn report_grades_keep_to_report_hours_rather_than_the_students_digest() {
         ("grades.classroom_first", r#""off""#),
     ]);
     let dir = directory(student());
-    let report = plan_fresh(&grade("evt-1", "2026-11-23T10:00:00+01:00", "report", "wiskunde"), &dir, &p);
-    assert_eq!(the_notice(&report, "s-1", Email).due_at, at("2026-11-23T10:00:00+01:00"));
-    let test = plan_fresh(&grade("evt-2", "2026-11-23T10:00:00+01:00", "test", "wiskunde"), &dir, &p);
-    assert_eq!(the_notice(&test, "s-1", Email).due_at, at("2026-11-23T17:00:00+01:00"));
+    let report = plan_fresh(
+        &grade("evt-1", "2026-11-23T10:00:00+01:00", "report", "wiskunde"),
+        &dir,
+        &p,
+    );
+    assert_eq!(
+        the_notice(&report, "s-1", Email).due_at,
+        at("2026-11-23T10:00:00+01:00")
+    );
+    let test = plan_fresh(
+        &grade("evt-2", "2026-11-23T10:00:00+01:00", "test", "wiskunde"),
+        &dir,
+        &p,
+    );
+    assert_eq!(
+        the_notice(&test, "s-1", Email).due_at,
+        at("2026-11-23T17:00:00+01:00")
+    );
 }

@@ -10,14 +10,20 @@ use rustig::policy::{Policy, Schedule};
 
 fn policy() -> Policy {
     let text = "timezone = \"Europe/Amsterdam\"\n[holidays]\ndates = [\"2026-12-19..2027-01-03\", \"2026-04-27\"]\n";
-    Config::parse(Path::new("t.toml"), text).unwrap().default_policy
+    Config::parse(Path::new("t.toml"), text)
+        .unwrap()
+        .default_policy
 }
 
 /// Instants over 2026, half of them in the DST weeks and around Christmas.
 fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
-    let hot = ["2026-03-26T00:00:00Z", "2026-10-22T00:00:00Z", "2026-12-16T00:00:00Z"]
-        .map(|s| s.parse::<DateTime<Utc>>().unwrap());
+    let hot = [
+        "2026-03-26T00:00:00Z",
+        "2026-10-22T00:00:00Z",
+        "2026-12-16T00:00:00Z",
+    ]
+    .map(|s| s.parse::<DateTime<Utc>>().unwrap());
     prop_oneof![
         (0i64..365 * 24 * 60).prop_map(move |m| start + Duration::minutes(m)),
         (0usize..3, 0i64..7 * 24 * 60).prop_map(move |(i, m)| hot[i] + Duration::minutes(m)),

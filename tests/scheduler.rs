@@ -79,7 +79,9 @@ async fn rig(extra: &str, start: &str) -> Rig {
         Arc::new(Renderer::builtin()),
         clock.clone(),
     )
-    .observe(Arc::new(move |m: &SentMessage| sink.lock().unwrap().push(m.clone())));
+    .observe(Arc::new(move |m: &SentMessage| {
+        sink.lock().unwrap().push(m.clone())
+    }));
     Rig {
         ingestor: Ingestor::new(store.clone(), shared),
         store,
@@ -98,13 +100,23 @@ fn grade(id: &str, record: &str, student: &str, occurred: &str, value: &str) -> 
 
 impl Rig {
     async fn ingest(&self, raw: &str) {
-        let r = self.ingestor.ingest(&[raw.as_bytes()], "test", self.clock.now()).await.unwrap();
-        assert!(matches!(r[0], rustig::ingest::Accepted::New { .. }), "{r:?}");
+        let r = self
+            .ingestor
+            .ingest(&[raw.as_bytes()], "test", self.clock.now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(r[0], rustig::ingest::Accepted::New { .. }),
+            "{r:?}"
+        );
     }
 
     async fn tick(&self, t: DateTime<Utc>) -> usize {
         self.clock.set(t);
-        self.dispatcher.run_due(self.clock.now(), None).await.unwrap()
+        self.dispatcher
+            .run_due(self.clock.now(), None)
+            .await
+            .unwrap()
     }
 
     async fn notices(&self, event: &str) -> Vec<StoredNotice> {
@@ -112,7 +124,11 @@ impl Rig {
     }
 
     async fn student_notice(&self, event: &str) -> StoredNotice {
-        self.notices(event).await.into_iter().find(|n| n.recipient == "s-1001").unwrap()
+        self.notices(event)
+            .await
+            .into_iter()
+            .find(|n| n.recipient == "s-1001")
+            .unwrap()
     }
 }
 
@@ -123,14 +139,24 @@ async fn transient_failures_are_retried_with_backoff_then_sent() {
         Err(SendError::transient("451 greylisted")),
         Err(SendError::transient("connection reset")),
     ]);
-    r.ingest(&grade("e1", "r1", "s-1001", "2026-11-24T10:00:00+01:00", "7,5")).await;
+    r.ingest(&grade(
+        "e1",
+        "r1",
+        "s-1001",
+        "2026-11-24T10:00:00+01:00",
+        "7,5",
+    ))
+    .await;
     let t0 = r.clock.now();
     assert_eq!(r.tick(t0).await, 0);
     let n = r.student_notice("e1").await;
     assert_eq!((n.state.as_str(), n.attempts), ("pending", 1));
     assert_eq!(n.last_error.as_deref(), Some("451 greylisted"));
     let first_wait = n.due_at - t0;
-    assert!(first_wait >= Duration::seconds(30) && first_wait <= Duration::seconds(36), "{first_wait}");
+    assert!(
+        first_wait >= Duration::seconds(30) && first_wait <= Duration::seconds(36),
+        "{first_wait}"
+    );
     // Not before its time.
     assert_eq!(r.tick(t0 + Duration::seconds(29)).await, 0);
     assert_eq!(r.student_notice("e1").await.attempts, 1);
@@ -138,15 +164,29 @@ async fn transient_failures_are_retried_with_backoff_then_sent() {
     let t1 = n.due_at;
     assert_eq!(r.tick(t1).await, 0);
     let n = r.student_notice("e1").await;
-    assert_eq!((n.attempts, n.last_error.as_deref()), (2, Some("connection reset")));
+    assert_eq!(
+        (n.attempts, n.last_error.as_deref()),
+        (2, Some("connection reset"))
+    );
     let second_wait = n.due_at - t1;
-    assert!(second_wait >= Duration::seconds(60) && second_wait <= Duration::seconds(72), "{second_wait}");
+    assert!(
+        second_wait >= Duration::seconds(60) && second_wait <= Duration::seconds(72),
+        "{second_wait}"
+    );
 
     assert_eq!(r.tick(n.due_at).await, 1);
     let n = r.student_notice("e1").await;
     assert_eq!((n.state.as_str(), n.attempts), ("sent", 3));
     // Every attempt carried the same idempotency key.
-    let keys: Vec<String> = r.channel.seen.lock().unwrap().iter().filter(|o| o.recipient == "s-1001").map(|o| o.key.clone()).collect();
+    let keys: Vec<String> = r
+        .channel
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|o| o.recipient == "s-1001")
+        .map(|o| o.key.clone())
+        .collect();
     assert_eq!(keys.len(), 3);
     assert!(keys.iter().all(|k| *k == keys[0]));
 }
@@ -161,7 +201,14 @@ async fn retry_after_is_honoured_and_permanent_failures_are_dead() {
         }),
         Err(SendError::Permanent("550 no such user".into())),
     ]);
-    r.ingest(&grade("e1", "r1", "s-1001", "2026-11-24T10:00:00+01:00", "7,5")).await;
+    r.ingest(&grade(
+        "e1",
+        "r1",
+        "s-1001",
+        "2026-11-24T10:00:00+01:00",
+        "7,5",
+    ))
+    .await;
     let t0 = r.clock.now();
     r.tick(t0).await;
     let n = r.student_notice("e1").await;
@@ -174,7 +221,16 @@ async fn retry_after_is_honoured_and_permanent_failures_are_dead() {
     // Dead is final: nothing more is attempted.
     let tries = r.channel.seen.lock().unwrap().len();
     r.tick(t0 + Duration::days(1)).await;
-    assert_eq!(r.channel.seen.lock().unwrap().iter().filter(|o| o.recipient == "s-1001").count(), tries.min(2));
+    assert_eq!(
+        r.channel
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o.recipient == "s-1001")
+            .count(),
+        tries.min(2)
+    );
 }
 
 #[tokio::test]
@@ -185,7 +241,14 @@ async fn after_max_attempts_a_message_is_dead() {
         .lock()
         .unwrap()
         .extend((0..10).map(|_| Err(SendError::transient("timeout"))));
-    r.ingest(&grade("e1", "r1", "s-1001", "2026-11-24T10:00:00+01:00", "7,5")).await;
+    r.ingest(&grade(
+        "e1",
+        "r1",
+        "s-1001",
+        "2026-11-24T10:00:00+01:00",
+        "7,5",
+    ))
+    .await;
     let mut t = r.clock.now();
     for _ in 0..4 {
         r.tick(t).await;
@@ -209,7 +272,14 @@ async fn the_daily_cap_defers_to_the_next_days_first_slot() {
     for (i, t) in ["09:00", "10:00", "11:00"].iter().enumerate() {
         let when = format!("2026-11-24T{t}:00+01:00");
         r.clock.set(at(&when));
-        r.ingest(&grade(&format!("e{i}"), &format!("r{i}"), "s-1001", &when, "8")).await;
+        r.ingest(&grade(
+            &format!("e{i}"),
+            &format!("r{i}"),
+            "s-1001",
+            &when,
+            "8",
+        ))
+        .await;
         r.tick(at(&when)).await;
     }
     let third = r.student_notice("e2").await;
@@ -226,22 +296,60 @@ async fn the_daily_cap_defers_to_the_next_days_first_slot() {
 #[tokio::test]
 async fn one_message_per_recipient_lists_both_children_and_only_the_current_value() {
     let r = rig("", "2026-11-24T10:00:00+01:00").await;
-    let config = Config::parse(Path::new("t.toml"), &BASE.replace("guardians = \"immediate\"", "guardians = \"0 17 * * mon-fri\"")).unwrap();
+    let config = Config::parse(
+        Path::new("t.toml"),
+        &BASE.replace(
+            "guardians = \"immediate\"",
+            "guardians = \"0 17 * * mon-fri\"",
+        ),
+    )
+    .unwrap();
     r.ingestor.shared().set_config(config);
-    r.ingest(&grade("e1", "r1", "s-1001", "2026-11-24T10:00:00+01:00", "5,4")).await;
-    r.ingest(&grade("e2", "r2", "s-1002", "2026-11-24T10:00:00+01:00", "7,8")).await;
+    r.ingest(&grade(
+        "e1",
+        "r1",
+        "s-1001",
+        "2026-11-24T10:00:00+01:00",
+        "5,4",
+    ))
+    .await;
+    r.ingest(&grade(
+        "e2",
+        "r2",
+        "s-1002",
+        "2026-11-24T10:00:00+01:00",
+        "7,8",
+    ))
+    .await;
     r.tick(at("2026-11-24T10:00:00+01:00")).await;
     // Merel's grade is corrected before the guardians' digest goes out.
     r.clock.set(at("2026-11-24T12:00:00+01:00"));
-    r.ingest(&grade("e3", "r1", "s-1001", "2026-11-24T12:00:00+01:00", "5,8")).await;
+    r.ingest(&grade(
+        "e3",
+        "r1",
+        "s-1001",
+        "2026-11-24T12:00:00+01:00",
+        "5,8",
+    ))
+    .await;
     r.tick(at("2026-11-24T12:00:00+01:00")).await;
     r.sent.lock().unwrap().clear();
     r.tick(at("2026-11-24T17:00:00+01:00")).await;
     let sent = r.sent.lock().unwrap().clone();
-    let anna: Vec<&SentMessage> = sent.iter().filter(|m| m.outgoing.recipient == "g-2001").collect();
+    let anna: Vec<&SentMessage> = sent
+        .iter()
+        .filter(|m| m.outgoing.recipient == "g-2001")
+        .collect();
     assert_eq!(anna.len(), 1, "one digest for Anna");
-    let events: Vec<&str> = anna[0].notices.iter().map(|n| n.event_id.as_str()).collect();
-    assert!(events.contains(&"e2") && events.contains(&"e3") && !events.contains(&"e1"), "{events:?}");
+    let events: Vec<&str> = anna[0]
+        .notices
+        .iter()
+        .map(|n| n.event_id.as_str())
+        .collect();
+    assert!(
+        events.contains(&"e2") && events.contains(&"e3") && !events.contains(&"e1"),
+        "{events:?}"
+    );
     let text = &anna[0].outgoing.content.text;
     assert!(text.contains("Merel") && text.contains("Daan"), "{text}");
     assert!(text.contains("5,8") && !text.contains("5,4"), "{text}");

@@ -1015,7 +1015,9 @@ pub fn sanity(p: &Policy) -> Vec<(String, String)> {
         if !free {
             out.push((
                 "grades.report_hours".into(),
-                format!("{w} lies entirely inside quiet hours: report grades could never be delivered"),
+                format!(
+                    "{w} lies entirely inside quiet hours: report grades could never be delivered"
+                ),
             ));
         }
     }

@@ -296,9 +296,11 @@ impl Directory {
         for (i, s) in data.students.iter().enumerate() {
             for (j, g) in s.guardians.iter().enumerate() {
                 if let Some(line) = &g.digest {
-                    crate::policy::Schedule::parse(line).map_err(|message| DirectoryError::Invalid {
-                        path: format!("students[{i}].guardians[{j}].digest"),
-                        message,
+                    crate::policy::Schedule::parse(line).map_err(|message| {
+                        DirectoryError::Invalid {
+                            path: format!("students[{i}].guardians[{j}].digest"),
+                            message,
+                        }
                     })?;
                 }
             }
@@ -430,7 +432,10 @@ mod tests {
         let bad = r#"{"students":[{"id":"s","school":"x","name":"n","birth_date":"2011-02-03",
             "guardians":[{"id":"g","name":"G","digest":"sometimes"}]}]}"#;
         let err = Directory::parse(bad.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("students[0].guardians[0].digest: "), "{err}");
+        assert!(
+            err.starts_with("students[0].guardians[0].digest: "),
+            "{err}"
+        );
     }
 
     #[test]

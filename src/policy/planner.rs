@@ -294,7 +294,9 @@ impl Planner<'_> {
     /// valid or never has a slot outside the school's blackouts.
     fn guardian_schedule(&self, g: &Guardian) -> Option<Schedule> {
         let s = Schedule::parse(g.digest.as_deref()?).ok()?;
-        s.next_slot(self.event.occurred_utc(), self.cal()).ok().map(|_| s)
+        s.next_slot(self.event.occurred_utc(), self.cal())
+            .ok()
+            .map(|_| s)
     }
 
     /// Emits one notice per channel of `person`, skipping channels that already carry this
