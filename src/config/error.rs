@@ -1,0 +1,102 @@
+//! Where a config problem is: file, line, column and key, and the text that says what is
+//! allowed.
+
+use std::fmt;
+
+/// One problem in the file, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}", self.key)?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// All problems found in one file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn tidy_serde_message(msg: &str) -> String {
+    msg.replace("unknown field", "unknown key")
+        .replace("expected one of", "allowed:")
+}
+
+pub(super) fn shorten(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// Finds a dotted key ("schools.x.grades.max_hold") in the file: its line and column.
+pub(super) fn locate(text: &str, key: &str) -> (usize, usize) {
+    let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
+        return (1, 1);
+    };
+    let mut item: Option<&toml_edit::Item> = None;
+    let mut best = None;
+    for part in key.split('.') {
+        // "nats[0]": a table of an array of tables, as serde_path_to_error writes it.
+        let (part, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, n)) => (name, n.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let next = match item {
+            None => doc.get(part),
+            Some(i) => i.get(part),
+        };
+        let next = match index {
+            Some(n) => next.and_then(|a| a.get(n)),
+            None => next,
+        };
+        match next {
+            Some(n) => {
+                if let Some(span) = n.span() {
+                    best = Some(span.start);
+                } else if let Some(t) = n.as_table() {
+                    best = t.span().map(|s| s.start).or(best);
+                }
+                item = Some(n);
+            }
+            None => break,
+        }
+    }
+    best.map(|o| line_col(text, o)).unwrap_or((1, 1))
+}
