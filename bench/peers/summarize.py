@@ -127,7 +127,6 @@ def main():
         else ("on disk " + fmt(peers[p]["hold_disk_mb"]) if peers[p]["hold_disk_mb"] else "–"),
     )
     row("durable when acknowledged", "yes", lambda p: "yes" if peers[p]["durable"] else "no")
-    row("rustig release to SMTP, messages/s", fmt(rustig.get("smtp_messages")), lambda p: "")
     row("rustig restart with the backlog, s", fmt(rustig.get("restart_s")), lambda p: "")
 
     header = ["", "rustig"] + [label for _, label in cols[1:]]
@@ -135,13 +134,12 @@ def main():
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     nruns = len(rustig_runs)
     notices = rustig.get("notices")
-    print(
-        f"bench/compare: {args.events:,} jobs, all due at one instant; medians of {args.runs} run(s)".replace(",", " ")
-    )
+    n = fmt(args.events)
+    print(f"bench/compare: {n} jobs, all due at one instant; medians of {args.runs} run(s)")
     if notices:
         print(
-            f"rustig: {args.events:,} events planned into {notices:,.0f} notices (student + guardians); "
-            "its rates count events in, notices out".replace(",", " ")
+            f"rustig: {n} events planned into {fmt(notices)} notices (student + guardians); "
+            "its rates count events in, notices out"
         )
     print()
     print(line(header))

@@ -100,6 +100,10 @@ pub struct Options {
     /// Skip the SMTP release.
     #[arg(long)]
     pub no_smtp: bool,
+    /// Post the HTTP batches to this process's HTTP source (no scheduler running) instead of
+    /// a `rustig run` process (whose scheduler wakes after every batch).
+    #[arg(long)]
+    pub http_in_process: bool,
     /// The `rustig` binary for the daemon phase (default: this executable).
     #[arg(long)]
     pub daemon_bin: Option<PathBuf>,
@@ -326,7 +330,7 @@ async fn run_in(
 
     let store_b = crate::store::open(&stores.urls[1]).await?;
     let shared_b = Shared::new(config.clone(), directory);
-    let ingest_b = match &daemon_bin {
+    let ingest_b = match daemon_bin.as_ref().filter(|_| !opts.http_in_process) {
         // The real thing: a daemon process, its scheduler awake after every batch.
         Some(bin) => {
             progress("ingest, HTTP NDJSON into `rustig run`");
