@@ -5,9 +5,8 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
@@ -17,14 +16,6 @@ const STUDENTS: usize = 250;
 /// Each student and each of their two guardians gets one message about the grade.
 const MESSAGES: usize = STUDENTS * 3;
 const LEASE_SECS: i64 = 3;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn email(id: &str) -> String {
     format!("{id}@example.test")
@@ -102,29 +93,6 @@ impl Drop for Daemons {
     }
 }
 
-fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUSTIG_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(http: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/healthz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("rustig did not become ready");
-}
-
 async fn wait_for(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond().await {
@@ -159,14 +127,14 @@ async fn three_instances_share_a_release_and_survive_a_kill() {
     // One SMTP server per instance, so the test knows who sent what; C's can hold messages.
     let gates: Vec<common::Gate> = (0..3).map(|_| common::Gate::default()).collect();
     let servers: Vec<(u16, common::Inbox)> = gates.iter().map(common::start_gated_server).collect();
-    let https: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let https: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
     let mut daemons = Daemons(vec![]);
     for (i, name) in ["a", "b", "c"].iter().enumerate() {
         let config = write_config(tmp.path(), name, &pg.url, https[i], servers[i].0);
-        daemons.0.push(start(&config));
+        daemons.0.push(common::start_daemon(&config));
     }
     for http in &https {
-        wait_ready(*http).await;
+        common::wait_ready(*http).await;
     }
 
     // The release: one grade per student, all entered for the same moment a little ahead, so

@@ -4,20 +4,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn write_config(tmp: &Path, http: u16, smtp: u16) -> std::path::PathBuf {
     let repo = env!("CARGO_MANIFEST_DIR");
@@ -52,29 +43,6 @@ name = "Coornhert Lyceum"
     path
 }
 
-fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUSTIG_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(http: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/healthz")).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("rustig did not become ready");
-}
-
 async fn sent_in_store(tmp: &Path) -> i64 {
     let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
@@ -104,11 +72,11 @@ fn grade(id: &str, student: &str, occurred: &str) -> String {
 async fn a_killed_daemon_resumes_without_losing_or_doubling() {
     let tmp = tempfile::tempdir().unwrap();
     let (smtp, inbox) = common::start_server();
-    let http = free_port();
+    let http = common::free_port();
     let config = write_config(tmp.path(), http, smtp);
 
-    let mut daemon = start(&config);
-    wait_ready(http).await;
+    let mut daemon = common::start_daemon(&config);
+    common::wait_ready(http).await;
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let body = ["g-1", "g-2", "g-3"]
         .iter()
@@ -140,8 +108,8 @@ async fn a_killed_daemon_resumes_without_losing_or_doubling() {
     assert_eq!(inbox.lock().unwrap().len(), 3, "guardians were not due yet");
 
     // Started again, it sends what was still pending, once.
-    let mut daemon = start(&config);
-    wait_ready(http).await;
+    let mut daemon = common::start_daemon(&config);
+    common::wait_ready(http).await;
     // Merel's two guardians; Anna, Daan's mother too, gets one message about both children.
     // Sanne (18) did not grant her guardians access.
     wait_for("the guardians' messages", || {

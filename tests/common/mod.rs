@@ -381,3 +381,37 @@ pub fn start_gated_server(gate: &Gate) -> (u16, Inbox) {
     });
     (port, inbox)
 }
+
+/// A free TCP port on 127.0.0.1 (for a daemon's HTTP listener).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the `rustig` binary with `run --config CONFIG`.
+pub fn start_daemon(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUSTIG_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a daemon answers `/healthz` on `http` (at most 30 s).
+pub async fn wait_ready(http: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http}/healthz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("rustig did not become ready");
+}
