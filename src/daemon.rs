@@ -100,11 +100,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         Channels::default().with(ChannelKind::Email, Arc::new(email)),
         &config,
     )?;
-    let counts = store.counts().await?;
+    // Not `counts()`: counting a large backlog would delay the start by seconds.
+    let next_due = store.next_due().await?;
     tracing::info!(
         store = %config.store_url,
         students = directory.len(),
-        pending = counts.pending + counts.claimed,
+        next_due = ?next_due,
         "rustig starting"
     );
     let http_cfg = config.http.clone();

@@ -3,6 +3,7 @@
 //!
 //! Sources call [`Ingestor::ingest`] and acknowledge only after it returns `Ok`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -11,9 +12,9 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::config::Fallback;
 use crate::model::{Directory, Event, EventBody, EventError};
-use crate::policy::{plan, Facts, Plan};
+use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::send::gone::{push_first, GoneSet};
-use crate::store::{Current, Store, StoreError, Tx};
+use crate::store::{Current, RecordKey, Store, StoreError, Tx};
 
 /// The config and directory in force; both can be swapped while running.
 pub struct Shared {
@@ -178,46 +179,91 @@ impl Ingestor {
         let dir = self.shared.directory();
         let mut tx = self.store.begin().await?;
         let mut out = Vec::with_capacity(parsed.len());
+        let mut events = Vec::with_capacity(parsed.len());
         for (raw, item) in raws.iter().zip(parsed) {
             match item {
                 Err(error) => {
                     tx.quarantine(source, &error.to_string(), raw, now).await?;
                     // The message may quote the input; only the field is logged.
                     tracing::warn!(source, field = %error.field, "event rejected and quarantined");
-                    out.push(Accepted::Rejected { error });
+                    out.push(Some(Accepted::Rejected { error }));
                 }
                 Ok(event) => {
-                    out.push(apply(&mut *tx, &event, &config, &dir, now, &self.observer).await?)
+                    out.push(None);
+                    events.push(event);
                 }
             }
         }
+        let refs: Vec<&Event> = events.iter().collect();
+        let new = tx.insert_events(&refs, now).await?;
+        let fresh: Vec<&Event> = refs
+            .iter()
+            .zip(&new)
+            .filter(|(_, n)| **n)
+            .map(|(e, _)| *e)
+            .collect();
+        let mut batch = Batch::load(&mut *tx, &fresh).await?;
+        let ctx = Ctx {
+            config: &config,
+            dir: &dir,
+            now,
+            observer: &self.observer,
+        };
+        let mut results = Vec::with_capacity(events.len());
+        for (event, is_new) in events.iter().zip(new) {
+            results.push(if is_new {
+                batch.apply(&mut *tx, event, &ctx).await?
+            } else {
+                Accepted::Duplicate {
+                    id: event.id.clone(),
+                }
+            });
+        }
+        batch.flush(&mut *tx).await?;
         tx.commit().await?;
         self.shared.wake.notify_one();
-        Ok(out)
+        let mut results = results.into_iter();
+        Ok(out
+            .into_iter()
+            .map(|o| o.or_else(|| results.next()).expect("one result per event"))
+            .collect())
     }
 
     /// Re-plans every record with pending notices (after a config or directory change).
     pub async fn replan_all(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let config = self.shared.config();
         let dir = self.shared.directory();
+        let ctx = Ctx {
+            config: &config,
+            dir: &dir,
+            now,
+            observer: &self.observer,
+        };
         let records = self.store.pending_records().await?;
         let total = records.len();
-        for (i, chunk) in records.chunks(500).enumerate() {
+        for (i, chunk) in records.chunks(1000).enumerate() {
             if i % 20 == 19 {
-                tracing::info!(done = i * 500, total, "re-planning pending notices");
+                tracing::info!(done = i * 1000, total, "re-planning pending notices");
             }
             let mut tx = self.store.begin().await?;
-            for (school, record) in chunk {
-                if let Some(cur) = tx.current(school, record).await? {
-                    if let Some(event) = tx.event(&cur.event_id).await? {
-                        replan(&mut *tx, &event, &config, &dir, now, &self.observer).await?;
-                    }
-                }
+            let ids: Vec<String> = tx
+                .currents(chunk)
+                .await?
+                .into_values()
+                .map(|c| c.event_id)
+                .collect();
+            let events = tx.events_by_id(&ids).await?;
+            let mut current: Vec<&Event> = events.values().collect();
+            current.sort_by(|a, b| (&a.school, &a.record).cmp(&(&b.school, &b.record)));
+            let mut batch = Batch::load(&mut *tx, &current).await?;
+            for event in current {
+                batch.replan(event, &ctx);
             }
+            batch.flush(&mut *tx).await?;
             tx.commit().await?;
         }
         self.shared.wake.notify_one();
-        Ok(records.len())
+        Ok(total)
     }
 }
 
@@ -237,47 +283,171 @@ pub fn check_school(config: &Config, e: Event) -> Result<Event, EventError> {
     }
 }
 
-async fn apply(
-    tx: &mut dyn Tx,
-    event: &Event,
-    config: &Config,
-    dir: &Directory,
+/// What planning needs besides the event and its facts.
+struct Ctx<'a> {
+    config: &'a Config,
+    dir: &'a Directory,
     now: DateTime<Utc>,
-    observer: &Option<PlanObserver>,
-) -> Result<Accepted, StoreError> {
-    let id = event.id.clone();
-    if !tx.insert_event(event, now).await? {
-        return Ok(Accepted::Duplicate { id });
-    }
-    if let EventBody::AssessmentReleased { .. } = &event.body {
-        let key = event.release_key().expect("releases have a key");
-        tx.record_release(&event.school, &key, event.occurred_utc())
-            .await?;
-        for record in tx.records_waiting_for(&event.school, &key).await? {
-            if let Some(cur) = tx.current(&event.school, &record).await? {
-                if let Some(grade) = tx.event(&cur.event_id).await? {
-                    replan(tx, &grade, config, dir, now, observer).await?;
+    observer: &'a Option<PlanObserver>,
+}
+
+/// One batch's facts, read up front in a few statements, and its writes, held back and
+/// written together: ingest costs a handful of round trips per batch, not several per event.
+/// Later events of the batch see what earlier ones did (the in-memory currents).
+struct Batch {
+    currents: HashMap<RecordKey, Current>,
+    releases: HashMap<RecordKey, DateTime<Utc>>,
+    delivered: HashMap<RecordKey, Vec<Delivered>>,
+    /// Records whose current version changed, to write at the next flush.
+    changed: HashMap<RecordKey, Current>,
+    /// Records planned since the last flush, in the order first planned, with their notices
+    /// (a later version of the record replaces an earlier one's).
+    planned: Vec<RecordKey>,
+    notices: HashMap<RecordKey, Vec<Notice>>,
+}
+
+impl Batch {
+    /// Reads the current versions, classroom releases and deliveries `events` may need.
+    async fn load(tx: &mut dyn Tx, events: &[&Event]) -> Result<Batch, StoreError> {
+        let mut records: Vec<RecordKey> = Vec::with_capacity(events.len());
+        let mut release_keys: Vec<RecordKey> = Vec::new();
+        for e in events {
+            match &e.body {
+                EventBody::AssessmentReleased { .. } => {}
+                EventBody::GradeEntered { .. } => {
+                    records.push(record_key(e));
+                    if let Some(key) = e.release_key() {
+                        release_keys.push((e.school.clone(), key));
+                    }
                 }
+                _ => records.push(record_key(e)),
             }
         }
-        return Ok(Accepted::New { id });
+        dedup(&mut records);
+        dedup(&mut release_keys);
+        Ok(Batch {
+            currents: tx.currents(&records).await?,
+            releases: tx.releases(&release_keys).await?,
+            delivered: tx.delivered_of(&records).await?,
+            changed: HashMap::new(),
+            planned: Vec::new(),
+            notices: HashMap::new(),
+        })
     }
-    let cur = tx.current(&event.school, &event.record).await?;
-    if cur
-        .as_ref()
-        .is_some_and(|c| c.occurred_at > event.occurred_utc())
-    {
-        // Out of order: a newer version of this record is already in force.
-        return Ok(Accepted::Stale { id });
+
+    /// Applies one new event: keeps the record's newest version and plans it.
+    async fn apply(
+        &mut self,
+        tx: &mut dyn Tx,
+        event: &Event,
+        ctx: &Ctx<'_>,
+    ) -> Result<Accepted, StoreError> {
+        let id = event.id.clone();
+        if let EventBody::AssessmentReleased { .. } = &event.body {
+            // Rare: re-plans the grades waiting for it, one by one, on the store as it is.
+            self.flush(tx).await?;
+            let key = event.release_key().expect("releases have a key");
+            let at = event.occurred_utc();
+            tx.record_release(&event.school, &key, at).await?;
+            let earliest = self
+                .releases
+                .entry((event.school.clone(), key.clone()))
+                .or_insert(at);
+            *earliest = (*earliest).min(at);
+            for record in tx.records_waiting_for(&event.school, &key).await? {
+                if let Some(cur) = tx.current(&event.school, &record).await? {
+                    if let Some(grade) = tx.event(&cur.event_id).await? {
+                        replan(tx, &grade, ctx.config, ctx.dir, ctx.now, ctx.observer).await?;
+                    }
+                }
+            }
+            return Ok(Accepted::New { id });
+        }
+        let key = record_key(event);
+        if self
+            .currents
+            .get(&key)
+            .is_some_and(|c| c.occurred_at > event.occurred_utc())
+        {
+            // Out of order: a newer version of this record is already in force.
+            return Ok(Accepted::Stale { id });
+        }
+        let current = Current {
+            event_id: id.clone(),
+            occurred_at: event.occurred_utc(),
+        };
+        self.currents.insert(key.clone(), current.clone());
+        self.changed.insert(key, current);
+        self.replan(event, ctx);
+        Ok(Accepted::New { id })
     }
-    let current = Current {
-        event_id: event.id.clone(),
-        occurred_at: event.occurred_utc(),
+
+    /// Plans `event` (its record's current version) with the batch's facts.
+    fn replan(&mut self, event: &Event, ctx: &Ctx<'_>) {
+        let key = record_key(event);
+        let released_at = match (&event.body, event.release_key()) {
+            (EventBody::GradeEntered { .. }, Some(k)) => {
+                self.releases.get(&(event.school.clone(), k)).copied()
+            }
+            _ => None,
+        };
+        let delivered = self.delivered.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let Some(p) = plan_event(event, released_at, delivered, ctx) else {
+            return;
+        };
+        if self.notices.insert(key.clone(), p.notices).is_none() {
+            self.planned.push(key);
+        }
+    }
+
+    /// Writes what the batch changed so far.
+    async fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        if !self.changed.is_empty() {
+            let changed: Vec<(RecordKey, Current)> = self.changed.drain().collect();
+            tx.set_currents(&changed).await?;
+        }
+        if !self.planned.is_empty() {
+            let mut notices = Vec::new();
+            for key in &self.planned {
+                notices.extend(self.notices.remove(key).unwrap_or_default());
+            }
+            tx.replace_pending_of(&self.planned, &notices).await?;
+            self.planned.clear();
+        }
+        Ok(())
+    }
+}
+
+fn record_key(e: &Event) -> RecordKey {
+    (e.school.clone(), e.record.clone())
+}
+
+fn dedup(keys: &mut Vec<RecordKey>) {
+    let mut seen = HashSet::with_capacity(keys.len());
+    keys.retain(|k| seen.insert(k.clone()));
+}
+
+/// Plans `event` with its facts and shows the plan to the observer; `None` when its school
+/// is no longer configured (its pending notices are then left as they are).
+fn plan_event(
+    event: &Event,
+    released_at: Option<DateTime<Utc>>,
+    delivered: &[Delivered],
+    ctx: &Ctx<'_>,
+) -> Option<Plan> {
+    let policy = ctx.config.policy(&event.school)?;
+    let facts = Facts {
+        released_at,
+        delivered,
     };
-    tx.set_current(&event.school, &event.record, &current)
-        .await?;
-    replan(tx, event, config, dir, now, observer).await?;
-    Ok(Accepted::New { id })
+    let p = plan(event, &facts, ctx.dir, policy, ctx.now);
+    for s in &p.suppressed {
+        tracing::debug!(event = %s.event_id, recipient = ?s.recipient, rule = s.rule, "suppressed: {}", s.why);
+    }
+    if let Some(obs) = ctx.observer {
+        obs(event, &p, ctx.now);
+    }
+    Some(p)
 }
 
 /// Plans `event` (the record's current version) and replaces the record's pending notices.
@@ -289,25 +459,20 @@ pub async fn replan(
     now: DateTime<Utc>,
     observer: &Option<PlanObserver>,
 ) -> Result<Plan, StoreError> {
-    let Some(policy) = config.policy(&event.school) else {
-        return Ok(Plan::default());
-    };
     let released_at = match (&event.body, event.release_key()) {
         (EventBody::GradeEntered { .. }, Some(key)) => tx.released_at(&event.school, &key).await?,
         _ => None,
     };
     let delivered = tx.delivered(&event.school, &event.record).await?;
-    let facts = Facts {
-        released_at,
-        delivered: &delivered,
+    let ctx = Ctx {
+        config,
+        dir,
+        now,
+        observer,
     };
-    let p = plan(event, &facts, dir, policy, now);
-    for s in &p.suppressed {
-        tracing::debug!(event = %s.event_id, recipient = ?s.recipient, rule = s.rule, "suppressed: {}", s.why);
-    }
-    if let Some(obs) = observer {
-        obs(event, &p, now);
-    }
+    let Some(p) = plan_event(event, released_at, &delivered, &ctx) else {
+        return Ok(Plan::default());
+    };
     tx.replace_pending(&event.school, &event.record, &p.notices)
         .await?;
     Ok(p)

@@ -236,6 +236,114 @@ async fn suite(store: Arc<dyn Store>) {
         store.load_directory().await.unwrap().as_deref(),
         Some("{\"students\":[],\"timetable\":[]}")
     );
+
+    batch_forms(&*store, t0).await;
+}
+
+/// The batch forms of `Tx` agree with the one-row forms (SQLite overrides them; PostgreSQL
+/// uses the defaults). Runs after `suite`: r1 has a sent notice for g1, k was released at
+/// t0 + 1h.
+async fn batch_forms(store: &dyn Store, t0: DateTime<Utc>) {
+    let key = |r: &str| ("s".to_string(), r.to_string());
+    let mut tx = store.begin().await.unwrap();
+    let (b1, b2) = (event("e-b1", "b1"), event("e-b2", "b2"));
+    assert_eq!(
+        tx.insert_events(&[&b1, &b2, &b1, &event("e-r1", "r1")], t0)
+            .await
+            .unwrap(),
+        vec![true, true, false, false],
+        "new once, the first time; stored before is not new"
+    );
+    let found = tx
+        .events_by_id(&["e-b2".into(), "e-missing".into()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found["e-b2"], b2);
+
+    let cur = |id: &str, h: i64| Current {
+        event_id: id.into(),
+        occurred_at: t0 + Duration::hours(h),
+    };
+    tx.set_currents(&[(key("b1"), cur("e-b1", 1)), (key("b2"), cur("e-b2", 2))])
+        .await
+        .unwrap();
+    tx.set_currents(&[(key("b1"), cur("e-b1", 3))])
+        .await
+        .unwrap();
+    let currents = tx
+        .currents(&[key("b1"), key("b2"), key("r1"), key("nope")])
+        .await
+        .unwrap();
+    assert_eq!(currents.len(), 3);
+    assert_eq!(
+        currents[&key("b1")],
+        cur("e-b1", 3),
+        "set_currents overwrites"
+    );
+    assert_eq!(currents[&key("b2")], cur("e-b2", 2));
+    assert_eq!(currents[&key("r1")].event_id, "e-r1");
+    assert_eq!(tx.current("s", "b1").await.unwrap(), Some(cur("e-b1", 3)));
+
+    let releases = tx.releases(&[key("k"), key("nope")]).await.unwrap();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[&key("k")], t0 + Duration::hours(1));
+
+    let delivered = tx.delivered_of(&[key("r1"), key("b1")]).await.unwrap();
+    assert_eq!(delivered.len(), 1, "b1 has nothing delivered");
+    assert_eq!(
+        delivered[&key("r1")],
+        tx.delivered("s", "r1").await.unwrap()
+    );
+
+    // Replaces b1's pending notices, adds b2's, and leaves r1's sent notice as it is.
+    let due = t0 + Duration::hours(20);
+    tx.replace_pending("s", "b1", &[notice("nb1-old", "b1", "g2", due)])
+        .await
+        .unwrap();
+    tx.replace_pending_of(
+        &[key("b1"), key("b2"), key("r1")],
+        &[
+            notice("nb1", "b1", "g1", due),
+            notice("nb2", "b2", "g1", due),
+            notice("n1", "r1", "g1", due),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let keys = |notices: Vec<rustig::store::StoredNotice>| {
+        notices
+            .into_iter()
+            .map(|n| (n.key, n.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(store.notices_of_event("e-b1").await.unwrap()),
+        vec![("nb1".to_string(), "pending".to_string())]
+    );
+    assert_eq!(
+        keys(store.notices_of_event("e-b2").await.unwrap()),
+        vec![("nb2".to_string(), "pending".to_string())]
+    );
+    let r1 = store.notices_of_event("e-r1").await.unwrap();
+    assert!(r1
+        .iter()
+        .any(|n| n.key == "n1" && n.state == "sent" && n.due_at != due));
+    // A record listed without notices loses its pending ones.
+    let mut tx = store.begin().await.unwrap();
+    tx.replace_pending_of(&[key("b1")], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.notices_of_event("e-b1").await.unwrap().is_empty());
+    assert_eq!(store.next_due().await.unwrap(), Some(due));
+    let mut tx = store.begin().await.unwrap();
+    tx.replace_pending_of(&[key("b2")], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        None,
+        "nothing left pending"
+    );
 }
 
 #[tokio::test]
@@ -295,7 +403,8 @@ async fn postgres_store_contract() {
     // Opening again (a restart, or a second instance) finds the tables and keeps the data.
     let store = rustig::store::open(&pg.url).await.unwrap();
     let c = store.counts().await.unwrap();
-    assert_eq!((c.events, c.sent, c.dead), (1, 2, 1));
+    // e-r1 from `suite`, e-b1 and e-b2 from `batch_forms`.
+    assert_eq!((c.events, c.sent, c.dead), (3, 2, 1));
 }
 
 #[tokio::test]

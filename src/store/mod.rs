@@ -193,7 +193,100 @@ pub trait Tx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
     async fn commit(self: Box<Self>) -> Result<()>;
+
+    // Batch forms for ingest and re-planning. The defaults call the one-row methods above; a
+    // store overrides them to save round trips (SQLite: one statement per batch).
+
+    /// Stores events; per event `true` when it was new (an id repeated within the batch is new
+    /// once, the first time).
+    async fn insert_events(
+        &mut self,
+        events: &[&Event],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.insert_event(e, received_at).await?);
+        }
+        Ok(out)
+    }
+    /// Events by id; ids not stored are left out.
+    async fn events_by_id(&mut self, ids: &[String]) -> Result<HashMap<String, Event>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = self.event(id).await? {
+                out.insert(id.clone(), e);
+            }
+        }
+        Ok(out)
+    }
+    /// The current version of each of these records that has one.
+    async fn currents(&mut self, records: &[RecordKey]) -> Result<HashMap<RecordKey, Current>> {
+        let mut out = HashMap::with_capacity(records.len());
+        for key in records {
+            if let Some(cur) = self.current(&key.0, &key.1).await? {
+                out.insert(key.clone(), cur);
+            }
+        }
+        Ok(out)
+    }
+    async fn set_currents(&mut self, items: &[(RecordKey, Current)]) -> Result<()> {
+        for (key, cur) in items {
+            self.set_current(&key.0, &key.1, cur).await?;
+        }
+        Ok(())
+    }
+    /// Classroom releases by (school, release key), for those that happened.
+    async fn releases(&mut self, keys: &[RecordKey]) -> Result<HashMap<RecordKey, DateTime<Utc>>> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for key in keys {
+            if let Some(at) = self.released_at(&key.0, &key.1).await? {
+                out.insert(key.clone(), at);
+            }
+        }
+        Ok(out)
+    }
+    /// What was delivered for each of these records (records with nothing delivered are left
+    /// out), oldest first.
+    async fn delivered_of(
+        &mut self,
+        records: &[RecordKey],
+    ) -> Result<HashMap<RecordKey, Vec<Delivered>>> {
+        let mut out = HashMap::new();
+        for key in records {
+            let d = self.delivered(&key.0, &key.1).await?;
+            if !d.is_empty() {
+                out.insert(key.clone(), d);
+            }
+        }
+        Ok(out)
+    }
+    /// Drops the pending notices of `records` and stores `notices` (all of them belonging to
+    /// those records) instead.
+    async fn replace_pending_of(
+        &mut self,
+        records: &[RecordKey],
+        notices: &[Notice],
+    ) -> Result<()> {
+        let mut by_record: HashMap<(&str, &str), Vec<Notice>> = HashMap::new();
+        for n in notices {
+            by_record
+                .entry((n.school.as_str(), n.record.as_str()))
+                .or_default()
+                .push(n.clone());
+        }
+        for (school, record) in records {
+            let mine = by_record
+                .remove(&(school.as_str(), record.as_str()))
+                .unwrap_or_default();
+            self.replace_pending(school, record, &mine).await?;
+        }
+        Ok(())
+    }
 }
+
+/// (school, record), or (school, release key) for classroom releases.
+pub type RecordKey = (String, String);
 
 /// Opens the store named by a URL, applying migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
