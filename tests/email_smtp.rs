@@ -5,9 +5,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{start_counting_server, start_server, Inbox, Received, BUSY, GONE};
@@ -283,13 +284,11 @@ async fn tls_failure_is_transient() {
 async fn many_messages_over_the_pool_all_arrive() {
     let (port, inbox, sessions) = start_counting_server();
     let ch = Arc::new(channel(port).await);
-    // In a row, reusing one pooled connection (lettre parks a used connection in a spawned
-    // task; the short pause lets that happen before the next send asks for one)...
+    // In a row, reusing one pooled connection...
     for i in 0..5 {
         ch.send(&outgoing(&format!("seq-{i}"), &["anna@example.nl"]))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(sessions.load(Ordering::SeqCst), 1, "the pool was not used");
     // ...and concurrently, more than the pool size at once.
@@ -319,4 +318,252 @@ async fn many_messages_over_the_pool_all_arrive() {
     for m in &got {
         assert_eq!(parts(&m.data).len(), 2);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_messages_in_a_row_share_one_connection() {
+    // Before TCP_NODELAY each of these waited ~40 ms for a delayed ACK (BENCHMARKS.md); the
+    // test does not time them, it checks that they all go over one connection.
+    let (port, inbox, sessions) = start_counting_server();
+    let ch = channel(port).await;
+    for i in 0..50 {
+        ch.send(&outgoing(&format!("row-{i}"), &["anna@example.nl"]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(received(&inbox).len(), 50);
+    assert_eq!(sessions.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_required_but_not_offered_is_transient() {
+    let (port, inbox) = start_server();
+    let ch = EmailChannel::new(&config(
+        format!("smtp://127.0.0.1:{port}?tls=required"),
+        Duration::from_secs(5),
+    ))
+    .await
+    .unwrap();
+    let err = ch
+        .send(&outgoing("k-starttls", &["anna@example.nl"]))
+        .await
+        .unwrap_err();
+    match &err {
+        SendError::Transient { message, .. } => assert!(message.contains("STARTTLS"), "{message}"),
+        other => panic!("expected transient, got {other:?}"),
+    }
+    assert!(received(&inbox).is_empty());
+}
+
+// ---- A scripted SMTP server, for what mailin-embedded cannot do ------------------------------
+
+/// What the scripted server does after receiving a message's data.
+#[derive(Clone, Copy)]
+enum AfterData {
+    /// Answers 250.
+    Accept,
+    /// Answers 250 and hangs up, as a server closing idle or used connections does.
+    AcceptAndHangUp,
+    /// Answers nothing to the first message (the client is left mid-transaction), 250 to
+    /// later ones.
+    StallFirst,
+}
+
+/// The command lines of each connection, in order; `"<closed>"` once the client hung up.
+type Transcripts = Arc<Mutex<Vec<Vec<String>>>>;
+
+/// A minimal SMTP server on 127.0.0.1: one thread per connection, AUTH PLAIN accepted.
+fn start_scripted_server(after: AfterData) -> (u16, Transcripts) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let transcripts: Transcripts = Arc::default();
+    let all = Arc::clone(&transcripts);
+    std::thread::spawn(move || {
+        let messages = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for stream in listener.incoming() {
+            let stream = stream.unwrap();
+            let index = {
+                let mut all = all.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            let all = Arc::clone(&all);
+            let messages = Arc::clone(&messages);
+            std::thread::spawn(move || {
+                let log = |line: &str| all.lock().unwrap()[index].push(line.to_string());
+                serve_scripted(stream, after, &messages, log);
+            });
+        }
+    });
+    (port, transcripts)
+}
+
+fn serve_scripted(
+    mut stream: TcpStream,
+    after: AfterData,
+    messages: &std::sync::atomic::AtomicUsize,
+    log: impl Fn(&str),
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reply = |text: &str| stream.write_all(text.as_bytes()).is_ok();
+    let mut line = String::new();
+    let read = |reader: &mut BufReader<TcpStream>, line: &mut String| {
+        line.clear();
+        matches!(reader.read_line(line), Ok(n) if n > 0)
+    };
+    if !reply("220 scripted ESMTP\r\n") {
+        return;
+    }
+    while read(&mut reader, &mut line) {
+        let command = line.trim_end().to_string();
+        log(&command);
+        let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        let ok = match verb.as_str() {
+            "EHLO" => reply("250-scripted\r\n250 AUTH PLAIN LOGIN\r\n"),
+            "AUTH" => reply("235 2.7.0 Authenticated\r\n"),
+            "QUIT" => {
+                reply("221 bye\r\n");
+                break;
+            }
+            "DATA" => {
+                reply("354 go ahead\r\n");
+                while read(&mut reader, &mut line) && line != ".\r\n" {}
+                let n = messages.fetch_add(1, Ordering::SeqCst);
+                log("<message>");
+                match after {
+                    AfterData::Accept => reply("250 2.0.0 queued\r\n"),
+                    AfterData::AcceptAndHangUp => {
+                        reply("250 2.0.0 queued\r\n");
+                        return;
+                    }
+                    AfterData::StallFirst if n == 0 => true, // no answer
+                    AfterData::StallFirst => reply("250 2.0.0 queued\r\n"),
+                }
+            }
+            _ => reply("250 ok\r\n"),
+        };
+        if !ok {
+            return;
+        }
+    }
+    log("<closed>");
+}
+
+fn transcripts(t: &Transcripts) -> Vec<Vec<String>> {
+    t.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_is_not_reused() {
+    let (port, t) = start_scripted_server(AfterData::AcceptAndHangUp);
+    let ch = channel(port).await;
+    for i in 0..3 {
+        ch.send(&outgoing(&format!("k-hangup-{i}"), &["anna@example.nl"]))
+            .await
+            .unwrap();
+    }
+    // One connection per message: the parked connection failed its check and was replaced.
+    let t = transcripts(&t);
+    assert_eq!(t.len(), 3, "{t:?}");
+    for conn in &t {
+        assert_eq!(
+            conn.iter().filter(|l| *l == "<message>").count(),
+            1,
+            "{conn:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_connection_is_closed_not_reused() {
+    let (port, t) = start_scripted_server(AfterData::StallFirst);
+    let ch = EmailChannel::new(&config(
+        format!("smtp://127.0.0.1:{port}"),
+        Duration::from_millis(500),
+    ))
+    .await
+    .unwrap();
+    let err = ch
+        .send(&outgoing("k-stalled", &["anna@example.nl"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SendError::Transient { message, .. } if message.contains("no answer")),
+        "{err:?}"
+    );
+    ch.send(&outgoing("k-next", &["anna@example.nl"]))
+        .await
+        .unwrap();
+    let seen = transcripts(&t);
+    assert_eq!(seen.len(), 2, "the stalled connection was reused: {seen:?}");
+    assert!(seen[1].contains(&"<message>".to_string()), "{seen:?}");
+    // The client hung up on the stalled connection (waited for here, not timed).
+    for _ in 0..200 {
+        if transcripts(&t)[0].last().is_some_and(|l| l == "<closed>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        transcripts(&t)[0].last().map(String::as_str),
+        Some("<closed>"),
+        "{:?}",
+        transcripts(&t)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_sent_once_per_connection() {
+    use base64::Engine as _;
+    let (port, t) = start_scripted_server(AfterData::Accept);
+    let tmp = tempfile::tempdir().unwrap();
+    let password = tmp.path().join("password");
+    std::fs::write(&password, "geheim\n").unwrap();
+    let ch = EmailChannel::new(&EmailConfig {
+        transport: EmailTransportConfig::Smtp {
+            url: format!("smtp://127.0.0.1:{port}"),
+            username: Some("rustig".into()),
+            password_file: Some(password),
+            pool_size: 2,
+        },
+        from: FROM.into(),
+        timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    for i in 0..2 {
+        ch.send(&outgoing(&format!("k-auth-{i}"), &["anna@example.nl"]))
+            .await
+            .unwrap();
+    }
+    let t = transcripts(&t);
+    assert_eq!(t.len(), 1, "{t:?}");
+    let auth: Vec<&String> = t[0].iter().filter(|l| l.starts_with("AUTH")).collect();
+    assert_eq!(auth.len(), 1, "{t:?}");
+    let token = auth[0].strip_prefix("AUTH PLAIN ").expect("AUTH PLAIN");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    assert_eq!(decoded, b"\0rustig\0geheim");
+    // The reused connection was checked (NOOP) before its second message.
+    let commands: Vec<&str> = t[0]
+        .iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .filter(|c| !c.starts_with("AUTH"))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "EHLO",
+            "MAIL",
+            "RCPT",
+            "DATA",
+            "<message>",
+            "NOOP",
+            "MAIL",
+            "RCPT",
+            "DATA",
+            "<message>"
+        ]
+    );
 }
