@@ -44,12 +44,18 @@ pub enum DaemonError {
 
 /// Reads and validates a directory file.
 pub fn read_directory(path: &Path) -> Result<Directory, DaemonError> {
+    read_directory_text(path).map(|(dir, _)| dir)
+}
+
+/// Reads and validates a directory file; also returns its text.
+fn read_directory_text(path: &Path) -> Result<(Directory, String), DaemonError> {
     let err = |message: String| DaemonError::Directory {
         path: path.display().to_string(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    Directory::parse(&bytes).map_err(|e| err(e.to_string()))
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let dir = Directory::parse(text.as_bytes()).map_err(|e| err(e.to_string()))?;
+    Ok((dir, text))
 }
 
 /// The directory in force at start: the configured file (stored for next time), else the
@@ -60,8 +66,10 @@ pub async fn initial_directory(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Directory, DaemonError> {
     if let Some(path) = &config.directory_file {
-        let dir = read_directory(path)?;
-        store.save_directory(&dir.to_json(), now).await?;
+        // Stored as read (it parses to the same directory): no second serialized copy, and
+        // nothing is written when the file did not change.
+        let (dir, text) = read_directory_text(path)?;
+        store.save_directory(&text, now).await?;
         return Ok(dir);
     }
     match store.load_directory().await? {

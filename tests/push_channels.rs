@@ -161,13 +161,13 @@ fn local_subscription(endpoint: String) -> Contact {
     use web_push_native::p256::elliptic_curve::sec1::ToEncodedPoint;
     let secret = web_push_native::p256::SecretKey::random(&mut OsRng);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    Contact::Webpush(WebPushSubscription {
+    Contact::Webpush(Box::new(WebPushSubscription {
         endpoint,
         keys: WebPushKeys {
             p256dh: b64.encode(secret.public_key().to_encoded_point(false).as_bytes()),
             auth: b64.encode([7u8; 16]),
         },
-    })
+    }))
 }
 
 #[tokio::test]
@@ -181,13 +181,13 @@ async fn webpush_is_decrypted_and_its_vapid_token_verified_by_python() {
     let tmp = tempfile::tempdir().unwrap();
     let (channel, vapid_public) =
         webpush_channel(tmp.path(), Duration::from_secs(7200), http(5000, 4));
-    let sub = Contact::Webpush(WebPushSubscription {
+    let sub = Contact::Webpush(Box::new(WebPushSubscription {
         endpoint: ep.url("/push/v2/abc123"),
         keys: WebPushKeys {
             p256dh: ua["p256dh"].as_str().unwrap().into(),
             auth: ua["auth"].as_str().unwrap().into(),
         },
-    });
+    }));
     let msg = outgoing(ChannelKind::Webpush, vec![sub], &["r-1"]);
     let d = channel.deliver(&msg).await;
     assert!(d.result.is_ok(), "{:?}", d.result);

@@ -236,6 +236,15 @@ async fn suite(store: Arc<dyn Store>) {
         store.load_directory().await.unwrap().as_deref(),
         Some("{\"students\":[],\"timetable\":[]}")
     );
+    // An unchanged directory is not written again; a changed one always is.
+    for body in [
+        "{\"students\":[]}",
+        "{\"students\":[]}",
+        "{\"timetable\":[]}",
+    ] {
+        store.save_directory(body, t0).await.unwrap();
+        assert_eq!(store.load_directory().await.unwrap().as_deref(), Some(body));
+    }
 
     batch_forms(&*store, t0).await;
 }

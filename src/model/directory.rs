@@ -62,7 +62,9 @@ pub struct Guardian {
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Contact {
     Email(String),
-    Webpush(WebPushSubscription),
+    /// Boxed: a subscription is large and rare, and every contact is as big as the largest
+    /// variant (a directory holds tens of thousands of contacts).
+    Webpush(Box<WebPushSubscription>),
     Fcm(String),
     Ntfy(String),
     Webhook(String),
@@ -291,7 +293,16 @@ impl Directory {
         Directory::new(data)
     }
 
-    pub fn new(data: DirectoryData) -> Result<Directory, DirectoryError> {
+    pub fn new(mut data: DirectoryData) -> Result<Directory, DirectoryError> {
+        // Deserializing grows vectors to a spare capacity; the directory is held for good.
+        data.students.shrink_to_fit();
+        for s in &mut data.students {
+            s.contacts.shrink_to_fit();
+            s.guardians.shrink_to_fit();
+            for g in &mut s.guardians {
+                g.contacts.shrink_to_fit();
+            }
+        }
         let mut students = HashMap::with_capacity(data.students.len());
         for (i, s) in data.students.iter().enumerate() {
             for (j, g) in s.guardians.iter().enumerate() {

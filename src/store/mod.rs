@@ -112,6 +112,7 @@ pub trait Store: Send + Sync {
     async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>>;
     /// Records that have pending notices (for re-planning after a reload).
     async fn pending_records(&self) -> Result<Vec<(String, String)>>;
+    /// Stores the directory (JSON), unless the stored one is the same.
     async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()>;
     async fn load_directory(&self) -> Result<Option<String>>;
     async fn counts(&self) -> Result<Counts>;
@@ -297,6 +298,12 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }
+}
+
+/// Identifies a stored directory: `save_directory` skips the write when it is unchanged.
+pub fn directory_hash(json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(json.as_bytes()))
 }
 
 pub fn to_ms(t: DateTime<Utc>) -> i64 {

@@ -381,15 +381,29 @@ impl Store for PgStore {
     }
 
     async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()> {
-        let r = sqlx::query(
-            "INSERT INTO directory (id, body, updated_at) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(json)
-        .bind(to_ms(at))
-        .execute(&self.pool)
+        let hash = super::directory_hash(json);
+        let r = async {
+            let stored: Option<Option<String>> =
+                sqlx::query_scalar("SELECT hash FROM directory WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if stored.flatten().as_deref() == Some(hash.as_str()) {
+                return Ok(());
+            }
+            sqlx::query(
+                "INSERT INTO directory (id, body, updated_at, hash) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body, \
+                 updated_at = excluded.updated_at, hash = excluded.hash",
+            )
+            .bind(json)
+            .bind(to_ms(at))
+            .bind(&hash)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        }
         .await;
-        self.health.observe(r.map_err(StoreError::from)).map(|_| ())
+        self.health.observe(r.map_err(StoreError::from))
     }
 
     async fn load_directory(&self) -> Result<Option<String>> {

@@ -15,8 +15,8 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::health::{self, Health, HealthState};
 use super::{
-    from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError, StoredNotice,
-    Tx,
+    directory_hash, from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError,
+    StoredNotice, Tx,
 };
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
@@ -305,12 +305,24 @@ impl Store for SqliteStore {
     }
 
     async fn save_directory(&self, json: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO directory (id, body, updated_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at \
-                     WHERE directory.body IS NOT excluded.body")
-            .bind(json)
-            .bind(to_ms(at))
-            .execute(&self.pool)
-            .await?;
+        let hash = directory_hash(json);
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT hash FROM directory WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if stored.flatten().as_deref() == Some(hash.as_str()) {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO directory (id, body, updated_at, hash) VALUES (1, ?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, \
+             hash = excluded.hash",
+        )
+        .bind(json)
+        .bind(to_ms(at))
+        .bind(hash)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
