@@ -73,8 +73,20 @@ async fn contract(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(store.gone_contacts().await.unwrap().len(), 1);
 
-    // Fallback notices: a key that exists is left alone.
+    // Fallback notices: a key that exists is left alone. (Notices belong to stored events.)
     let t0 = at("2026-11-24T10:00:00Z");
+    let mut tx = store.begin().await.unwrap();
+    for id in ["e-1", "e-2"] {
+        let e = rustig::model::Event::parse(
+            format!(
+                r#"{{"id":"{id}","type":"grade.withdrawn","school":"coornhert","occurred_at":"2026-11-24T10:00:00Z","record":"r-1","student":"s-1"}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(tx.insert_event(&e, t0).await.unwrap());
+    }
+    tx.commit().await.unwrap();
     assert_eq!(
         store
             .add_notices(&[notice("k-1", "e-1", t0)])
