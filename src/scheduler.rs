@@ -144,6 +144,8 @@ impl Dispatcher {
                     .or_default()
                     .push(n);
             }
+            let groups: Vec<Vec<StoredNotice>> = groups.into_values().collect();
+            let prepared = self.prepare_all(&groups, &events, &previous);
             let delivery = self.shared.config().delivery.clone();
             // Outcomes are recorded while the batch is still sending, a few at a time: after a
             // crash (or a lease taken over) only the sends in flight can go out again, not
@@ -153,14 +155,14 @@ impl Dispatcher {
             let send_by = at + self.lease / 2;
             let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
             let sending = async move {
-                let (events, previous, delivery) = (&events, &previous, &delivery);
-                let left = stream::iter(groups.into_values())
+                let (events, delivery) = (&events, &delivery);
+                let left = stream::iter(groups.into_iter().zip(prepared))
                     .take_while(|_| std::future::ready(!done.is_closed()))
-                    .map(|g| async move {
+                    .map(|(g, outgoing)| async move {
                         if self.clock.now() >= send_by {
                             return None;
                         }
-                        Some(self.deliver(g, events, previous, delivery).await)
+                        Some(self.deliver(g, outgoing, events, delivery).await)
                     })
                     .buffer_unordered(delivery.concurrency)
                     .fold(0, |left, o| {
@@ -201,16 +203,55 @@ impl Dispatcher {
         }
     }
 
-    /// Renders and sends one group; never fails, the outcome says what happened.
+    /// Renders every group of a claimed batch on all cores: rendering is most of a release's
+    /// CPU time, and the sends themselves run in one task. `[i]` is `groups[i]`'s message.
+    fn prepare_all(
+        &self,
+        groups: &[Vec<StoredNotice>],
+        events: &HashMap<String, Event>,
+        previous: &HashMap<i64, String>,
+    ) -> Vec<Result<Outgoing, String>> {
+        let some = |groups: &[Vec<StoredNotice>]| {
+            groups
+                .iter()
+                .map(|g| self.prepare(g, events, previous))
+                .collect::<Vec<_>>()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || groups.len() < 32 {
+            return some(groups);
+        }
+        let per_thread = groups.len().div_ceil(threads);
+        let all = || {
+            std::thread::scope(|scope| {
+                let mut chunks = groups.chunks(per_thread);
+                let first = chunks.next().unwrap_or_default();
+                let others: Vec<_> = chunks.map(|c| scope.spawn(move || some(c))).collect();
+                let mut out = some(first);
+                for h in others {
+                    out.extend(h.join().expect("a render thread panicked"));
+                }
+                out
+            })
+        };
+        // Tell a multi-threaded runtime that this worker is busy for a while.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(all),
+            _ => all(),
+        }
+    }
+
+    /// Sends one group's message (rendered by `prepare_all`); never fails, the outcome says
+    /// what happened.
     async fn deliver(
         &self,
         group: Vec<StoredNotice>,
+        prepared: Result<Outgoing, String>,
         events: &HashMap<String, Event>,
-        previous: &HashMap<i64, String>,
         delivery: &DeliveryConfig,
     ) -> (Vec<i64>, Outcome) {
         let ids: Vec<i64> = group.iter().map(|n| n.id).collect();
-        let outgoing = match self.prepare(&group, events, previous) {
+        let outgoing = match prepared {
             Ok(o) => o,
             Err(error) => {
                 tracing::warn!(
