@@ -505,21 +505,10 @@ struct SqliteTx {
 
 #[async_trait]
 impl Tx for SqliteTx {
+    // The one-row forms are the batch forms (below) with one row.
+
     async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&e.id)
-        .bind(&e.school)
-        .bind(e.type_name())
-        .bind(&e.record)
-        .bind(to_ms(e.occurred_utc()))
-        .bind(to_ms(received_at))
-        .bind(e.to_json())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.insert_events(&[e], received_at).await?[0])
     }
 
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
@@ -531,31 +520,16 @@ impl Tx for SqliteTx {
     }
 
     async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT event_id, occurred_at FROM records WHERE school = ?1 AND record = ?2",
-        )
-        .bind(school)
-        .bind(record)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.map(|(event_id, ms)| Current {
-            event_id,
-            occurred_at: from_ms(ms),
-        }))
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .currents(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO records (school, record, event_id, occurred_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, occurred_at = excluded.occurred_at",
-        )
-        .bind(school)
-        .bind(record)
-        .bind(&cur.event_id)
-        .bind(to_ms(cur.occurred_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        let key = (school.to_string(), record.to_string());
+        self.set_currents(&[(key, cur.clone())]).await
     }
 
     async fn released_at(
@@ -563,14 +537,11 @@ impl Tx for SqliteTx {
         school: &str,
         release_key: &str,
     ) -> Result<Option<DateTime<Utc>>> {
-        let ms: Option<i64> = sqlx::query_scalar(
-            "SELECT released_at FROM releases WHERE school = ?1 AND release_key = ?2",
-        )
-        .bind(school)
-        .bind(release_key)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(ms.map(from_ms))
+        let key = (school.to_string(), release_key.to_string());
+        Ok(self
+            .releases(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     async fn record_release(
@@ -592,25 +563,12 @@ impl Tx for SqliteTx {
     }
 
     async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT recipient, channel, event_id, sent_at FROM notices \
-             WHERE school = ?1 AND record = ?2 AND state = 'sent' ORDER BY sent_at, id",
-        )
-        .bind(school)
-        .bind(record)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.into_iter()
-            .map(|(recipient, channel, event_id, sent_at)| {
-                Ok(Delivered {
-                    recipient,
-                    channel: ChannelKind::parse(&channel)
-                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-                    event_id,
-                    sent_at: from_ms(sent_at),
-                })
-            })
-            .collect()
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .delivered_of(std::slice::from_ref(&key))
+            .await?
+            .remove(&key)
+            .unwrap_or_default())
     }
 
     async fn replace_pending(
@@ -619,14 +577,8 @@ impl Tx for SqliteTx {
         record: &str,
         notices: &[Notice],
     ) -> Result<()> {
-        sqlx::query("DELETE FROM notices WHERE school = ?1 AND record = ?2 AND state = 'pending'")
-            .bind(school)
-            .bind(record)
-            .execute(&mut *self.tx)
-            .await?;
-        // A notice that is claimed or sent under the same key stays as it is.
-        insert_notices(&mut self.tx, notices).await?;
-        Ok(())
+        let key = (school.to_string(), record.to_string());
+        self.replace_pending_of(&[key], notices).await
     }
 
     async fn records_waiting_for(
