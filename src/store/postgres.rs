@@ -26,7 +26,8 @@ use tokio::task::JoinHandle;
 
 use super::health::{self, Health, HealthState};
 use super::{
-    from_ms, to_ms, Counts, Current, Outcome, Result, Store, StoreError, StoredNotice, Tx,
+    from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError, StoredNotice,
+    Tx,
 };
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
@@ -39,6 +40,9 @@ const POOL_SIZE: u32 = 10;
 
 /// Candidate groups looked at per claimed group: others may hold the first ones.
 const CANDIDATES_PER_GROUP: i64 = 4;
+/// Due rows looked at per candidate group: the candidates come from the first due rows (by
+/// index), not from grouping every due row, so a claim costs O(batch), not O(backlog).
+const ROWS_PER_GROUP: i64 = 8;
 
 /// Without a notification, the scheduler still looks again this often (a lost `NOTIFY`
 /// while the listener reconnected, or a listener that cannot connect).
@@ -236,9 +240,10 @@ impl Store for PgStore {
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        // Two index look-ups (each MIN is the first entry of a partial index), not a scan.
         let r = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT MIN(CASE state WHEN 'pending' THEN due_at ELSE claimed_until END) \
-             FROM notices WHERE state IN ('pending', 'claimed')",
+            "SELECT LEAST((SELECT MIN(due_at) FROM notices WHERE state = 'pending'), \
+                          (SELECT MIN(claimed_until) FROM notices WHERE state = 'claimed'))",
         )
         .fetch_one(&self.pool)
         .await;
@@ -265,9 +270,15 @@ impl Store for PgStore {
             )
         };
         let sql = format!(
-            "WITH candidates AS MATERIALIZED ( \
-                SELECT school, recipient, channel, MIN(due_at) AS first FROM notices \
-                WHERE {c} GROUP BY school, recipient, channel ORDER BY first LIMIT $3 \
+            "WITH first_rows AS MATERIALIZED ( \
+                (SELECT school, recipient, channel, due_at AS t FROM notices \
+                 WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $6) \
+                UNION ALL \
+                (SELECT school, recipient, channel, claimed_until AS t FROM notices \
+                 WHERE state = 'claimed' AND claimed_until <= $1 ORDER BY claimed_until LIMIT $6) \
+             ), candidates AS MATERIALIZED ( \
+                SELECT school, recipient, channel, MIN(t) AS first FROM first_rows \
+                GROUP BY school, recipient, channel ORDER BY first LIMIT $3 \
              ), mine AS MATERIALIZED ( \
                 SELECT school, recipient, channel FROM candidates \
                 WHERE pg_try_advisory_xact_lock(hashtextextended( \
@@ -280,7 +291,6 @@ impl Store for PgStore {
              ) \
              UPDATE notices AS t SET state = 'claimed', claimed_until = $2 \
              FROM due WHERE t.id = due.id RETURNING {cols}",
-            c = claimable(""),
             cn = claimable("n."),
             cols = columns("t."),
         );
@@ -290,6 +300,7 @@ impl Store for PgStore {
             .bind(groups as i64 * CANDIDATES_PER_GROUP)
             .bind(groups as i64)
             .bind(format!("{}group{SEP}", self.lock_prefix))
+            .bind(groups as i64 * CANDIDATES_PER_GROUP * ROWS_PER_GROUP)
             .fetch_all(&self.pool)
             .await;
         let rows = self.health.observe(r.map_err(StoreError::from))?;
@@ -618,6 +629,11 @@ async fn notify(tx: &mut Transaction<'static, Postgres>, channel: &str) -> Resul
     Ok(())
 }
 
+/// Schools and keys as two arrays, for `UNNEST`.
+fn split(keys: &[RecordKey]) -> (Vec<String>, Vec<String>) {
+    keys.iter().cloned().unzip()
+}
+
 /// Stores notices in one round trip, keeping any notice that already has the key (claimed or
 /// sent under it); returns how many were new.
 async fn insert_notices(
@@ -683,6 +699,39 @@ impl PgTx {
             .await
             .map_err(|e| self.health.db(e))?;
         self.locked.insert((school.to_string(), record.to_string()));
+        Ok(())
+    }
+
+    /// Holds the advisory locks of many records (or, `shared`, releases) until commit, taken
+    /// in one statement and in a fixed order, so that two instances ingesting overlapping
+    /// batches wait for each other instead of deadlocking.
+    async fn lock_all(&mut self, what: &str, keys: &[RecordKey], shared: bool) -> Result<()> {
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter(|k| shared || !self.locked.contains(*k))
+            .map(|(school, key)| format!("{}{what}{SEP}{school}{SEP}{key}", self.lock_prefix))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        names.sort_unstable();
+        names.dedup();
+        let f = if shared {
+            "pg_advisory_xact_lock_shared"
+        } else {
+            "pg_advisory_xact_lock"
+        };
+        sqlx::query(&format!(
+            "SELECT {f}(hashtextextended(k, 0)) FROM UNNEST($1::text[]) WITH ORDINALITY AS u(k, i) \
+             ORDER BY i"
+        ))
+        .bind(names)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        if !shared {
+            self.locked.extend(keys.iter().cloned());
+        }
         Ok(())
     }
 
@@ -888,6 +937,175 @@ impl Tx for PgTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+
+    async fn insert_events(
+        &mut self,
+        events: &[&Event],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        let col = |f: fn(&Event) -> String| events.iter().map(|e| f(e)).collect::<Vec<String>>();
+        let occurred: Vec<i64> = events.iter().map(|e| to_ms(e.occurred_utc())).collect();
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
+             SELECT id, school, type, record, occurred_at, $7, body \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) \
+                  AS u(id, school, type, record, occurred_at, body) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(col(|e| e.id.clone()))
+        .bind(col(|e| e.school.clone()))
+        .bind(col(|e| e.type_name().to_string()))
+        .bind(col(|e| e.record.clone()))
+        .bind(occurred)
+        .bind(col(Event::to_json))
+        .bind(to_ms(received_at))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        let mut inserted: HashSet<String> = inserted.into_iter().collect();
+        Ok(events.iter().map(|e| inserted.remove(&e.id)).collect())
+    }
+
+    async fn currents(&mut self, records: &[RecordKey]) -> Result<HashMap<RecordKey, Current>> {
+        if records.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // Read-then-write: hold the records until commit, also those without a row yet.
+        self.lock_all("record", records, false).await?;
+        let (schools, keys) = split(records);
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT r.school, r.record, r.event_id, r.occurred_at FROM records r \
+             JOIN UNNEST($1::text[], $2::text[]) AS u(school, record) \
+             ON r.school = u.school AND r.record = u.record",
+        )
+        .bind(schools)
+        .bind(keys)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(school, record, event_id, ms)| {
+                let cur = Current {
+                    event_id,
+                    occurred_at: from_ms(ms),
+                };
+                ((school, record), cur)
+            })
+            .collect())
+    }
+
+    async fn set_currents(&mut self, items: &[(RecordKey, Current)]) -> Result<()> {
+        // One row per record (the last given): an upsert may not touch a row twice.
+        let last: HashMap<&RecordKey, &Current> = items.iter().map(|(k, c)| (k, c)).collect();
+        if last.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<RecordKey> = last.keys().map(|k| (*k).clone()).collect();
+        self.lock_all("record", &keys, false).await?;
+        let (schools, records) = split(&keys);
+        let ids: Vec<String> = keys.iter().map(|k| last[k].event_id.clone()).collect();
+        let at: Vec<i64> = keys.iter().map(|k| to_ms(last[k].occurred_at)).collect();
+        sqlx::query(
+            "INSERT INTO records (school, record, event_id, occurred_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, \
+             occurred_at = excluded.occurred_at",
+        )
+        .bind(schools)
+        .bind(records)
+        .bind(ids)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(())
+    }
+
+    async fn releases(&mut self, keys: &[RecordKey]) -> Result<HashMap<RecordKey, DateTime<Utc>>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.lock_all("release", keys, true).await?;
+        let (schools, release_keys) = split(keys);
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT r.school, r.release_key, r.released_at FROM releases r \
+             JOIN UNNEST($1::text[], $2::text[]) AS u(school, release_key) \
+             ON r.school = u.school AND r.release_key = u.release_key",
+        )
+        .bind(schools)
+        .bind(release_keys)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(school, key, ms)| ((school, key), from_ms(ms)))
+            .collect())
+    }
+
+    async fn delivered_of(
+        &mut self,
+        records: &[RecordKey],
+    ) -> Result<HashMap<RecordKey, Vec<Delivered>>> {
+        if records.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (schools, keys) = split(records);
+        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT n.school, n.record, n.recipient, n.channel, n.event_id, n.sent_at FROM notices n \
+             JOIN UNNEST($1::text[], $2::text[]) AS u(school, record) \
+             ON n.school = u.school AND n.record = u.record \
+             WHERE n.state = 'sent' ORDER BY n.sent_at, n.id",
+        )
+        .bind(schools)
+        .bind(keys)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        let mut out: HashMap<RecordKey, Vec<Delivered>> = HashMap::new();
+        for (school, record, recipient, channel, event_id, sent_at) in rows {
+            out.entry((school, record)).or_default().push(Delivered {
+                recipient,
+                channel: ChannelKind::parse(&channel)
+                    .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+                event_id,
+                sent_at: from_ms(sent_at),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn replace_pending_of(
+        &mut self,
+        records: &[RecordKey],
+        notices: &[Notice],
+    ) -> Result<()> {
+        if !records.is_empty() {
+            self.lock_all("record", records, false).await?;
+            let (schools, keys) = split(records);
+            // Only pending rows go: a notice claimed meanwhile is being sent and stays.
+            sqlx::query(
+                "DELETE FROM notices n USING UNNEST($1::text[], $2::text[]) AS u(school, record) \
+                 WHERE n.school = u.school AND n.record = u.record AND n.state = 'pending'",
+            )
+            .bind(schools)
+            .bind(keys)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        }
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let r = insert_notices(&mut self.tx, notices).await;
+        self.health.observe(r)?;
+        self.planned = true;
         Ok(())
     }
 
