@@ -289,6 +289,27 @@ pub trait Tx: Send {
 /// (school, record), or (school, release key) for classroom releases.
 pub type RecordKey = (String, String);
 
+/// Rows of (school, record, recipient, channel, event id, sent at), oldest first, as the
+/// stores' `delivered_of` reads them.
+pub(crate) type DeliveredRow = (String, String, String, String, String, i64);
+
+/// Groups delivered rows by record, keeping their order.
+pub(crate) fn delivered_by_record(
+    rows: Vec<DeliveredRow>,
+) -> Result<HashMap<RecordKey, Vec<Delivered>>> {
+    let mut out: HashMap<RecordKey, Vec<Delivered>> = HashMap::new();
+    for (school, record, recipient, channel, event_id, sent_at) in rows {
+        out.entry((school, record)).or_default().push(Delivered {
+            recipient,
+            channel: ChannelKind::parse(&channel)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+            event_id,
+            sent_at: from_ms(sent_at),
+        });
+    }
+    Ok(out)
+}
+
 /// Opens the store named by a URL, applying migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

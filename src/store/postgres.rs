@@ -677,39 +677,24 @@ struct PgTx {
     health: Arc<HealthState>,
     lock_prefix: String,
     channel: String,
-    /// Records whose advisory lock this transaction holds (held until commit or rollback).
-    locked: HashSet<(String, String)>,
+    /// Exclusive advisory locks this transaction holds (until commit or rollback).
+    locked: HashSet<String>,
     /// Notices were planned: other instances are told at commit.
     planned: bool,
 }
 
 impl PgTx {
-    /// Serializes ingest of one record across instances until this transaction ends.
-    async fn lock_record(&mut self, school: &str, record: &str) -> Result<()> {
-        if self
-            .locked
-            .contains(&(school.to_string(), record.to_string()))
-        {
-            return Ok(());
-        }
-        let key = format!("{}record{SEP}{school}{SEP}{record}", self.lock_prefix);
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
-        self.locked.insert((school.to_string(), record.to_string()));
-        Ok(())
-    }
-
-    /// Holds the advisory locks of many records (or, `shared`, releases) until commit, taken
-    /// in one statement and in a fixed order, so that two instances ingesting overlapping
-    /// batches wait for each other instead of deadlocking.
+    /// Holds advisory locks until commit: `what` says of what ("record": ingest of a record is
+    /// serialized across instances; "release": shared by ingests that read a classroom
+    /// release, exclusive for the one that records it, so a grade planned concurrently with
+    /// its release is never left waiting). Taken in one statement in a fixed order, so that
+    /// two instances ingesting overlapping batches wait for each other instead of
+    /// deadlocking.
     async fn lock_all(&mut self, what: &str, keys: &[RecordKey], shared: bool) -> Result<()> {
         let mut names: Vec<String> = keys
             .iter()
-            .filter(|k| shared || !self.locked.contains(*k))
             .map(|(school, key)| format!("{}{what}{SEP}{school}{SEP}{key}", self.lock_prefix))
+            .filter(|name| !self.locked.contains(name))
             .collect();
         if names.is_empty() {
             return Ok(());
@@ -725,59 +710,25 @@ impl PgTx {
             "SELECT {f}(hashtextextended(k, 0)) FROM UNNEST($1::text[]) WITH ORDINALITY AS u(k, i) \
              ORDER BY i"
         ))
-        .bind(names)
+        .bind(&names)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
         if !shared {
-            self.locked.extend(keys.iter().cloned());
+            self.locked.extend(names);
         }
-        Ok(())
-    }
-
-    /// A classroom release: shared by ingests that read it, exclusive for the one that
-    /// records it, so a grade planned concurrently with its release is never left waiting.
-    async fn lock_release(
-        &mut self,
-        school: &str,
-        release_key: &str,
-        exclusive: bool,
-    ) -> Result<()> {
-        let key = format!("{}release{SEP}{school}{SEP}{release_key}", self.lock_prefix);
-        let f = if exclusive {
-            "pg_advisory_xact_lock"
-        } else {
-            "pg_advisory_xact_lock_shared"
-        };
-        sqlx::query(&format!("SELECT {f}(hashtextextended($1, 0))"))
-            .bind(key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl Tx for PgTx {
+    // The one-row forms are the batch forms (below) with one row. A concurrent insert of the
+    // same event id waits for the other transaction, then does nothing: exactly one of them
+    // stores the event.
+
     async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
-        // A concurrent insert of the same id waits for the other transaction, then does
-        // nothing: exactly one of them stores the event.
-        let done = sqlx::query(
-            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&e.id)
-        .bind(&e.school)
-        .bind(e.type_name())
-        .bind(&e.record)
-        .bind(to_ms(e.occurred_utc()))
-        .bind(to_ms(received_at))
-        .bind(e.to_json())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.insert_events(&[e], received_at).await?[0])
     }
 
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
@@ -790,36 +741,16 @@ impl Tx for PgTx {
     }
 
     async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
-        // Read-then-write: hold the record until commit, also when it has no row yet.
-        self.lock_record(school, record).await?;
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT event_id, occurred_at FROM records WHERE school = $1 AND record = $2",
-        )
-        .bind(school)
-        .bind(record)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
-        Ok(row.map(|(event_id, ms)| Current {
-            event_id,
-            occurred_at: from_ms(ms),
-        }))
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .currents(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
-        self.lock_record(school, record).await?;
-        sqlx::query(
-            "INSERT INTO records (school, record, event_id, occurred_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, occurred_at = excluded.occurred_at",
-        )
-        .bind(school)
-        .bind(record)
-        .bind(&cur.event_id)
-        .bind(to_ms(cur.occurred_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
-        Ok(())
+        let key = (school.to_string(), record.to_string());
+        self.set_currents(&[(key, cur.clone())]).await
     }
 
     async fn released_at(
@@ -827,16 +758,11 @@ impl Tx for PgTx {
         school: &str,
         release_key: &str,
     ) -> Result<Option<DateTime<Utc>>> {
-        self.lock_release(school, release_key, false).await?;
-        let ms: Option<i64> = sqlx::query_scalar(
-            "SELECT released_at FROM releases WHERE school = $1 AND release_key = $2",
-        )
-        .bind(school)
-        .bind(release_key)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
-        Ok(ms.map(from_ms))
+        let key = (school.to_string(), release_key.to_string());
+        Ok(self
+            .releases(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
     }
 
     async fn record_release(
@@ -845,7 +771,8 @@ impl Tx for PgTx {
         release_key: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.lock_release(school, release_key, true).await?;
+        let key = (school.to_string(), release_key.to_string());
+        self.lock_all("release", &[key], false).await?;
         sqlx::query(
             "INSERT INTO releases (school, release_key, released_at) VALUES ($1, $2, $3) \
              ON CONFLICT (school, release_key) DO UPDATE SET released_at = LEAST(releases.released_at, excluded.released_at)",
@@ -860,26 +787,12 @@ impl Tx for PgTx {
     }
 
     async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT recipient, channel, event_id, sent_at FROM notices \
-             WHERE school = $1 AND record = $2 AND state = 'sent' ORDER BY sent_at, id",
-        )
-        .bind(school)
-        .bind(record)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
-        rows.into_iter()
-            .map(|(recipient, channel, event_id, sent_at)| {
-                Ok(Delivered {
-                    recipient,
-                    channel: ChannelKind::parse(&channel)
-                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-                    event_id,
-                    sent_at: from_ms(sent_at),
-                })
-            })
-            .collect()
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .delivered_of(std::slice::from_ref(&key))
+            .await?
+            .remove(&key)
+            .unwrap_or_default())
     }
 
     async fn replace_pending(
@@ -888,21 +801,8 @@ impl Tx for PgTx {
         record: &str,
         notices: &[Notice],
     ) -> Result<()> {
-        self.lock_record(school, record).await?;
-        // Only pending rows go: a notice claimed meanwhile is being sent and stays.
-        sqlx::query("DELETE FROM notices WHERE school = $1 AND record = $2 AND state = 'pending'")
-            .bind(school)
-            .bind(record)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
-        if notices.is_empty() {
-            return Ok(());
-        }
-        let r = insert_notices(&mut self.tx, notices).await;
-        self.health.observe(r)?;
-        self.planned = true;
-        Ok(())
+        let key = (school.to_string(), record.to_string());
+        self.replace_pending_of(&[key], notices).await
     }
 
     async fn records_waiting_for(
@@ -1057,7 +957,7 @@ impl Tx for PgTx {
             return Ok(HashMap::new());
         }
         let (schools, keys) = split(records);
-        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<super::DeliveredRow> = sqlx::query_as(
             "SELECT n.school, n.record, n.recipient, n.channel, n.event_id, n.sent_at FROM notices n \
              JOIN UNNEST($1::text[], $2::text[]) AS u(school, record) \
              ON n.school = u.school AND n.record = u.record \
@@ -1068,17 +968,7 @@ impl Tx for PgTx {
         .fetch_all(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
-        let mut out: HashMap<RecordKey, Vec<Delivered>> = HashMap::new();
-        for (school, record, recipient, channel, event_id, sent_at) in rows {
-            out.entry((school, record)).or_default().push(Delivered {
-                recipient,
-                channel: ChannelKind::parse(&channel)
-                    .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-                event_id,
-                sent_at: from_ms(sent_at),
-            });
-        }
-        Ok(out)
+        super::delivered_by_record(rows)
     }
 
     async fn replace_pending_of(

@@ -746,7 +746,7 @@ impl Tx for SqliteTx {
         if records.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<super::DeliveredRow> = sqlx::query_as(
             "SELECT n.school, n.record, n.recipient, n.channel, n.event_id, n.sent_at \
              FROM json_each(?1) AS j JOIN notices AS n INDEXED BY notices_once \
              ON n.school = j.value->>0 AND n.record = j.value->>1 \
@@ -755,17 +755,7 @@ impl Tx for SqliteTx {
         .bind(json(records))
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut out: HashMap<RecordKey, Vec<Delivered>> = HashMap::new();
-        for (school, record, recipient, channel, event_id, sent_at) in rows {
-            out.entry((school, record)).or_default().push(Delivered {
-                recipient,
-                channel: ChannelKind::parse(&channel)
-                    .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-                event_id,
-                sent_at: from_ms(sent_at),
-            });
-        }
-        Ok(out)
+        super::delivered_by_record(rows)
     }
 
     async fn replace_pending_of(
