@@ -157,60 +157,20 @@ pub trait Store: Send + Sync {
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
+///
+/// Ingest works on whole batches (the `…s`/`…_of` forms: a few statements per batch, not
+/// several per event); the one-row forms are those with one row.
 #[async_trait]
 pub trait Tx: Send {
-    /// Stores an event; `false` when its id was already stored (a harmless redelivery).
-    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool>;
-    async fn event(&mut self, id: &str) -> Result<Option<Event>>;
-    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>>;
-    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()>;
-    async fn released_at(
-        &mut self,
-        school: &str,
-        release_key: &str,
-    ) -> Result<Option<DateTime<Utc>>>;
-    /// Keeps the earliest release.
-    async fn record_release(
-        &mut self,
-        school: &str,
-        release_key: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>>;
-    /// Drops the record's pending notices and stores `notices` instead.
-    async fn replace_pending(
-        &mut self,
-        school: &str,
-        record: &str,
-        notices: &[Notice],
-    ) -> Result<()>;
-    async fn records_waiting_for(&mut self, school: &str, release_key: &str)
-        -> Result<Vec<String>>;
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-    async fn commit(self: Box<Self>) -> Result<()>;
-
-    // Batch forms for ingest and re-planning. The defaults call the one-row methods above; a
-    // store overrides them to save round trips (SQLite: one statement per batch).
-
-    /// Stores events; per event `true` when it was new (an id repeated within the batch is new
-    /// once, the first time).
+    /// Stores events; per event `true` when it was new, `false` when its id was already
+    /// stored (a harmless redelivery). An id repeated within the batch is new once, the first
+    /// time.
     async fn insert_events(
         &mut self,
         events: &[&Event],
         received_at: DateTime<Utc>,
-    ) -> Result<Vec<bool>> {
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            out.push(self.insert_event(e, received_at).await?);
-        }
-        Ok(out)
-    }
+    ) -> Result<Vec<bool>>;
+    async fn event(&mut self, id: &str) -> Result<Option<Event>>;
     /// Events by id; ids not stored are left out.
     async fn events_by_id(&mut self, ids: &[String]) -> Result<HashMap<String, Event>> {
         let mut out = HashMap::with_capacity(ids.len());
@@ -222,67 +182,85 @@ pub trait Tx: Send {
         Ok(out)
     }
     /// The current version of each of these records that has one.
-    async fn currents(&mut self, records: &[RecordKey]) -> Result<HashMap<RecordKey, Current>> {
-        let mut out = HashMap::with_capacity(records.len());
-        for key in records {
-            if let Some(cur) = self.current(&key.0, &key.1).await? {
-                out.insert(key.clone(), cur);
-            }
-        }
-        Ok(out)
-    }
-    async fn set_currents(&mut self, items: &[(RecordKey, Current)]) -> Result<()> {
-        for (key, cur) in items {
-            self.set_current(&key.0, &key.1, cur).await?;
-        }
-        Ok(())
-    }
+    async fn currents(&mut self, records: &[RecordKey]) -> Result<HashMap<RecordKey, Current>>;
+    /// Sets records' current versions (for a record given twice, the last).
+    async fn set_currents(&mut self, items: &[(RecordKey, Current)]) -> Result<()>;
     /// Classroom releases by (school, release key), for those that happened.
-    async fn releases(&mut self, keys: &[RecordKey]) -> Result<HashMap<RecordKey, DateTime<Utc>>> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for key in keys {
-            if let Some(at) = self.released_at(&key.0, &key.1).await? {
-                out.insert(key.clone(), at);
-            }
-        }
-        Ok(out)
-    }
+    async fn releases(&mut self, keys: &[RecordKey]) -> Result<HashMap<RecordKey, DateTime<Utc>>>;
+    /// Keeps the earliest release.
+    async fn record_release(
+        &mut self,
+        school: &str,
+        release_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// What was delivered for each of these records (records with nothing delivered are left
     /// out), oldest first.
     async fn delivered_of(
         &mut self,
         records: &[RecordKey],
-    ) -> Result<HashMap<RecordKey, Vec<Delivered>>> {
-        let mut out = HashMap::new();
-        for key in records {
-            let d = self.delivered(&key.0, &key.1).await?;
-            if !d.is_empty() {
-                out.insert(key.clone(), d);
-            }
-        }
-        Ok(out)
-    }
+    ) -> Result<HashMap<RecordKey, Vec<Delivered>>>;
     /// Drops the pending notices of `records` and stores `notices` (all of them belonging to
-    /// those records) instead.
-    async fn replace_pending_of(
+    /// those records) instead; a notice already stored under its key (claimed or sent) stays
+    /// as it is.
+    async fn replace_pending_of(&mut self, records: &[RecordKey], notices: &[Notice])
+        -> Result<()>;
+    async fn records_waiting_for(&mut self, school: &str, release_key: &str)
+        -> Result<Vec<String>>;
+    async fn quarantine(
         &mut self,
-        records: &[RecordKey],
+        source: &str,
+        reason: &str,
+        raw: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    // The one-row forms.
+
+    /// Stores an event; `false` when its id was already stored (a harmless redelivery).
+    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
+        Ok(self.insert_events(&[e], received_at).await?[0])
+    }
+    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .currents(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
+    }
+    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
+        let key = (school.to_string(), record.to_string());
+        self.set_currents(&[(key, cur.clone())]).await
+    }
+    async fn released_at(
+        &mut self,
+        school: &str,
+        release_key: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let key = (school.to_string(), release_key.to_string());
+        Ok(self
+            .releases(std::slice::from_ref(&key))
+            .await?
+            .remove(&key))
+    }
+    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
+        let key = (school.to_string(), record.to_string());
+        Ok(self
+            .delivered_of(std::slice::from_ref(&key))
+            .await?
+            .remove(&key)
+            .unwrap_or_default())
+    }
+    /// Drops the record's pending notices and stores `notices` instead.
+    async fn replace_pending(
+        &mut self,
+        school: &str,
+        record: &str,
         notices: &[Notice],
     ) -> Result<()> {
-        let mut by_record: HashMap<(&str, &str), Vec<Notice>> = HashMap::new();
-        for n in notices {
-            by_record
-                .entry((n.school.as_str(), n.record.as_str()))
-                .or_default()
-                .push(n.clone());
-        }
-        for (school, record) in records {
-            let mine = by_record
-                .remove(&(school.as_str(), record.as_str()))
-                .unwrap_or_default();
-            self.replace_pending(school, record, &mine).await?;
-        }
-        Ok(())
+        let key = (school.to_string(), record.to_string());
+        self.replace_pending_of(&[key], notices).await
     }
 }
 

@@ -723,14 +723,6 @@ impl PgTx {
 
 #[async_trait]
 impl Tx for PgTx {
-    // The one-row forms are the batch forms (below) with one row. A concurrent insert of the
-    // same event id waits for the other transaction, then does nothing: exactly one of them
-    // stores the event.
-
-    async fn insert_event(&mut self, e: &Event, received_at: DateTime<Utc>) -> Result<bool> {
-        Ok(self.insert_events(&[e], received_at).await?[0])
-    }
-
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
         let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = $1")
             .bind(id)
@@ -738,31 +730,6 @@ impl Tx for PgTx {
             .await
             .map_err(|e| self.health.db(e))?;
         body.map(|b| parse_event(&b)).transpose()
-    }
-
-    async fn current(&mut self, school: &str, record: &str) -> Result<Option<Current>> {
-        let key = (school.to_string(), record.to_string());
-        Ok(self
-            .currents(std::slice::from_ref(&key))
-            .await?
-            .remove(&key))
-    }
-
-    async fn set_current(&mut self, school: &str, record: &str, cur: &Current) -> Result<()> {
-        let key = (school.to_string(), record.to_string());
-        self.set_currents(&[(key, cur.clone())]).await
-    }
-
-    async fn released_at(
-        &mut self,
-        school: &str,
-        release_key: &str,
-    ) -> Result<Option<DateTime<Utc>>> {
-        let key = (school.to_string(), release_key.to_string());
-        Ok(self
-            .releases(std::slice::from_ref(&key))
-            .await?
-            .remove(&key))
     }
 
     async fn record_release(
@@ -784,25 +751,6 @@ impl Tx for PgTx {
         .await
         .map_err(|e| self.health.db(e))?;
         Ok(())
-    }
-
-    async fn delivered(&mut self, school: &str, record: &str) -> Result<Vec<Delivered>> {
-        let key = (school.to_string(), record.to_string());
-        Ok(self
-            .delivered_of(std::slice::from_ref(&key))
-            .await?
-            .remove(&key)
-            .unwrap_or_default())
-    }
-
-    async fn replace_pending(
-        &mut self,
-        school: &str,
-        record: &str,
-        notices: &[Notice],
-    ) -> Result<()> {
-        let key = (school.to_string(), record.to_string());
-        self.replace_pending_of(&[key], notices).await
     }
 
     async fn records_waiting_for(
@@ -850,6 +798,8 @@ impl Tx for PgTx {
         }
         let col = |f: fn(&Event) -> String| events.iter().map(|e| f(e)).collect::<Vec<String>>();
         let occurred: Vec<i64> = events.iter().map(|e| to_ms(e.occurred_utc())).collect();
+        // A concurrent insert of the same id waits for the other transaction, then does
+        // nothing: exactly one of them stores the event.
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
              SELECT id, school, type, record, occurred_at, $7, body \
