@@ -15,7 +15,7 @@ use super::Resolver;
 pub(super) struct RawWebPush {
     vapid_private_key_file: PathBuf,
     subject: String,
-    ttl: Option<HumanDuration>,
+    pub(super) ttl: Option<HumanDuration>,
     urgency: Option<Urgency>,
 }
 
@@ -24,14 +24,14 @@ pub(super) struct RawWebPush {
 pub(super) struct RawFcm {
     service_account_file: PathBuf,
     base_url: Option<String>,
-    ttl: Option<HumanDuration>,
+    pub(super) ttl: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNtfy {
     token_file: Option<PathBuf>,
-    priority: Option<u8>,
+    pub(super) priority: Option<u8>,
     tags: Option<Vec<String>>,
 }
 
@@ -152,7 +152,7 @@ impl Resolver<'_> {
             WebPushConfig {
                 vapid_private_key_file: w.vapid_private_key_file,
                 subject: w.subject,
-                ttl: self.ttl("webpush.ttl", w.ttl),
+                ttl: w.ttl.map(|t| t.0).unwrap_or(DEFAULT_TTL),
                 urgency: w.urgency.unwrap_or(Urgency::Normal),
             }
         });
@@ -171,19 +171,13 @@ impl Resolver<'_> {
             FcmConfig {
                 service_account_file: f.service_account_file,
                 base_url,
-                ttl: self.ttl("fcm.ttl", f.ttl),
+                ttl: f.ttl.map(|t| t.0).unwrap_or(DEFAULT_TTL),
             }
         });
         let ntfy = match raw.ntfy {
             None => NtfyConfig::default(),
             Some(n) => {
                 let priority = n.priority.unwrap_or(3);
-                if !(1..=5).contains(&priority) {
-                    self.error(
-                        "ntfy.priority",
-                        format!("{priority}: expected 1 (min) to 5 (max)"),
-                    );
-                }
                 let tags = n.tags.unwrap_or_default();
                 if tags
                     .iter()
@@ -210,14 +204,5 @@ impl Resolver<'_> {
             ntfy,
             webhook,
         }
-    }
-
-    fn ttl(&mut self, key: &str, ttl: Option<HumanDuration>) -> Duration {
-        let ttl = ttl.map(|t| t.0).unwrap_or(DEFAULT_TTL);
-        // FCM refuses more than 28 days; Web Push services cap similarly.
-        if ttl > Duration::from_secs(28 * 24 * 3600) {
-            self.error(key, "must be at most 28 days".into());
-        }
-        ttl
     }
 }

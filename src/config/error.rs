@@ -67,11 +67,26 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Finds a dotted key ("schools.x.grades.max_hold") in the file: its line and column.
 pub(super) fn locate(text: &str, key: &str) -> (usize, usize) {
+    walk(text, key)
+        .1
+        .map(|o| line_col(text, o))
+        .unwrap_or((1, 1))
+}
+
+/// The byte span of a dotted key's value, when the file has that key.
+pub(super) fn value_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    walk(text, key).0
+}
+
+/// Follows a dotted key through the file: the span of its value when every part was found,
+/// and the start of the deepest part that was.
+fn walk(text: &str, key: &str) -> (Option<std::ops::Range<usize>>, Option<usize>) {
     let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
-        return (1, 1);
+        return (None, None);
     };
     let mut item: Option<&toml_edit::Item> = None;
     let mut best = None;
+    let mut found = None;
     for part in key.split('.') {
         // "nats[0]": a table of an array of tables, as serde_path_to_error writes it.
         let (part, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
@@ -88,6 +103,7 @@ pub(super) fn locate(text: &str, key: &str) -> (usize, usize) {
         };
         match next {
             Some(n) => {
+                found = n.span();
                 if let Some(span) = n.span() {
                     best = Some(span.start);
                 } else if let Some(t) = n.as_table() {
@@ -95,8 +111,8 @@ pub(super) fn locate(text: &str, key: &str) -> (usize, usize) {
                 }
                 item = Some(n);
             }
-            None => break,
+            None => return (None, best),
         }
     }
-    best.map(|o| line_col(text, o)).unwrap_or((1, 1))
+    (found, best)
 }

@@ -89,6 +89,9 @@ pub(super) struct RawHttp {
     pub(super) listen: Listen,
     pub(super) token_file: Option<PathBuf>,
     pub(super) max_body_bytes: Option<usize>,
+    pub(super) read_timeout: Option<HumanDuration>,
+    pub(super) idle_timeout: Option<HumanDuration>,
+    pub(super) max_connections: Option<usize>,
 }
 
 #[derive(Debug)]
