@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::{Ingestor, Shared};
+use crate::model::directory::DirectoryError;
 use crate::model::{ChannelKind, Directory};
 use crate::render::Renderer;
 use crate::scheduler::Dispatcher;
@@ -28,6 +29,12 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
     #[error("directory {path}: {message}")]
     Directory { path: String, message: String },
+    /// One line per problem, each naming the file and the JSON path.
+    #[error("{}", .problems.iter().map(|p| format!("directory {path}: {p}")).collect::<Vec<_>>().join("\n"))]
+    DirectoryProblems {
+        path: String,
+        problems: Vec<crate::model::validate::Problem>,
+    },
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
     #[error("email: {0}")]
@@ -54,7 +61,13 @@ fn read_directory_text(path: &Path) -> Result<(Directory, String), DaemonError> 
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let dir = Directory::parse(text.as_bytes()).map_err(|e| err(e.to_string()))?;
+    let dir = Directory::parse(text.as_bytes()).map_err(|e| match e {
+        DirectoryError::Problems(problems) => DaemonError::DirectoryProblems {
+            path: path.display().to_string(),
+            problems,
+        },
+        e => err(e.to_string()),
+    })?;
     Ok((dir, text))
 }
 

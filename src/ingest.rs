@@ -162,7 +162,11 @@ impl Ingestor {
         let config = self.shared.config();
         let parsed: Vec<Result<Event, EventError>> = raws
             .iter()
-            .map(|raw| Event::parse(raw).and_then(|e| check_school(&config, e)))
+            .map(|raw| {
+                Event::parse(raw)
+                    .and_then(|e| e.check_received(now))
+                    .and_then(|e| check_school(&config, e))
+            })
             .collect();
         self.ingest_parsed(raws, parsed, source, now).await
     }

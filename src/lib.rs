@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod ingest;
+pub mod listener;
 pub mod model;
 pub mod policy;
 pub mod render;

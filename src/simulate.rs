@@ -53,17 +53,16 @@ pub fn parse_events(
     config: &Config,
     ndjson: &[u8],
 ) -> Vec<(usize, Vec<u8>, Result<Event, EventError>)> {
-    ndjson
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, l)| {
-            let l = l.strip_suffix(b"\r").unwrap_or(l);
-            (
-                i + 1,
-                l.to_vec(),
-                Event::parse(l).and_then(|e| check_school(config, e)),
-            )
+    crate::model::ndjson::lines(ndjson)
+        .map(|(n, l)| {
+            // Replayed at its own occurred_at: only the lower bound can fail.
+            let parsed = Event::parse(l)
+                .and_then(|e| {
+                    let at = e.occurred_utc();
+                    e.check_received(at)
+                })
+                .and_then(|e| check_school(config, e));
+            (n, l.to_vec(), parsed)
         })
         .collect()
 }

@@ -230,7 +230,7 @@ async fn ingest_checks_the_bearer_token_and_body_size() {
     let mut cfg = config(tmp.path(), "");
     let http = cfg.http.as_mut().unwrap();
     http.token_file = Some(tmp.path().join("token"));
-    http.max_body_bytes = 4096;
+    http.limits.max_body_bytes = 4096;
     let clock = Arc::new(ManualClock::new(at("2026-11-20T21:14:00+01:00")));
     let d = rustig::daemon::start(cfg, clock).await.unwrap();
     let url = format!("http://{}/v1/events", d.http_addr.unwrap());

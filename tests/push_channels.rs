@@ -527,6 +527,39 @@ async fn fcm_refreshes_its_token_before_expiry_and_a_wrong_key_is_refused() {
     );
 }
 
+/// Google issues PKCS#8 keys; older tooling writes PKCS#1. Both sign; an EC key is refused at
+/// start with a message that says why.
+#[tokio::test]
+async fn fcm_signs_with_a_pkcs1_key_too_and_refuses_an_ec_key() {
+    let pkcs1 = include_str!("fixtures/fcm-test-key.pkcs1.pem");
+    let key = RS256KeyPair::from_pem(pkcs1).unwrap();
+    let f = fcm_service(&key, &key, 3600).await;
+    let mut account: Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.account_file).unwrap()).unwrap();
+    account["private_key"] = pkcs1.into();
+    std::fs::write(&f.account_file, account.to_string()).unwrap();
+    let msg = outgoing(
+        ChannelKind::Fcm,
+        vec![Contact::Fcm("dev-ok".into())],
+        &["r-1"],
+    );
+    fcm_channel(&f).deliver(&msg).await.result.unwrap();
+    assert_eq!(token_requests(&f), 1);
+
+    account["private_key"] = include_str!("fixtures/ec-test-key.pkcs8.pem").into();
+    std::fs::write(&f.account_file, account.to_string()).unwrap();
+    let cfg = FcmConfig {
+        service_account_file: f.account_file.clone(),
+        base_url: f.ep.origin(),
+        ttl: Duration::from_secs(3600),
+    };
+    let err = FcmChannel::new(&cfg, http(1000, 1))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("private_key is not an RSA key"), "{err}");
+}
+
 // ---- ntfy --------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -93,7 +93,10 @@ pub async fn http_in_process(
     let cfg = HttpIngestConfig {
         listen: "127.0.0.1:0".parse().expect("loopback address"),
         token_file: None,
-        max_body_bytes: 64 * 1024 * 1024,
+        limits: crate::listener::Limits {
+            max_body_bytes: 64 * 1024 * 1024,
+            ..Default::default()
+        },
     };
     let source = HttpSource::bind(&cfg, ingestor, Arc::new(SystemClock))
         .await

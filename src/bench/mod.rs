@@ -284,6 +284,7 @@ async fn run_in(
             &directory_file.display().to_string(),
             port,
             &outbox.display().to_string(),
+            wl.due,
         );
         toml.push_str(&format!(
             "\n[delivery]\nconcurrency = {}\n",

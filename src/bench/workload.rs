@@ -1,6 +1,7 @@
-//! The synthetic school population and the delay-buffer workload: N events entered over a
-//! weekend, all held by the weekend blackout until Monday 07:00 (the same instant for every
-//! notice), and the config that makes it so.
+//! The synthetic school population and the delay-buffer workload: N events entered over the
+//! last 60 hours (ingest refuses events from the future), all held by a digest slot at a
+//! Monday 07:00 days ahead (the same instant for every notice), and the config that makes it
+//! so.
 
 use std::fmt::Write as _;
 
@@ -171,11 +172,11 @@ pub fn generate(events: usize, students: usize, batch: usize, now: DateTime<Utc>
     let directory_json =
         serde_json::to_string(&json!({ "students": people })).expect("directory serializes");
 
-    // Entered between Friday 18:00 and Monday 06:00 (local): all inside the weekend, also
-    // after the 45 minutes an absence settles.
-    let window_start = due - Duration::hours(61);
+    // Entered over the 60 hours before the last one: in the past when they are posted, and
+    // all before the digest slot at `due`.
+    let window_start = now - Duration::hours(61);
     let window_ms = Duration::hours(60).num_milliseconds() as u64;
-    let absence_start = local(due - Duration::hours(65));
+    let absence_start = local(now - Duration::hours(65));
     let batch = batch.max(1);
     let mut batches = Vec::with_capacity(events.div_ceil(batch));
     let mut body = String::with_capacity(batch * 400);
@@ -229,9 +230,17 @@ pub fn probe_event(now: DateTime<Utc>) -> Vec<u8> {
 }
 
 /// The bench config: the example's rules, but every notice of the bench school is held by
-/// the weekend (and quiet hours) only, so all of them become due at Monday 07:00 at once:
-/// classroom_first off, guardian_delay 0s, immediate digests, no daily cap, no holidays.
-pub fn config_toml(store_url: &str, directory: &str, http_port: u16, outbox: &str) -> String {
+/// one digest slot, at `due` (a Monday 07:00), so all of them become due at once:
+/// classroom_first off, guardian_delay 0s, absences by digest, no daily cap, no holidays.
+pub fn config_toml(
+    store_url: &str,
+    directory: &str,
+    http_port: u16,
+    outbox: &str,
+    due: DateTime<Utc>,
+) -> String {
+    let local_due = due.with_timezone(&ZONE);
+    let slot = format!("0 7 {} {} *", local_due.day(), local_due.month());
     format!(
         r#"# Written by `rustig bench`.
 timezone = "Europe/Amsterdam"
@@ -265,11 +274,11 @@ guardians = "all"
 
 [absences]
 settle = "45m"
-guardians = {{ unauthorized = "immediate", late = "digest", sick = "none" }}
+guardians = {{ unauthorized = "digest", late = "digest", sick = "none" }}
 
 [digest]
-students = "immediate"
-guardians = "immediate"
+students = "{slot}"
+guardians = "{slot}"
 
 [consent]
 student_controls = "from_16"
@@ -286,6 +295,10 @@ enabled = false
 
 [schools.{PROBE_SCHOOL}.weekend]
 enabled = false
+
+[schools.{PROBE_SCHOOL}.digest]
+students = "immediate"
+guardians = "immediate"
 "#
     )
 }

@@ -1,14 +1,15 @@
 //! The operator's TOML file: parsed strictly (unknown keys are errors), merged per school, and
 //! reported with file, line, column, key and what is allowed.
 
+mod bounds;
 pub mod channels;
 mod error;
 mod raw;
 mod sanity;
 pub mod values;
 
+use error::{line_col as offset_line_col, locate, shorten, tidy_serde_message, value_span};
 pub use error::{line_col, ConfigError, ConfigErrors};
-use error::{locate, shorten, tidy_serde_message};
 use raw::*;
 pub use sanity::sanity;
 use sanity::summarize;
@@ -34,7 +35,8 @@ pub use channels::{
 pub struct HttpIngestConfig {
     pub listen: SocketAddr,
     pub token_file: Option<PathBuf>,
-    pub max_body_bytes: usize,
+    /// Body size, timeouts and connection limit of the listener.
+    pub limits: crate::listener::Limits,
 }
 
 /// One `[[ingest.nats]]` table: a durable JetStream pull consumer.
@@ -221,6 +223,22 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// Records an error about the value of `key`, quoting the value as written:
+    /// `delivery.timeout = "0s": must be between …`.
+    fn value_error(&mut self, key: &str, message: String) {
+        let Some(span) = value_span(self.text, key) else {
+            return self.error(key, message);
+        };
+        let (line, column) = offset_line_col(self.text, span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: format!(" = {}: {message}", shorten(self.text[span].trim())),
+        });
+    }
+
     /// Records an error at the position of `key` (a dotted path) in the file.
     fn error(&mut self, key: &str, message: String) {
         let (line, column) = locate(self.text, key);
@@ -234,6 +252,7 @@ impl Resolver<'_> {
     }
 
     fn resolve(mut self, path: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
+        self.bounds(&raw);
         let zone = raw
             .timezone
             .map(|z| z.0)
@@ -255,11 +274,7 @@ impl Resolver<'_> {
             None => (None, vec![], vec![]),
             Some(i) => (i.http, i.nats, i.amqp),
         };
-        let http = http.map(|h| HttpIngestConfig {
-            listen: h.listen.0,
-            token_file: h.token_file,
-            max_body_bytes: h.max_body_bytes.unwrap_or(16 * 1024 * 1024),
-        });
+        let http = http.map(|h| self.http(h));
         let nats = nats
             .into_iter()
             .enumerate()
@@ -321,12 +336,6 @@ impl Resolver<'_> {
             .and_then(|d| d.lease)
             .map(|x| x.chrono())
             .unwrap_or(Duration::minutes(5));
-        if lease < Duration::seconds(1) {
-            self.error(
-                "delivery.lease",
-                "expected at least \"1s\": a shorter lease lets another instance take over a claim being sent".into(),
-            );
-        }
         let delivery = DeliveryConfig {
             max_attempts: d.as_ref().and_then(|d| d.max_attempts).unwrap_or(8),
             retry_base: d
@@ -398,6 +407,30 @@ impl Resolver<'_> {
         })
     }
 
+    fn http(&mut self, h: RawHttp) -> HttpIngestConfig {
+        use crate::listener::Limits;
+        let d = Limits::default();
+        // Anyone on the network could post events: only loopback may go without a token.
+        if h.token_file.is_none() && !h.listen.0.ip().is_loopback() {
+            self.value_error(
+                "ingest.http.listen",
+                "listening beyond loopback needs token_file: without a token anyone who \
+                 reaches this address could post events"
+                    .into(),
+            );
+        }
+        HttpIngestConfig {
+            listen: h.listen.0,
+            token_file: h.token_file,
+            limits: Limits {
+                max_body_bytes: h.max_body_bytes.unwrap_or(d.max_body_bytes),
+                read_timeout: h.read_timeout.map(|t| t.0).unwrap_or(d.read_timeout),
+                idle_timeout: h.idle_timeout.map(|t| t.0).unwrap_or(d.idle_timeout),
+                max_connections: h.max_connections.unwrap_or(d.max_connections),
+            },
+        }
+    }
+
     fn nats(&mut self, i: usize, n: RawNats) -> NatsIngestConfig {
         let key = |k: &str| format!("ingest.nats[{i}].{k}");
         if n.url.parse::<async_nats::ServerAddr>().is_err() {
@@ -424,24 +457,13 @@ impl Resolver<'_> {
                 format!("{:?}: expected a subject like \"sis.events.>\"", n.subject),
             );
         }
+        // Bounds: see bounds.rs.
         let max_ack_pending = n.max_ack_pending.unwrap_or(1000);
-        if max_ack_pending < 1 {
-            self.error(&key("max_ack_pending"), "must be at least 1".into());
-        }
         let batch = n.batch.unwrap_or(100);
-        if batch == 0 || batch as i64 > max_ack_pending.max(1) {
-            self.error(
-                &key("batch"),
-                format!("must be between 1 and max_ack_pending ({max_ack_pending})"),
-            );
-        }
         let ack_wait = n
             .ack_wait
             .map(|d| d.0)
             .unwrap_or(std::time::Duration::from_secs(30));
-        if ack_wait < std::time::Duration::from_secs(1) {
-            self.error(&key("ack_wait"), "must be at least \"1s\"".into());
-        }
         NatsIngestConfig {
             url: n.url,
             stream: n.stream,
@@ -469,17 +491,9 @@ impl Resolver<'_> {
                 "expected a queue name of 1 to 255 bytes".into(),
             );
         }
+        // Bounds: see bounds.rs.
         let prefetch = a.prefetch.unwrap_or(100);
-        if prefetch == 0 {
-            self.error(&key("prefetch"), "must be at least 1".into());
-        }
         let batch = a.batch.unwrap_or(usize::from(prefetch.clamp(1, 100)));
-        if batch == 0 || batch > usize::from(prefetch.max(1)) {
-            self.error(
-                &key("batch"),
-                format!("must be between 1 and prefetch ({prefetch})"),
-            );
-        }
         AmqpIngestConfig {
             url: a.url,
             queue: a.queue,
@@ -690,5 +704,25 @@ mod tests {
         assert!(err.contains("never be delivered"), "{err}");
         let err = first_error("[schools.x.weekend]\nfrom = \"mon 00:00\"\nuntil = \"mon 00:00\"\n");
         assert!(err.contains("schools.x.weekend.until"), "{err}");
+    }
+
+    #[test]
+    fn an_ingest_listener_beyond_loopback_needs_a_token() {
+        let http = |listen: &str, token: &str| {
+            parse(&format!("[ingest.http]\nlisten = \"{listen}\"\n{token}"))
+                .map(|c| c.http.unwrap().listen.to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            http("0.0.0.0:8425", "").unwrap_err(),
+            "config/rustig.toml:2:10: ingest.http.listen = \"0.0.0.0:8425\": listening beyond \
+             loopback needs token_file: without a token anyone who reaches this address could \
+             post events"
+        );
+        assert!(http("192.0.2.7:8425", "").is_err());
+        assert!(http("[::]:8425", "").is_err());
+        assert!(http("0.0.0.0:8425", "token_file = \"/etc/rustig/t\"\n").is_ok());
+        assert_eq!(http("127.0.0.1:8425", "").unwrap(), "127.0.0.1:8425");
+        assert_eq!(http("[::1]:8425", "").unwrap(), "[::1]:8425");
     }
 }

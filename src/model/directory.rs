@@ -264,8 +264,12 @@ pub struct Person<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
+    /// The JSON does not have the schema's shape (the first such place).
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    /// The shape is right, but values are not usable: every one of them, one per line.
+    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Problems(Vec<crate::model::validate::Problem>),
     #[error("students[{index}]: duplicate student {school}/{id}")]
     Duplicate {
         index: usize,
@@ -283,6 +287,7 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Parses and validates a directory: its shape, then every contact, id and name.
     pub fn parse(json: &[u8]) -> Result<Directory, DirectoryError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let data: DirectoryData =
@@ -290,9 +295,15 @@ impl Directory {
                 path: e.path().to_string(),
                 message: e.into_inner().to_string(),
             })?;
+        let problems = crate::model::validate::problems(&data);
+        if !problems.is_empty() {
+            return Err(DirectoryError::Problems(problems));
+        }
         Directory::new(data)
     }
 
+    /// Builds the lookups of directory data that `parse` validated (or that was derived from
+    /// such data).
     pub fn new(mut data: DirectoryData) -> Result<Directory, DirectoryError> {
         // Deserializing grows vectors to a spare capacity; the directory is held for good.
         data.students.shrink_to_fit();
@@ -304,17 +315,8 @@ impl Directory {
             }
         }
         let mut students = HashMap::with_capacity(data.students.len());
+        // Values were checked by `parse` (validate.rs); a duplicate would break the lookups.
         for (i, s) in data.students.iter().enumerate() {
-            for (j, g) in s.guardians.iter().enumerate() {
-                if let Some(line) = &g.digest {
-                    crate::policy::Schedule::parse(line).map_err(|message| {
-                        DirectoryError::Invalid {
-                            path: format!("students[{i}].guardians[{j}].digest"),
-                            message,
-                        }
-                    })?;
-                }
-            }
             if students
                 .insert((s.school.clone(), s.id.clone()), i)
                 .is_some()

@@ -109,7 +109,19 @@ impl AbsenceKind {
     }
 }
 
-/// A non-empty string (ids, names of assessments and classes).
+/// Longest identifier (event, school, record, student, assessment, class, subject), in bytes.
+/// Ids are stored, indexed and echoed in answers; SIS ids are far shorter.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Events that happened before this are not plausible (a default date, a wrong field).
+pub const EARLIEST: &str = "2000-01-01T00:00:00Z";
+
+/// How far an event's `occurred_at` may lie after the moment it is received: clocks drift,
+/// but an event from the future is a wrong clock or a wrong field.
+pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(1);
+
+/// An identifier or name: not empty, at most [`MAX_ID_BYTES`], no control characters
+/// (they would break log lines and the keys built from ids).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct NonEmpty(pub String);
@@ -119,6 +131,18 @@ impl<'de> Deserialize<'de> for NonEmpty {
         let s = String::deserialize(d)?;
         if s.trim().is_empty() {
             return Err(serde::de::Error::custom("must not be empty"));
+        }
+        // The message never quotes the value: it may be a megabyte long.
+        if s.len() > MAX_ID_BYTES {
+            return Err(serde::de::Error::custom(format!(
+                "is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+                s.len()
+            )));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom(
+                "must not contain control characters (line breaks, tabs, …)",
+            ));
         }
         Ok(NonEmpty(s))
     }
@@ -142,7 +166,14 @@ impl<'de> Deserialize<'de> for Scalar {
             serde_json::Value::String(s) if !s.trim().is_empty() => Ok(Scalar(s)),
             serde_json::Value::Number(n) => Ok(Scalar(n.to_string())),
             other => Err(serde::de::Error::custom(format!(
-                "expected a non-empty string or a number, got {other}"
+                "expected a non-empty string or a number, got {}",
+                match other {
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    serde_json::Value::String(_) => "an empty string",
+                    serde_json::Value::Array(_) => "an array",
+                    _ => "an object",
+                }
             ))),
         }
     }
@@ -160,7 +191,8 @@ impl<'de> Deserialize<'de> for LocalMoment {
             Ok(LocalMoment(s))
         } else {
             Err(serde::de::Error::custom(format!(
-                "{s:?} is not an RFC 3339 time (2026-11-23T10:15:00+01:00) or a date (2026-11-23)"
+                "{} is not an RFC 3339 time (2026-11-23T10:15:00+01:00) or a date (2026-11-23)",
+                quote(&s)
             )))
         }
     }
@@ -201,7 +233,8 @@ impl<'de> Deserialize<'de> for Rfc3339 {
         let s = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&s).map(Rfc3339).map_err(|_| {
             serde::de::Error::custom(format!(
-                "{s:?} is not an RFC 3339 time with offset, like 2026-11-23T10:15:00+01:00"
+                "{} is not an RFC 3339 time with offset, like 2026-11-23T10:15:00+01:00",
+                quote(&s)
             ))
         })
     }
@@ -227,11 +260,42 @@ struct AbsencePart {
     absence: Absence,
 }
 
+/// A value quoted in an error: at most 40 characters of it, so an answer never echoes a
+/// megabyte.
+fn quote(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{:?}…", s.chars().take(40).collect::<String>())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Longest error message; serde quotes values it does not expect ("unknown variant `…`").
+const MAX_MESSAGE: usize = 300;
+
 fn part<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, EventError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        EventError::new(field, e.into_inner().to_string())
+        let path = if path == "." { String::new() } else { path };
+        let mut message = e.into_inner().to_string();
+        if message.len() > MAX_MESSAGE {
+            let cut = (0..=MAX_MESSAGE)
+                .rev()
+                .find(|i| message.is_char_boundary(*i))
+                .unwrap_or(0);
+            message.truncate(cut);
+            message.push('…');
+        }
+        // serde reports a missing field at its parent: name the field itself.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'));
+        let field = match missing {
+            Some(name) if path.is_empty() => name.to_string(),
+            Some(name) => format!("{path}.{name}"),
+            None => path,
+        };
+        EventError::new(field, message)
     })
 }
 
@@ -288,7 +352,8 @@ impl Event {
                 return Err(EventError::new(
                     "type",
                     format!(
-                        "unknown event type {other:?}; expected one of {}",
+                        "unknown event type {}; expected one of {}",
+                        quote(other),
                         EVENT_TYPES.join(", ")
                     ),
                 ))
@@ -301,6 +366,33 @@ impl Event {
             record: common.record.0,
             body,
         })
+    }
+
+    /// Rejects an `occurred_at` before [`EARLIEST`] or more than [`MAX_AHEAD`] after `now`,
+    /// the moment the event is received.
+    pub fn check_received(self, now: DateTime<Utc>) -> Result<Event, EventError> {
+        let at = self.occurred_utc();
+        let earliest: DateTime<Utc> = EARLIEST.parse().expect("a valid instant");
+        if at < earliest {
+            return Err(EventError::new(
+                "occurred_at",
+                format!(
+                    "{} is before {EARLIEST}: not a plausible time for an event",
+                    self.occurred_at.to_rfc3339()
+                ),
+            ));
+        }
+        if at > now + MAX_AHEAD {
+            return Err(EventError::new(
+                "occurred_at",
+                format!(
+                    "{} is more than a day after it was received ({}): check the sender's clock",
+                    self.occurred_at.to_rfc3339(),
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        Ok(self)
     }
 
     pub fn type_name(&self) -> &'static str {
@@ -412,6 +504,59 @@ mod tests {
             .message
             .contains("not valid JSON"));
         assert!(Event::parse(b"[1]").is_err());
+    }
+
+    #[test]
+    fn identifiers_have_a_length_limit_and_no_control_characters() {
+        for field in ["id", "school", "record", "student"] {
+            let mut v = grade_json();
+            v[field] = "x".repeat(MAX_ID_BYTES).into();
+            assert!(Event::from_value(&v).is_ok(), "{field} at the limit");
+            v[field] = "x".repeat(1 << 20).into();
+            let err = Event::from_value(&v).unwrap_err();
+            assert_eq!(err.field, field);
+            assert!(err.message.contains("at most 256"), "{err}");
+            assert!(err.to_string().len() < 200, "the value is not echoed");
+            v[field] = "a\nb".into();
+            assert_eq!(Event::from_value(&v).unwrap_err().field, field);
+        }
+        let mut v = grade_json();
+        v["grade"]["assessment"] = "a\u{1f}3c".into();
+        assert_eq!(Event::from_value(&v).unwrap_err().field, "grade.assessment");
+        v["grade"]["assessment"] = "Toets H3 — één".into();
+        assert!(Event::from_value(&v).is_ok());
+    }
+
+    #[test]
+    fn occurred_at_must_be_a_plausible_time_for_when_it_is_received() {
+        let now: DateTime<Utc> = "2026-11-20T21:00:00Z".parse().unwrap();
+        let at = |t: &str| {
+            let mut v = grade_json();
+            v["occurred_at"] = t.into();
+            Event::from_value(&v).unwrap().check_received(now)
+        };
+        for ok in [
+            "2000-01-01T00:00:00Z",
+            "2000-01-01T01:00:00+01:00",
+            "2026-11-20T21:14:00+01:00",
+            "2026-11-21T21:00:00Z",
+        ] {
+            assert!(at(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1999-12-31T23:59:59Z",
+            "2000-01-01T00:30:00+01:00",
+            "1970-01-01T00:00:00Z",
+            "2026-11-21T21:00:01Z",
+            "9999-12-31T23:59:59-23:59",
+        ] {
+            let err = at(bad).unwrap_err();
+            assert_eq!(err.field, "occurred_at", "{bad}");
+        }
+        // Year 10000 does not even parse as RFC 3339.
+        let mut v = grade_json();
+        v["occurred_at"] = "10000-01-01T00:00:00Z".into();
+        assert_eq!(Event::from_value(&v).unwrap_err().field, "occurred_at");
     }
 
     #[test]

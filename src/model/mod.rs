@@ -1,7 +1,10 @@
 //! The data rustig reads: events from the SIS and the directory of people to notify.
 
+pub mod contact;
 pub mod directory;
 pub mod event;
+pub mod ndjson;
+pub mod validate;
 
 pub use directory::{ChannelKind, Contact, Directory, Role, Student};
 pub use event::{AbsenceKind, Event, EventBody, EventError, GradeKind};

@@ -2,7 +2,8 @@
 //!
 //! Authentication: an OAuth2 access token for the service account, obtained by posting a
 //! JWT signed with the account's RSA key (RS256) to the account's `token_uri` (RFC 7523),
-//! cached and refreshed five minutes before it expires. One refresh at a time.
+//! cached and refreshed five minutes before it expires. One refresh at a time. The signature
+//! is ring's constant-time RSA (the `rsa` crate has a timing side channel, RUSTSEC-2023-0071).
 //!
 //! Each device token gets `POST {base_url}/v1/projects/{project_id}/messages:send` with the
 //! notification title and body; `android.collapse_key`, `android.notification.tag`,
@@ -20,13 +21,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::sync::Mutex;
 
 use super::http::{combine, retry_after, snippet, status_error, ContactResult, HttpSender, Reply};
@@ -49,6 +49,19 @@ pub enum FcmError {
     },
     #[error("fcm.service_account_file {path}: {reason}")]
     Account { path: PathBuf, reason: String },
+}
+
+/// The account's RSA key from its PEM: PKCS#8 ("BEGIN PRIVATE KEY", as Google issues them) or
+/// PKCS#1 ("BEGIN RSA PRIVATE KEY").
+fn rsa_key(pem: &str) -> Result<RsaKeyPair, String> {
+    let bad = |e: &dyn std::fmt::Display| format!("private_key is not an RSA key in PEM: {e}");
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| bad(&e))?;
+    match &der {
+        PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        _ => return Err(bad(&"an EC key, expected RSA")),
+    }
+    .map_err(|e| bad(&e))
 }
 
 /// The fields of a Google service-account JSON that rustig uses.
@@ -74,7 +87,8 @@ struct Token {
 
 pub struct FcmChannel {
     account: ServiceAccount,
-    key: SigningKey<Sha256>,
+    key: RsaKeyPair,
+    rng: SystemRandom,
     send_url: String,
     ttl: Duration,
     http: Arc<HttpSender>,
@@ -104,10 +118,7 @@ impl FcmChannel {
         cfg: &FcmConfig,
         http: Arc<HttpSender>,
     ) -> Result<FcmChannel, String> {
-        let pem = account.private_key.trim();
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|e| format!("private_key is not an RSA key in PEM: {e}"))?;
+        let key = rsa_key(account.private_key.trim())?;
         if account.project_id.is_empty() || account.client_email.is_empty() {
             return Err("project_id and client_email must not be empty".into());
         }
@@ -118,7 +129,8 @@ impl FcmChannel {
         );
         Ok(FcmChannel {
             account,
-            key: SigningKey::<Sha256>::new(key),
+            key,
+            rng: SystemRandom::new(),
             send_url,
             ttl: cfg.ttl,
             http,
@@ -146,7 +158,15 @@ impl FcmChannel {
             b64.encode(header.to_string()),
             b64.encode(claims.to_string())
         );
-        let signature = self.key.sign(signing_input.as_bytes()).to_bytes();
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .expect("the buffer has the modulus length and the system has randomness");
         format!("{signing_input}.{}", b64.encode(signature))
     }
 

@@ -30,6 +30,7 @@ use web_push_native::{Auth, WebPushBuilder};
 use super::http::{combine, status_error, ContactResult, HttpSender};
 use super::{Channel, Delivery, Outgoing, SendError};
 use crate::config::WebPushConfig;
+use crate::model::contact::decode_base64url;
 use crate::model::directory::WebPushSubscription;
 use crate::model::Contact;
 
@@ -73,25 +74,8 @@ pub fn parse_vapid_key(text: &str) -> Result<ES256KeyPair, String> {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap_or("");
-    let bytes = decode_b64(line).ok_or("not base64url")?;
+    let bytes = decode_base64url(line).ok_or("not base64url")?;
     ES256KeyPair::from_bytes(&bytes).map_err(|e| e.to_string())
-}
-
-/// Base64url with or without padding, also accepting the standard alphabet.
-fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let s: String = s
-        .trim()
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()
 }
 
 pub struct WebPushChannel {
@@ -146,10 +130,10 @@ impl WebPushChannel {
             .endpoint
             .parse()
             .map_err(|_| bad("invalid endpoint URL"))?;
-        let p256dh = decode_b64(&sub.keys.p256dh)
+        let p256dh = decode_base64url(&sub.keys.p256dh)
             .and_then(|b| PublicKey::from_sec1_bytes(&b).ok())
             .ok_or_else(|| bad("keys.p256dh is not a P-256 public key"))?;
-        let auth = decode_b64(&sub.keys.auth)
+        let auth = decode_base64url(&sub.keys.auth)
             .filter(|b| b.len() == 16)
             .ok_or_else(|| bad("keys.auth is not 16 bytes of base64url"))?;
         let payload = payload(msg);

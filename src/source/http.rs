@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::HttpIngestConfig;
 use crate::ingest::{Accepted, Ingestor};
+use crate::listener::Limits;
 
 #[derive(Clone)]
 struct AppState {
@@ -47,6 +48,7 @@ pub enum HttpSourceError {
 pub struct HttpSource {
     listener: TcpListener,
     router: Router,
+    limits: Limits,
 }
 
 impl HttpSource {
@@ -84,9 +86,13 @@ impl HttpSource {
         let router = Router::new()
             .route("/v1/events", post(post_events))
             .route("/healthz", get(|| async { "ok" }))
-            .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+            .layer(DefaultBodyLimit::max(cfg.limits.max_body_bytes))
             .with_state(state);
-        Ok(HttpSource { listener, router })
+        Ok(HttpSource {
+            listener,
+            router,
+            limits: cfg.limits,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -96,12 +102,8 @@ impl HttpSource {
     }
 
     /// Serves until `stop` turns true; requests in flight finish first.
-    pub async fn serve(self, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
+    pub async fn serve(self, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        crate::listener::serve(self.listener, self.router, self.limits, stop).await
     }
 }
 
@@ -112,9 +114,18 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     given.as_bytes().ct_eq(token.as_slice()).into()
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches([' ', '\t']))
 }
 
 /// NDJSON when the content type says so, or when the body is not one JSON value.
@@ -154,16 +165,7 @@ async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: By
             },
         };
     }
-    let mut lines = Vec::new();
-    let mut numbers = Vec::new();
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        lines.push(line);
-        numbers.push(i + 1);
-    }
+    let (numbers, lines): (Vec<usize>, Vec<&[u8]>) = crate::model::ndjson::lines(&body).unzip();
     match state.ingestor.ingest(&lines, "http", now).await {
         Err(e) => unavailable(e),
         Ok(results) => {
@@ -211,4 +213,24 @@ fn unavailable(e: crate::store::StoreError) -> Response {
         Json(json!({"error": "could not store the events; nothing was accepted, retry later"})),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for (value, token) in [
+            ("Bearer s3cret", Some("s3cret")),
+            ("bearer s3cret", Some("s3cret")),
+            ("BEARER  s3cret", Some("s3cret")),
+            ("\tBeArEr\ts3cret ", Some("s3cret")),
+            ("Basic s3cret", None),
+            ("Bearers3cret", None),
+            ("s3cret", None),
+        ] {
+            assert_eq!(bearer_token(value), token, "{value:?}");
+        }
+    }
 }
