@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use endpoint::{Answer, Endpoint};
 use hmac::{Hmac, Mac};
+use jwt_simple::algorithms::{RS256KeyPair, RSAPublicKeyLike};
+use jwt_simple::common::VerificationOptions;
 use rustig::config::{FcmConfig, NtfyConfig, Urgency, WebPushConfig};
 use rustig::model::directory::{WebPushKeys, WebPushSubscription};
 use rustig::model::{ChannelKind, Contact, Role};
@@ -26,8 +28,6 @@ use rustig::send::webhook::WebhookChannel;
 use rustig::send::webpush::{generate_vapid_keys, WebPushChannel};
 use rustig::send::{Channel, Outgoing, OutgoingNotice, Rendered, SendError};
 use serde_json::{json, Value};
-use web_push_native::jwt_simple::algorithms::{RS256KeyPair, RSAPublicKeyLike};
-use web_push_native::jwt_simple::common::VerificationOptions;
 
 fn outgoing(channel: ChannelKind, contacts: Vec<Contact>, records: &[&str]) -> Outgoing {
     Outgoing {

@@ -8,23 +8,26 @@
 //! `{"title", "body", "tag", "key"}`; a service worker that shows it with `tag` as the
 //! notification tag also replaces a displayed older one.
 //!
-//! The VAPID token is signed here rather than by `web-push-native`, because its audience
-//! must be the endpoint's origin including a non-default port, and its lifetime (at most
-//! 24 hours by RFC 8292) must not follow the message's TTL.
+//! The VAPID token (an ES256 JWT, signed with the `p256` crate's constant-time ECDSA) is made
+//! here rather than by `web-push-native`, because its audience must be the endpoint's origin
+//! including a non-default port, and its lifetime (at most 24 hours by RFC 8292) must not
+//! follow the message's TTL. (web-push-native's own VAPID support would also bring in the
+//! `rsa` crate, which has a timing side channel: RUSTSEC-2023-0071.)
 //!
 //! Answers: 2xx delivered; 404 and 410 mean the subscription is gone (the contact is marked
 //! and skipped from then on); 429 and 5xx are transient; anything else is permanent.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine;
-use web_push_native::jwt_simple::algorithms::{
-    ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair,
-};
-use web_push_native::jwt_simple::claims::Claims;
-use web_push_native::p256::PublicKey;
+use web_push_native::p256::ecdsa::signature::Signer;
+use web_push_native::p256::ecdsa::{Signature, SigningKey};
+use web_push_native::p256::elliptic_curve::rand_core::OsRng;
+use web_push_native::p256::pkcs8::DecodePrivateKey;
+use web_push_native::p256::{PublicKey, SecretKey};
 use web_push_native::{Auth, WebPushBuilder};
 
 use super::http::{combine, status_error, ContactResult, HttpSender};
@@ -54,20 +57,33 @@ pub enum WebPushError {
 /// A new VAPID key pair: (private key, public key), both base64url without padding. The
 /// public key is what browsers pass as `applicationServerKey` when they subscribe.
 pub fn generate_vapid_keys() -> (String, String) {
-    let kp = ES256KeyPair::generate();
+    let key = SigningKey::random(&mut OsRng);
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     (
-        b64.encode(kp.to_bytes()),
-        b64.encode(kp.public_key().public_key().to_bytes_uncompressed()),
+        b64.encode(key.to_bytes()),
+        b64.encode(public_key_bytes(&key)),
     )
 }
 
+/// The uncompressed public point, 65 bytes, as browsers expect `applicationServerKey`.
+fn public_key_bytes(key: &SigningKey) -> Vec<u8> {
+    key.verifying_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec()
+}
+
 /// Reads a VAPID private key: a base64url line of the 32-byte scalar (`#` lines are
-/// comments), or a PEM.
-pub fn parse_vapid_key(text: &str) -> Result<ES256KeyPair, String> {
+/// comments), or a PEM (PKCS#8 "BEGIN PRIVATE KEY" or SEC1 "BEGIN EC PRIVATE KEY").
+pub fn parse_vapid_key(text: &str) -> Result<SigningKey, String> {
     let text = text.trim();
+    if text.starts_with("-----BEGIN EC PRIVATE KEY") {
+        return SecretKey::from_sec1_pem(text)
+            .map(SigningKey::from)
+            .map_err(|e| e.to_string());
+    }
     if text.starts_with("-----BEGIN") {
-        return ES256KeyPair::from_pem(text).map_err(|e| e.to_string());
+        return SigningKey::from_pkcs8_pem(text).map_err(|e| e.to_string());
     }
     let line = text
         .lines()
@@ -75,11 +91,27 @@ pub fn parse_vapid_key(text: &str) -> Result<ES256KeyPair, String> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap_or("");
     let bytes = decode_base64url(line).ok_or("not base64url")?;
-    ES256KeyPair::from_bytes(&bytes).map_err(|e| e.to_string())
+    SigningKey::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// An ES256 JWT (RFC 7515/7519) with the VAPID claims of RFC 8292 §2.
+fn vapid_token(key: &SigningKey, audience: &str, subject: &str, now: SystemTime) -> String {
+    let exp =
+        now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + VAPID_LIFETIME_HOURS * 3600;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"typ": "JWT", "alg": "ES256"});
+    let claims = serde_json::json!({"aud": audience, "exp": exp, "sub": subject});
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let signature: Signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64.encode(signature.to_bytes()))
 }
 
 pub struct WebPushChannel {
-    key: ES256KeyPair,
+    key: SigningKey,
     /// `k=` of the Authorization header: the public key, base64url.
     public_key: String,
     subject: String,
@@ -102,9 +134,9 @@ impl WebPushChannel {
         Ok(WebPushChannel::with_key(key, cfg, http))
     }
 
-    pub fn with_key(key: ES256KeyPair, cfg: &WebPushConfig, http: Arc<HttpSender>) -> Self {
-        let public_key = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(key.public_key().public_key().to_bytes_uncompressed());
+    pub fn with_key(key: SigningKey, cfg: &WebPushConfig, http: Arc<HttpSender>) -> Self {
+        let public_key =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public_key_bytes(&key));
         WebPushChannel {
             key,
             public_key,
@@ -144,15 +176,7 @@ impl WebPushChannel {
         let mut req = reqwest::Request::try_from(built)
             .map_err(|e| SendError::Permanent(format!("building the request: {e}")))?;
         let origin = url.origin().ascii_serialization();
-        let claims = Claims::create(web_push_native::jwt_simple::prelude::Duration::from_hours(
-            VAPID_LIFETIME_HOURS,
-        ))
-        .with_audience(origin)
-        .with_subject(&self.subject);
-        let token = self
-            .key
-            .sign(claims)
-            .map_err(|e| SendError::Permanent(format!("signing the VAPID token: {e}")))?;
+        let token = vapid_token(&self.key, &origin, &self.subject, SystemTime::now());
         let h = req.headers_mut();
         let value = |s: String| {
             http::HeaderValue::from_str(&s)
@@ -239,15 +263,15 @@ mod tests {
     #[test]
     fn generated_keys_parse_back() {
         let (private, public) = generate_vapid_keys();
-        let kp = parse_vapid_key(&format!("{private}\n")).unwrap();
+        let key = parse_vapid_key(&format!("{private}\n")).unwrap();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        assert_eq!(
-            b64.encode(kp.public_key().public_key().to_bytes_uncompressed()),
-            public
-        );
+        assert_eq!(b64.encode(public_key_bytes(&key)), public);
         assert_eq!(b64.decode(&public).unwrap().len(), 65);
-        let pem = kp.to_pem().unwrap();
-        assert!(parse_vapid_key(&pem).is_ok());
+        use web_push_native::p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_eq!(parse_vapid_key(&pem).unwrap(), key);
+        let sec1 = SecretKey::from(&key).to_sec1_pem(LineEnding::LF).unwrap();
+        assert_eq!(parse_vapid_key(&sec1).unwrap(), key);
         assert!(parse_vapid_key("not a key").is_err());
     }
 
