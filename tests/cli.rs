@@ -302,3 +302,53 @@ fn check_names_a_broken_operator_template_and_its_line() {
     );
     assert!(err.contains("nickname"), "{err}");
 }
+
+/// Part of issue 11: the directory is checked like the config, every problem at once, by
+/// `check --directory` and by `import-directory` (which then stores nothing).
+#[test]
+fn check_and_import_report_every_bad_contact_with_its_json_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dir: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("config/directory.example.json")).unwrap(),
+    )
+    .unwrap();
+    dir["students"][0]["contacts"][0]["email"] = "merel de jong <merel@@leerling.example".into();
+    dir["students"][0]["guardians"][0]["contacts"][0]["email"] = "anna@example.nl\nBcc: x@y".into();
+    dir["students"][1]["guardians"][0]["contacts"] =
+        serde_json::json!([{"ntfy": "http://ntfy.example/t"}, {"webhook": "ftp://x.example/"}]);
+    let bad = write(tmp.path(), "bad.json", &dir.to_string());
+    let want = [
+        "bad.json: students[0].contacts[0].email: expected a bare address",
+        "bad.json: students[0].guardians[0].contacts[0].email: must not contain control characters",
+        "bad.json: students[1].guardians[0].contacts[0].ntfy: expected https://",
+        "bad.json: students[1].guardians[0].contacts[1].webhook: expected an https:// URL",
+    ];
+    let out = rustig(&[
+        "check",
+        "--config",
+        "config/rustig.toml",
+        "--directory",
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), want.len(), "{err}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.contains(want), "{line}\nwanted: {want}");
+        assert!(!line.contains("Bcc"), "the address is not echoed: {line}");
+    }
+
+    let cfg = write(
+        tmp.path(),
+        "c.toml",
+        &format!(
+            "[store]\nurl = \"sqlite://{}/r.db\"\n",
+            tmp.path().display()
+        ),
+    );
+    let out = rustig(&["import-directory", "--config", &cfg, &bad]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("bad.json: students[").count(), 4, "{err}");
+}
