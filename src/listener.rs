@@ -69,7 +69,16 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut full = false;
     loop {
+        // Said once per episode: connections are waiting, unaccepted.
+        if slots.available_permits() == 0 && !full {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "every connection slot is in use; new connections wait until one closes"
+            );
+        }
+        full = slots.available_permits() == 0;
         let slot = tokio::select! {
             _ = stopped(&mut stop) => break,
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -103,8 +112,13 @@ pub async fn serve(
             loop {
                 tokio::select! {
                     result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                        match result {
+                            Err(e) if e.is_timeout() => tracing::info!(
+                                "a client did not send its request headers within read_timeout; \
+                                 connection closed"
+                            ),
+                            Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+                            Ok(()) => {}
                         }
                         break;
                     }
@@ -148,13 +162,16 @@ async fn read_body(State(limits): State<Limits>, req: Request, next: Next) -> Re
             &format!("the body is larger than {} bytes", limits.max_body_bytes),
         ),
         Ok(Err(_)) => refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
-        Err(_) => refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            &format!(
-                "the body did not arrive within {}",
-                humantime::format_duration(limits.read_timeout)
-            ),
-        ),
+        Err(_) => {
+            tracing::info!("a client did not send its request body within read_timeout; 408");
+            refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the body did not arrive within {}",
+                    humantime::format_duration(limits.read_timeout)
+                ),
+            )
+        }
     }
 }
 
