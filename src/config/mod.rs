@@ -8,8 +8,8 @@ mod raw;
 mod sanity;
 pub mod values;
 
-use error::{line_col as offset_line_col, locate, shorten, tidy_serde_message, value_span};
 pub use error::{line_col, ConfigError, ConfigErrors};
+use error::{locate, shorten, tidy_serde_message, value_span};
 use raw::*;
 pub use sanity::sanity;
 use sanity::summarize;
@@ -229,7 +229,7 @@ impl Resolver<'_> {
         let Some(span) = value_span(self.text, key) else {
             return self.error(key, message);
         };
-        let (line, column) = offset_line_col(self.text, span.start);
+        let (line, column) = line_col(self.text, span.start);
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             line,
