@@ -5,6 +5,7 @@ pub mod amqp;
 pub mod health;
 pub mod http;
 pub mod nats;
+pub mod poll;
 mod support;
 
 use async_trait::async_trait;
