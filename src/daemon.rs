@@ -40,6 +40,8 @@ pub enum DaemonError {
     Nats(#[from] crate::source::nats::NatsSourceError),
     #[error(transparent)]
     Amqp(#[from] crate::source::amqp::AmqpSourceError),
+    #[error(transparent)]
+    Sis(#[from] crate::source::sis::SisSetupError),
 }
 
 /// Reads and validates a directory file.
@@ -118,6 +120,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     );
     let http_cfg = config.http.clone();
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
+    let sis_cfg = config.sis.clone();
     let shared = Shared::new(config, directory);
     shared.set_gone(crate::send::setup::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
@@ -145,6 +148,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         health.push(source.health());
         sources.push(Box::new(source));
     }
+    let (sis, sis_health) = crate::source::sis::sources(&sis_cfg, &ingestor, &store, &clock)?;
+    sources.extend(sis);
+    health.extend(sis_health);
     for source in sources {
         let name = source.name();
         tracing::info!(source = %name, "listening for events");

@@ -2,10 +2,12 @@
 //! and acknowledges upstream only after it returned `Ok` (the batch is committed).
 
 pub mod amqp;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod nats;
 pub mod poll;
+pub mod sis;
 mod support;
 
 use async_trait::async_trait;
