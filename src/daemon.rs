@@ -94,6 +94,8 @@ pub struct Running {
     pub ingestor: Arc<Ingestor>,
     /// One per configured source, for health checks and the admin API.
     pub sources: Vec<Arc<SourceHealth>>,
+    /// Applies the directory parts of the SIS sources again after a reload.
+    sis_directory: Option<tokio::sync::mpsc::Sender<crate::source::sis_directory::SyncMessage>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -148,9 +150,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         health.push(source.health());
         sources.push(Box::new(source));
     }
-    let (sis, sis_health) = crate::source::sis::sources(&sis_cfg, &ingestor, &store, &clock)?;
-    sources.extend(sis);
-    health.extend(sis_health);
+    let sis = crate::source::sis::start(&sis_cfg, &ingestor, &store, &clock)?;
+    sources.extend(sis.sources);
+    health.extend(sis.health);
+    if let Some(sync) = sis.sync {
+        tasks.spawn(sync.run(stop_rx.clone()));
+    }
     for source in sources {
         let name = source.name();
         tracing::info!(source = %name, "listening for events");
@@ -172,6 +177,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         store,
         ingestor,
         sources: health,
+        sis_directory: sis.sync_tx,
         stop,
         tasks,
     })
@@ -198,6 +204,11 @@ impl Running {
             crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         self.shared.set_config(config);
+        if let Some(tx) = &self.sis_directory {
+            let _ = tx
+                .send(crate::source::sis_directory::SyncMessage::Reapply)
+                .await;
+        }
         Ok(self.ingestor.replan_all(now).await?)
     }
 }

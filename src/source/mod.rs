@@ -8,6 +8,9 @@ pub mod http;
 pub mod nats;
 pub mod poll;
 pub mod sis;
+pub mod sis_directory;
+pub mod smartschool;
+pub mod somtoday;
 mod support;
 
 use async_trait::async_trait;

@@ -2,6 +2,7 @@
 //! Magister's above all. Each complete export is the whole truth for its source: it is
 //! diffed against the last one read, row by row, like the API pollers.
 
+pub mod directory;
 pub mod file;
 pub mod mapping;
 pub mod table;

@@ -229,7 +229,11 @@ pub fn diff(old: Option<&Snapshot>, fetched: Fetched, input: &DiffInput) -> Verd
             out.change.delete.push(row.key.clone());
             continue;
         }
-        if row.digest.is_none() || protected.contains(&row.key) {
+        let shielded = protected.contains(&row.key)
+            || protected
+                .iter()
+                .any(|p| p.ends_with('/') && row.key.starts_with(p.as_str()));
+        if row.digest.is_none() || shielded {
             continue;
         }
         let in_fetch = match (&covered, &row.part) {

@@ -49,7 +49,7 @@ impl ItemBody {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadInput {
     /// The item it would have been, when that much was readable: its last good state stays
-    /// (a broken row is not a withdrawal).
+    /// (a broken row is not a withdrawal). A key ending in "/" stands for every key under it.
     pub key: Option<String>,
     /// Where: "cijfers.csv line 12", "getAbsentsByDate 2026-11-23 user 1234", …
     pub place: String,
