@@ -231,13 +231,14 @@ fn somtoday(
     let Some(rest) = path.strip_prefix(&prefix) else {
         return respond(404, "text/plain", "NOT FOUND".into());
     };
-    let page = |items: &[Value], d: &mut Data| -> Result<Vec<Value>, Response> {
+    // The error is the text of a 400 answer.
+    let page = |items: &[Value], d: &mut Data| -> Result<Vec<Value>, &'static str> {
         let amount: usize = query
             .get("amount")
             .and_then(|a| a.parse().ok())
-            .ok_or_else(|| respond(400, "text/plain", "amount is required".into()))?;
+            .ok_or("amount is required")?;
         if amount > 200 {
-            return Err(respond(400, "text/plain", "amount: maximaal 200".into()));
+            return Err("amount: maximaal 200");
         }
         d.max_amount = d.max_amount.max(amount);
         let offset: usize = query
@@ -252,14 +253,14 @@ fn somtoday(
             let all = d.students.clone();
             match page(&all, &mut d) {
                 Ok(p) => json_ok(json!({"leerlingen": p})),
-                Err(r) => r,
+                Err(why) => respond(400, "text/plain", why.into()),
             }
         }
         "/ouderVerzorger/" => {
             let all = d.guardians.clone();
             match page(&all, &mut d) {
                 Ok(p) => json_ok(json!({"ouderVerzorgers": p})),
-                Err(r) => r,
+                Err(why) => respond(400, "text/plain", why.into()),
             }
         }
         "/events" => match d.events.clone() {
@@ -275,7 +276,7 @@ fn somtoday(
                     .collect();
                 match page(&newer, &mut d) {
                     Ok(p) => json_ok(Value::Array(p)),
-                    Err(r) => r,
+                    Err(why) => respond(400, "text/plain", why.into()),
                 }
             }
         },
