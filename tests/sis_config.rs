@@ -194,3 +194,22 @@ fn exports_without_a_kind_say_which_and_kinds_are_never_guessed() {
     let c = parse(&base("kinds = { T = \"test\" }\n")).unwrap();
     assert_eq!(c.sis.export[0].kinds["T"], "test");
 }
+
+#[test]
+fn the_readme_examples_are_valid() {
+    let readme = std::fs::read_to_string(format!("{}/README.md", root())).unwrap();
+    let section = readme
+        .split("## From the school's information system")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README section");
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 4, "SOMtoday, Smartschool, export, directory");
+    for b in blocks {
+        parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+    }
+}
