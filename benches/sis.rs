@@ -80,6 +80,20 @@ fn main() {
     });
 }
 
+/// Ten subjects, three results each per student.
+const VAKKEN: [&str; 10] = [
+    "wiskunde",
+    "Engels",
+    "Nederlands",
+    "biologie",
+    "geschiedenis",
+    "Frans",
+    "aardrijkskunde",
+    "economie",
+    "natuurkunde",
+    "scheikunde",
+];
+
 const HEADER: &str =
     "Stamnr;Lesgroep;Vak;Periode;Kolom;Omschrijving;Cijfer;Weging;Soort;Ingevoerd op";
 
@@ -88,21 +102,9 @@ fn export_file(rows: usize, changed: bool) -> Vec<u8> {
     let mut text = String::with_capacity(rows * 80);
     text.push_str(HEADER);
     text.push_str("\r\n");
-    let vakken = [
-        "wiskunde",
-        "Engels",
-        "Nederlands",
-        "biologie",
-        "geschiedenis",
-        "Frans",
-        "aardrijkskunde",
-        "economie",
-        "natuurkunde",
-        "scheikunde",
-    ];
     for i in 0..rows {
         let student = 100_000 + i / 30;
-        let vak = vakken[i % 10];
+        let vak = VAKKEN[i % 10];
         let kolom = i / 10 % 3;
         let base = 40 + (i * 7) % 60;
         let value = if changed && i % 100 == 0 {
@@ -300,18 +302,6 @@ async fn wait_http(port: u16) {
 
 async fn somtoday(students: usize, round: u64) {
     let fake = sis_fake::Fake::start().await;
-    let vakken = [
-        "wiskunde",
-        "Engels",
-        "Nederlands",
-        "biologie",
-        "geschiedenis",
-        "Frans",
-        "aardrijkskunde",
-        "economie",
-        "natuurkunde",
-        "scheikunde",
-    ];
     fake.with(|d| {
         for i in 0..students {
             let uuid = format!("00000000-0000-4000-8000-{i:012}");
@@ -324,7 +314,7 @@ async fn somtoday(students: usize, round: u64) {
             ));
             d.guardians.push(sis_fake::verzorger(&uuid));
             let mut dossiers = Vec::new();
-            for (v, vak) in vakken.iter().enumerate() {
+            for (v, vak) in VAKKEN.iter().enumerate() {
                 let results: Vec<(String, String, String)> = (0..3)
                     .map(|k| {
                         (
@@ -344,7 +334,7 @@ async fn somtoday(students: usize, round: u64) {
                 .insert(uuid.clone(), serde_json::Value::Array(dossiers));
             d.rosters.insert(
                 uuid,
-                vakken
+                VAKKEN
                     .iter()
                     .enumerate()
                     .map(|(v, vak)| sis_fake::les(vak, 23 + (v % 5) as u32, "10:15", "11:05"))

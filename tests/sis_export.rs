@@ -3,7 +3,7 @@
 //! written in place is read only when complete; a file in the wrong encoding is refused;
 //! broken rows are quarantined with the source name and their line while the rest goes on.
 
-mod common;
+mod sis_fake;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rustig::clock::SystemClock;
 use rustig::config::Config;
+use sis_fake::{events, quarantine, wait_until};
 
 const HEADER: &str =
     "Stamnr;Lesgroep;Vak;Periode;Kolom;Omschrijving;Cijfer;Weging;Soort;Ingevoerd op";
@@ -43,58 +44,13 @@ fn publish(folder: &Path, name: &str, rows: &[&str]) {
     std::fs::rename(&tmp, folder.join(name)).unwrap();
 }
 
-async fn db(tmp: &Path) -> sqlx::SqliteConnection {
-    let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
-    <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap()
-}
-
-/// (type, record, value) of every stored event, in the order received.
-async fn events(tmp: &Path) -> Vec<(String, String, String)> {
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT type, record, body FROM events ORDER BY received_at, id")
-            .fetch_all(&mut db(tmp).await)
-            .await
-            .unwrap();
-    rows.into_iter()
-        .map(|(t, r, body)| {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let value = v["grade"]["value"].as_str().unwrap_or("").to_string();
-            (t, r, value)
-        })
-        .collect()
-}
-
-async fn quarantine(tmp: &Path) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT source, reason FROM quarantine ORDER BY id")
-        .fetch_all(&mut db(tmp).await)
-        .await
-        .unwrap()
-}
-
 /// The export's stored cursor (which file content was processed last).
 async fn cursor(tmp: &Path) -> Option<String> {
     sqlx::query_scalar("SELECT cursor FROM sis_scopes WHERE source = 'magister-cijfers'")
-        .fetch_optional(&mut db(tmp).await)
+        .fetch_optional(&mut sis_fake::db(tmp).await.unwrap())
         .await
         .unwrap()
         .flatten()
-}
-
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -126,7 +82,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
         .find(|h| h.snapshot().name == "export magister-cijfers")
         .expect("the export source reports health")
         .clone();
-    wait_for("the baseline", || async {
+    wait_until("the baseline", 30, || async {
         cursor(tmp.path()).await.is_some()
     })
     .await;
@@ -145,7 +101,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
             "1002;1a.ak;Aardrijkskunde;1;T1;Toets België;6,9;1;Toets;24-11-2026 09:12",
         ],
     );
-    wait_for("the second export", || async {
+    wait_until("the second export", 30, || async {
         events(tmp.path()).await.len() == 3
     })
     .await;
@@ -173,7 +129,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
     );
     let body: String =
         sqlx::query_scalar("SELECT body FROM events WHERE record = '1002/Aardrijkskunde/1/T1'")
-            .fetch_one(&mut db(tmp.path()).await)
+            .fetch_one(&mut sis_fake::db(tmp.path()).await.unwrap())
             .await
             .unwrap();
     let e: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -199,7 +155,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
     let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&third);
     let cut = bytes.len() - 20;
     std::fs::write(folder.join("cijfers-3.csv"), &bytes[..cut]).unwrap();
-    wait_for("the cut-off file to be noticed", || async {
+    wait_until("the cut-off file to be noticed", 30, || async {
         health
             .snapshot()
             .last_error
@@ -213,7 +169,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
     );
     // Finished: read.
     std::fs::write(folder.join("cijfers-3.csv"), &bytes).unwrap();
-    wait_for("the completed file", || async {
+    wait_until("the completed file", 30, || async {
         events(tmp.path()).await.len() == 4
     })
     .await;
@@ -227,7 +183,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
         folder.join("cijfers-4.csv"),
     )
     .unwrap();
-    wait_for("the UTF-8 file to be refused", || async {
+    wait_until("the UTF-8 file to be refused", 30, || async {
         health
             .snapshot()
             .last_error
@@ -251,7 +207,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
             "1005;4a.gs;Geschiedenis;1;T1;Hoofdstuk 1;8,8;1;Toets;26-11-2026 13:00",
         ],
     );
-    wait_for("the export with broken rows", || async {
+    wait_until("the export with broken rows", 30, || async {
         quarantine(tmp.path()).await.len() == 3
     })
     .await;
@@ -279,7 +235,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
             .any(|r| r.starts_with("Lesgroep: cijfers-5.csv line 6")),
         "{reasons:?}"
     );
-    wait_for("the good rows of that export", || async {
+    wait_until("the good rows of that export", 30, || async {
         events(tmp.path())
             .await
             .iter()
@@ -308,7 +264,7 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
     let n = quarantine(tmp.path()).await.len();
     std::fs::write(folder.join(".x.tmp"), &sixth).unwrap();
     std::fs::rename(folder.join(".x.tmp"), folder.join("cijfers-6.csv")).unwrap();
-    wait_for("the sixth export", || async {
+    wait_until("the sixth export", 30, || async {
         events(tmp.path()).await.len() == 6
     })
     .await;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use sis_fake::{dossier, leerling, wait_until, Fake, ACCESSCODE, SECRET};
+use serde_json::json;
+use sis_fake::{dossier, events, leerling, wait_until, Fake, ACCESSCODE, SECRET};
 
 struct Daemon(Child);
 
@@ -44,37 +44,8 @@ impl Drop for Daemon {
 
 type Ev = (String, String, String);
 
-async fn events(tmp: &Path) -> Vec<Ev> {
-    let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
-    let Ok(mut conn) = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await else {
-        return vec![];
-    };
-    let Ok(rows) =
-        sqlx::query_as::<_, (String, String, String)>("SELECT type, record, body FROM events")
-            .fetch_all(&mut conn)
-            .await
-    else {
-        return vec![];
-    };
-    let mut out: Vec<Ev> = rows
-        .into_iter()
-        .map(|(t, r, body)| {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            let what = v["grade"]["value"]
-                .as_str()
-                .or(v["absence"]["kind"].as_str())
-                .unwrap_or("")
-                .to_string();
-            (t, r, what)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 async fn polled_scopes(tmp: &Path) -> i64 {
-    let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
-    let Ok(mut conn) = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await else {
+    let Some(mut conn) = sis_fake::db(tmp).await else {
         return 0;
     };
     sqlx::query_scalar("SELECT COUNT(*) FROM sis_scopes WHERE scope NOT LIKE '~%'")

@@ -14,7 +14,9 @@ use chrono::{Datelike, Timelike};
 use rustig::clock::SystemClock;
 use rustig::config::Config;
 use serde_json::{json, Value};
-use sis_fake::{dossier, leerling, les, verzorger, wait_until, Fake, ACCESSCODE};
+use sis_fake::{
+    dossier, events, leerling, les, quarantine, verzorger, wait_until, Fake, ACCESSCODE,
+};
 
 fn config(tmp: &Path, sources: &str) -> Config {
     let text = format!(
@@ -28,56 +30,19 @@ fn config(tmp: &Path, sources: &str) -> Config {
     Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn db(tmp: &Path) -> sqlx::SqliteConnection {
-    let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
-    <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap()
-}
-
-/// (type, record, value or kind) of every stored event, sorted.
-async fn events(tmp: &Path) -> Vec<(String, String, String)> {
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT type, record, body FROM events")
-            .fetch_all(&mut db(tmp).await)
-            .await
-            .unwrap();
-    let mut out: Vec<(String, String, String)> = rows
-        .into_iter()
-        .map(|(t, r, body)| {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            let what = v["grade"]["value"]
-                .as_str()
-                .or(v["absence"]["kind"].as_str())
-                .unwrap_or("")
-                .to_string();
-            (t, r, what)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-async fn quarantine(tmp: &Path) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT source, reason FROM quarantine ORDER BY id")
-        .fetch_all(&mut db(tmp).await)
-        .await
-        .unwrap()
-}
-
 async fn scopes(tmp: &Path, source: &str) -> usize {
     sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM sis_scopes WHERE source = ? AND scope NOT LIKE '~%'",
     )
     .bind(source)
-    .fetch_one(&mut db(tmp).await)
+    .fetch_one(&mut sis_fake::db(tmp).await.unwrap())
     .await
     .unwrap_or(0) as usize
 }
 
 async fn directory(tmp: &Path) -> Option<Value> {
     let body: Option<String> = sqlx::query_scalar("SELECT body FROM directory WHERE id = 1")
-        .fetch_optional(&mut db(tmp).await)
+        .fetch_optional(&mut sis_fake::db(tmp).await.unwrap())
         .await
         .unwrap();
     body.map(|b| serde_json::from_str(&b).unwrap())
@@ -272,7 +237,7 @@ async fn a_term_of_somtoday_changes_comes_out_once() {
              WHERE n.record = 'u-1/r-3' AND n.role = 'student' AND n.state = 'pending' \
              AND e.body LIKE '%6,6%'",
         )
-        .fetch_optional(&mut db(tmp.path()).await)
+        .fetch_optional(&mut sis_fake::db(tmp.path()).await.unwrap())
         .await
         .unwrap();
         due.is_some_and(|ms| {
@@ -384,7 +349,7 @@ async fn the_events_feed_names_the_students_to_read_and_is_optional() {
     let cursor: Option<String> = sqlx::query_scalar(
         "SELECT cursor FROM sis_scopes WHERE source = 'somtoday' AND scope = '~events'",
     )
-    .fetch_optional(&mut db(tmp.path()).await)
+    .fetch_optional(&mut sis_fake::db(tmp.path()).await.unwrap())
     .await
     .unwrap()
     .flatten();

@@ -32,6 +32,42 @@ pub struct SnapRow {
     pub part: Option<String>,
 }
 
+/// A row as both stores select it: key, digest, version, kind, record, student, part.
+pub(crate) type SnapTuple = (
+    String,
+    Option<String>,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+/// The columns of a [`SnapTuple`], in order.
+pub(crate) const SNAP_COLUMNS: &str = "key, digest, version, kind, record, student, part";
+
+/// A stored scope: its cursor and its rows.
+pub(crate) fn snapshot_of(cursor: Option<String>, rows: Vec<SnapTuple>) -> Snapshot {
+    Snapshot {
+        cursor,
+        rows: rows
+            .into_iter()
+            .map(|(key, digest, version, kind, record, student, part)| {
+                let row = SnapRow {
+                    key,
+                    digest,
+                    version,
+                    kind,
+                    record,
+                    student,
+                    part,
+                };
+                (row.key.clone(), row)
+            })
+            .collect(),
+    }
+}
+
 /// A scope's stored state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {

@@ -427,3 +427,49 @@ where
 pub fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap()
 }
+
+// ---- Reading what a daemon stored (its SQLite file, read-only) --------------------------------
+
+pub async fn db(tmp: &std::path::Path) -> Option<sqlx::SqliteConnection> {
+    let url = format!("sqlite://{}/rustig.db?mode=ro", tmp.display());
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .ok()
+}
+
+/// (type, record, grade value or absence kind) of every stored event, sorted.
+pub async fn events(tmp: &std::path::Path) -> Vec<(String, String, String)> {
+    let Some(mut conn) = db(tmp).await else {
+        return vec![];
+    };
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT type, record, body FROM events")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    let mut out: Vec<(String, String, String)> = rows
+        .into_iter()
+        .map(|(t, r, body)| {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let what = v["grade"]["value"]
+                .as_str()
+                .or(v["absence"]["kind"].as_str())
+                .unwrap_or("")
+                .to_string();
+            (t, r, what)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (source, reason) of every quarantined input, oldest first.
+pub async fn quarantine(tmp: &std::path::Path) -> Vec<(String, String)> {
+    let Some(mut conn) = db(tmp).await else {
+        return vec![];
+    };
+    sqlx::query_as("SELECT source, reason FROM quarantine ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default()
+}

@@ -13,7 +13,7 @@ use super::file::{FileWatch, Found};
 use super::mapping::join;
 use super::table::{self, Row, Table};
 use crate::clock::Clock;
-use crate::config::sis::{ColumnRef, DirectoryExportConfig};
+use crate::config::sis::{ColumnRef, DirectoryExportConfig, PollConfig};
 use crate::ingest::Ingestor;
 use crate::model::directory::{Contact, Guardian, Lesson, Student, TimetableEntry};
 use crate::model::Locale;
@@ -227,16 +227,20 @@ impl DirectoryExportSource {
                     Some(FileWatch::new(f.clone()).map_err(|e| format!("{name}: {e}"))?)
                 }
             },
-            committer: Committer {
-                source: cfg.name.clone(),
-                school: cfg.school.clone(),
-                baseline: false,
-                withdraw_limit: 1.0,
+            // Directory rows make no events: the committer only quarantines, once each.
+            committer: Committer::new(
+                &PollConfig {
+                    name: cfg.name.clone(),
+                    school: cfg.school.clone(),
+                    interval: cfg.interval,
+                    baseline: false,
+                    withdraw_limit: 1.0,
+                },
+                name.clone(),
                 ingestor,
                 store,
                 clock,
-                health: SourceHealth::new(name),
-            },
+            ),
             cfg: cfg.clone(),
             sync,
         })

@@ -40,18 +40,14 @@ impl ExportSource {
     ) -> Result<ExportSource, String> {
         let watch = FileWatch::new(cfg.file.clone())
             .map_err(|e| format!("export {}: {e}", cfg.poll.name))?;
-        let health = SourceHealth::new(format!("export {}", cfg.poll.name));
         Ok(ExportSource {
-            committer: Committer {
-                source: cfg.poll.name.clone(),
-                school: cfg.poll.school.clone(),
-                baseline: cfg.poll.baseline,
-                withdraw_limit: cfg.poll.withdraw_limit,
-                store,
+            committer: Committer::new(
+                &cfg.poll,
+                format!("export {}", cfg.poll.name),
                 ingestor,
+                store,
                 clock,
-                health,
-            },
+            ),
             cfg: cfg.clone(),
             watch,
         })

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::config::sis::PollConfig;
 use crate::ingest::Ingestor;
 use crate::model::{Event, EventError};
 use crate::source::health::SourceHealth;
@@ -46,6 +47,26 @@ pub struct Committer {
 }
 
 impl Committer {
+    /// The committer of the poller `poll`, reporting its health as `health_name`.
+    pub fn new(
+        poll: &PollConfig,
+        health_name: String,
+        ingestor: Arc<Ingestor>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Committer {
+        Committer {
+            source: poll.name.clone(),
+            school: poll.school.clone(),
+            baseline: poll.baseline,
+            withdraw_limit: poll.withdraw_limit,
+            ingestor,
+            store,
+            clock,
+            health: SourceHealth::new(health_name),
+        }
+    }
+
     /// Diffs `fetched` against the scope's snapshot and commits what changed.
     pub async fn commit(&self, scope: &str, fetched: Fetched) -> Result<Counts, CommitError> {
         let snaps = self.store.snapshots();

@@ -59,6 +59,19 @@ pub struct BadInput {
     pub raw: Vec<u8>,
 }
 
+impl BadInput {
+    /// An answer that is not JSON at all, with the line and column where it broke.
+    pub fn not_json(place: &str, e: &serde_json::Error, raw: &[u8]) -> BadInput {
+        BadInput {
+            key: None,
+            place: format!("{place} line {} column {}", e.line(), e.column()),
+            field: String::new(),
+            message: format!("not valid JSON: {e}"),
+            raw: raw.to_vec(),
+        }
+    }
+}
+
 /// One scope's fetch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fetched {
@@ -71,4 +84,16 @@ pub struct Fetched {
     pub prune_before: Option<String>,
     /// Stored with the snapshot (the export file's identity, an events index).
     pub cursor: Option<String>,
+}
+
+/// A secret from a file (a client secret, an access code): trimmed, and not empty.
+pub fn read_secret(what: &str, path: &std::path::Path) -> Result<String, String> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading {what} {}: {e}", path.display()))?
+        .trim()
+        .to_string();
+    if s.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
+    }
+    Ok(s)
 }

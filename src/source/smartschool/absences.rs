@@ -29,13 +29,8 @@ pub fn read(cfg: &SmartschoolConfig, date: NaiveDate, json: &str) -> DayAbsences
     let value: Value = match serde_json::from_str(json) {
         Ok(v) => v,
         Err(e) => {
-            out.bad.push(BadInput {
-                key: None,
-                place: format!("{place} line {} column {}", e.line(), e.column()),
-                field: String::new(),
-                message: format!("not valid JSON: {e}"),
-                raw: json.as_bytes().to_vec(),
-            });
+            out.bad
+                .push(BadInput::not_json(&place, &e, json.as_bytes()));
             return out;
         }
     };

@@ -44,36 +44,14 @@ impl SmartschoolSource {
         clock: Arc<dyn Clock>,
     ) -> Result<SmartschoolSource, String> {
         let name = format!("smartschool {}", cfg.poll.name);
-        let accesscode = std::fs::read_to_string(&cfg.accesscode_file)
-            .map_err(|e| {
-                format!(
-                    "{name}: reading accesscode_file {}: {e}",
-                    cfg.accesscode_file.display()
-                )
-            })?
-            .trim()
-            .to_string();
-        if accesscode.is_empty() {
-            return Err(format!(
-                "{name}: accesscode_file {} is empty",
-                cfg.accesscode_file.display()
-            ));
-        }
+        let accesscode = crate::source::poll::read_secret("accesscode_file", &cfg.accesscode_file)
+            .map_err(|e| format!("{name}: {e}"))?;
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .build()
             .map_err(|e| format!("{name}: {e}"))?;
         Ok(SmartschoolSource {
-            committer: Committer {
-                source: cfg.poll.name.clone(),
-                school: cfg.poll.school.clone(),
-                baseline: cfg.poll.baseline,
-                withdraw_limit: cfg.poll.withdraw_limit,
-                ingestor,
-                store,
-                clock,
-                health: SourceHealth::new(name),
-            },
+            committer: Committer::new(&cfg.poll, name, ingestor, store, clock),
             cfg: cfg.clone(),
             client,
             accesscode,

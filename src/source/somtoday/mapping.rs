@@ -173,13 +173,7 @@ pub fn grades(pupil: &Pupil, body: &[u8], report_averages: bool) -> Grades {
     let doc: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            out.bad.push(BadInput {
-                key: None,
-                place: format!("{place} line {} column {}", e.line(), e.column()),
-                field: String::new(),
-                message: format!("not valid JSON: {e}"),
-                raw: body.to_vec(),
-            });
+            out.bad.push(BadInput::not_json(&place, &e, body));
             return out;
         }
     };

@@ -64,33 +64,12 @@ impl SomtodaySource {
         sync: Option<mpsc::Sender<SyncMessage>>,
     ) -> Result<SomtodaySource, String> {
         let name = format!("somtoday {}", cfg.poll.name);
-        let secret = std::fs::read_to_string(&cfg.client_secret_file)
-            .map_err(|e| {
-                format!(
-                    "{name}: reading client_secret_file {}: {e}",
-                    cfg.client_secret_file.display()
-                )
-            })?
-            .trim()
-            .to_string();
-        if secret.is_empty() {
-            return Err(format!(
-                "{name}: client_secret_file {} is empty",
-                cfg.client_secret_file.display()
-            ));
-        }
+        let secret =
+            crate::source::poll::read_secret("client_secret_file", &cfg.client_secret_file)
+                .map_err(|e| format!("{name}: {e}"))?;
         Ok(SomtodaySource {
-            api: Api::new(cfg, secret).map_err(|e| format!("{name}: {e}"))?,
-            committer: Committer {
-                source: cfg.poll.name.clone(),
-                school: cfg.poll.school.clone(),
-                baseline: cfg.poll.baseline,
-                withdraw_limit: cfg.poll.withdraw_limit,
-                ingestor,
-                store,
-                clock,
-                health: SourceHealth::new(name),
-            },
+            api: Api::new(cfg, secret).map_err(|e| format!("somtoday {}: {e}", cfg.poll.name))?,
+            committer: Committer::new(&cfg.poll, name.clone(), ingestor, store, clock),
             cfg: cfg.clone(),
             sync,
         })

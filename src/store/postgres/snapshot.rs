@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::PgStore;
-use crate::store::snapshot::{SnapRow, Snapshot, SnapshotChange, SnapshotStore};
+use crate::store::snapshot::{
+    snapshot_of, SnapRow, SnapTuple, Snapshot, SnapshotChange, SnapshotStore, SNAP_COLUMNS,
+};
 use crate::store::{to_ms, Result};
 
 /// Rows per statement, to keep each array parameter of a sane size.
@@ -25,31 +26,14 @@ impl SnapshotStore for PgStore {
         let Some(cursor) = cursor else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "SELECT key, digest, version, kind, record, student, part FROM sis_rows \
-             WHERE source = $1 AND scope = $2",
-        )
+        let rows: Vec<SnapTuple> = sqlx::query_as(&format!(
+            "SELECT {SNAP_COLUMNS} FROM sis_rows WHERE source = $1 AND scope = $2"
+        ))
         .bind(source)
         .bind(scope)
         .fetch_all(&self.pool)
         .await?;
-        let mut snap = Snapshot {
-            rows: std::collections::HashMap::with_capacity(rows.len()),
-            cursor,
-        };
-        for r in rows {
-            let row = SnapRow {
-                key: r.try_get("key")?,
-                digest: r.try_get("digest")?,
-                version: r.try_get("version")?,
-                kind: r.try_get("kind")?,
-                record: r.try_get("record")?,
-                student: r.try_get("student")?,
-                part: r.try_get("part")?,
-            };
-            snap.rows.insert(row.key.clone(), row);
-        }
-        Ok(Some(snap))
+        Ok(Some(snapshot_of(cursor, rows)))
     }
 
     async fn save_snapshot(

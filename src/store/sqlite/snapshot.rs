@@ -3,10 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
-use crate::store::snapshot::{SnapRow, Snapshot, SnapshotChange, SnapshotStore};
+use crate::store::snapshot::{
+    snapshot_of, SnapTuple, Snapshot, SnapshotChange, SnapshotStore, SNAP_COLUMNS,
+};
 use crate::store::{to_ms, Result};
 
 /// Rows per statement: 9 columns each stays far below SQLite's bound-parameter limit.
@@ -24,31 +26,14 @@ impl SnapshotStore for SqliteStore {
         let Some(cursor) = cursor else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "SELECT key, digest, version, kind, record, student, part FROM sis_rows \
-             WHERE source = ?1 AND scope = ?2",
-        )
+        let rows: Vec<SnapTuple> = sqlx::query_as(&format!(
+            "SELECT {SNAP_COLUMNS} FROM sis_rows WHERE source = ?1 AND scope = ?2"
+        ))
         .bind(source)
         .bind(scope)
         .fetch_all(&self.pool)
         .await?;
-        let mut snap = Snapshot {
-            rows: std::collections::HashMap::with_capacity(rows.len()),
-            cursor,
-        };
-        for r in rows {
-            let row = SnapRow {
-                key: r.try_get("key")?,
-                digest: r.try_get("digest")?,
-                version: r.try_get("version")?,
-                kind: r.try_get("kind")?,
-                record: r.try_get("record")?,
-                student: r.try_get("student")?,
-                part: r.try_get("part")?,
-            };
-            snap.rows.insert(row.key.clone(), row);
-        }
-        Ok(Some(snap))
+        Ok(Some(snapshot_of(cursor, rows)))
     }
 
     async fn save_snapshot(
