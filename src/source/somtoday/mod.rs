@@ -166,17 +166,20 @@ impl SomtodaySource {
             self.committer
                 .health
                 .set_lag(Some(queue.len() as u64), None);
+            // The step counts from the start of a student's poll, so that a round takes
+            // `interval`, however long the SIS takes to answer.
+            let began = Instant::now();
             let wait = match self.student(&pupil, &mut lessons, &mut timetable_on).await {
                 Ok(()) => {
                     queue.pop_front();
                     self.committer.health.set_connected(true);
-                    pace.ok(step)
+                    pace.ok(step).saturating_sub(began.elapsed())
                 }
                 Err(e @ FetchError::Permanent(_)) => {
                     // This student's answer will not get better soon: on to the next one.
                     queue.pop_front();
                     self.failed(&name, &e);
-                    pace.ok(step)
+                    pace.ok(step).saturating_sub(began.elapsed())
                 }
                 Err(e) => {
                     self.failed(&name, &e);
