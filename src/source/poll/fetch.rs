@@ -18,7 +18,8 @@ pub enum FetchError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// The SIS refused the credentials (also after a fresh token).
+    /// The SIS refused the credentials (401, also after a fresh token). A 403 (the school did
+    /// not grant this) is permanent for the request, not a credentials problem.
     #[error("{0}")]
     Unauthorized(String),
     /// Retrying the same request will not help (a 4xx, a misconfigured address).
@@ -49,7 +50,7 @@ pub fn status_error(
     headers: &reqwest::header::HeaderMap,
 ) -> FetchError {
     let message = format!("{what} answered {status}");
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    if status == StatusCode::UNAUTHORIZED {
         FetchError::Unauthorized(message)
     } else if is_transient_status(status) {
         FetchError::Transient {
@@ -99,4 +100,43 @@ pub async fn get(
     }
     let body = resp.bytes().await.map_err(|e| request_error(what, &e))?;
     Ok(body.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn answers_map_to_what_a_poller_should_do() {
+        let none = HeaderMap::new();
+        let s = |c: u16| StatusCode::from_u16(c).unwrap();
+        assert!(matches!(
+            status_error("x", s(401), &none),
+            FetchError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            status_error("x", s(403), &none),
+            FetchError::Permanent(_)
+        ));
+        assert!(matches!(
+            status_error("x", s(404), &none),
+            FetchError::Permanent(_)
+        ));
+        assert!(matches!(
+            status_error("x", s(500), &none),
+            FetchError::Transient {
+                retry_after: None,
+                ..
+            }
+        ));
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let e = status_error("voortgangsdossier", s(429), &h);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            e.to_string(),
+            "voortgangsdossier answered 429 Too Many Requests"
+        );
+    }
 }
