@@ -271,3 +271,160 @@ async fn exports_become_events_once_and_broken_input_is_handled() {
     assert_eq!(quarantine(tmp.path()).await.len(), n);
     running.shutdown().await;
 }
+
+/// Serves `body` at /export/cijfers.csv to requests with the bearer token "t0k".
+async fn serve_export(body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> std::net::SocketAddr {
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/export/cijfers.csv",
+        axum::routing::get(move |headers: HeaderMap| {
+            let body = body.clone();
+            async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer t0k")
+                {
+                    return (StatusCode::UNAUTHORIZED, Vec::new());
+                }
+                (StatusCode::OK, body.lock().unwrap().clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_downloaded_with_a_token_and_the_directory_from_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("export");
+    std::fs::create_dir(&folder).unwrap();
+    let rows = |value: &str| {
+        let text = format!(
+            "{HEADER}\r\n1001;3c;wiskunde;1;T1;Toets H3;{value};2;Toets;20-11-2026 21:14\r\n"
+        );
+        encoding_rs::WINDOWS_1252.encode(&text).0.into_owned()
+    };
+    let body = std::sync::Arc::new(std::sync::Mutex::new(rows("5,4")));
+    let addr = serve_export(body.clone()).await;
+    let token = tmp.path().join("export.token");
+    std::fs::write(&token, "t0k\n").unwrap();
+    // Students with their guardians, and lessons, as exports.
+    std::fs::write(
+        folder.join("leerlingen.csv"),
+        encoding_rs::WINDOWS_1252
+            .encode(
+                "Stamnr;Roepnaam;Tussenvoegsel;Achternaam;Geboortedatum;Klas;E-mail;Ouder-id;Naam ouder;E-mail ouder\r\n\
+                 1001;Merel;de;Jong;14-03-2011;3c;merel@leerling.example;g1;Anna de Jong;anna@example.nl\r\n\
+                 1001;Merel;de;Jong;14-03-2011;3c;merel@leerling.example;g2;Peter Jansen;peter@example.com\r\n\
+                 1002;Daniël;;Bakker;02-09-2013;1a;;;;\r\n",
+            )
+            .0,
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("rooster.csv"),
+        "Lesgroep;Vak;Dag;Begin;Einde\r\n3c;wiskunde;ma;10:15;11:05\r\n3c;wiskunde;do;08:30;09:20\r\n",
+    )
+    .unwrap();
+    let directory = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/export-magister-directory.example.toml"
+    ))
+    .unwrap()
+    .replace("/srv/magister/export", &folder.display().to_string())
+    .replace("interval = \"1h\"", "interval = \"1s\"")
+    .replace("settle = \"30s\"", "settle = \"0s\"")
+    .replace(
+        "[directory.export.timetable]\n",
+        "[directory.export.timetable]\nsettle = \"0s\"\n",
+    );
+    let text = format!(
+        "[store]\nurl = \"sqlite://{db}\"\n[email]\ntransport = \"file\"\ndir = \"{out}\"\n\
+         from = \"School <noreply@school.example>\"\n[grades]\nclassroom_first = \"next_lesson\"\n\
+         [schools.coornhert]\nname = \"Coornhert\"\n\n\
+         [[ingest.export]]\nname = \"download\"\nschool = \"coornhert\"\nkind = \"grades\"\n\
+         url = \"http://{addr}/export/cijfers.csv\"\ntoken_file = \"{token}\"\ninterval = \"1s\"\n\
+         delimiter = \";\"\nencoding = \"windows-1252\"\ndecimal_comma = true\ndefault_kind = \"test\"\n\
+         columns = {{ record = [\"Stamnr\", \"Vak\", \"Kolom\"], student = \"Stamnr\", class = \"Lesgroep\", subject = \"Vak\", value = \"Cijfer\" }}\n\n\
+         {directory}",
+        db = tmp.path().join("rustig.db").display(),
+        out = tmp.path().join("outbox").display(),
+        token = token.display(),
+    );
+    let config = Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let running = rustig::daemon::start(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+
+    // The directory: two students, Merel with both guardians, and the lessons of 3c.
+    wait_until("the directory", 30, || async {
+        let d = running.shared.listed_directory();
+        d.len() == 2 && d.lessons("coornhert", "3c", "wiskunde").is_some()
+    })
+    .await;
+    let d = running.shared.listed_directory();
+    let merel = d.student("coornhert", "1001").unwrap();
+    assert_eq!(merel.name, "Merel de Jong");
+    assert_eq!(merel.guardians.len(), 2);
+    assert_eq!(
+        d.student("coornhert", "1002").unwrap().name,
+        "Daniël Bakker"
+    );
+    let lessons: Vec<String> = d
+        .lessons("coornhert", "3c", "wiskunde")
+        .unwrap()
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(lessons, ["mon 10:15-11:05", "thu 08:30-09:20"]);
+
+    // The download: a baseline, then a correction.
+    wait_until("the downloaded baseline", 30, || async {
+        let Some(mut c) = sis_fake::db(tmp.path()).await else {
+            return false;
+        };
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sis_scopes WHERE source = 'download'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
+    .await;
+    assert!(events(tmp.path()).await.is_empty());
+    *body.lock().unwrap() = rows("5,8");
+    wait_until("the downloaded correction", 30, || async {
+        events(tmp.path()).await.len() == 1
+    })
+    .await;
+    assert_eq!(
+        events(tmp.path()).await,
+        vec![(
+            "grade.entered".to_string(),
+            "1001/wiskunde/T1".to_string(),
+            "5,8".to_string()
+        )]
+    );
+    // The notice is planned for the directory's Merel, after her next wiskunde lesson.
+    let due: i64 = sqlx::query_scalar(
+        "SELECT due_at FROM notices WHERE record = '1001/wiskunde/T1' AND role = 'student'",
+    )
+    .fetch_one(&mut sis_fake::db(tmp.path()).await.unwrap())
+    .await
+    .unwrap();
+    let due = chrono::DateTime::from_timestamp_millis(due)
+        .unwrap()
+        .with_timezone(&chrono_tz::Europe::Amsterdam);
+    assert!(
+        [
+            (chrono::Weekday::Mon, "11:05"),
+            (chrono::Weekday::Thu, "09:20")
+        ]
+        .contains(&(
+            chrono::Datelike::weekday(&due),
+            due.format("%H:%M").to_string().as_str()
+        )),
+        "{due}"
+    );
+    running.shutdown().await;
+}
