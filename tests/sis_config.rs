@@ -121,6 +121,8 @@ client_id = \"c\"
 client_secret_file = \"/s\"
 page_size = 500
 withdraw_limit = 2.0
+interval = \"0s\"
+timeout = \"1h\"
 
 [[ingest.smartschool]]
 name = \"somtoday\"
@@ -155,6 +157,11 @@ kinds = {{ T = \"quiz\" }}
         "{e:#?}"
     );
     assert!(find("ingest.somtoday[0].withdraw_limit").contains("0.0 to 1.0"));
+    assert!(
+        find("ingest.somtoday[0].interval").contains("0s: expected from \"1s\" to \"1day\""),
+        "{e:#?}"
+    );
+    assert!(find("ingest.somtoday[0].timeout").contains("expected from \"1s\" to \"10m\""));
     assert!(find("ingest.smartschool[0].url").contains("Webservices/V3"));
     assert!(find("ingest.smartschool[0].name").contains("already the name"));
     assert!(find("ingest.export[0]").contains("either folder"));

@@ -411,16 +411,12 @@ impl Resolver<'_> {
                     self.error(&format!("{key}.{k}"), "must not be empty".into());
                 }
             }
-            let students_interval = r
-                .students_interval
-                .map(|d| d.0)
-                .unwrap_or(Duration::from_secs(6 * 3600));
-            if students_interval < Duration::from_secs(1) {
-                self.error(
-                    &format!("{key}.students_interval"),
-                    "must be at least \"1s\"".into(),
-                );
-            }
+            let students_interval = self.span(
+                &format!("{key}.students_interval"),
+                r.students_interval,
+                6 * HOUR,
+                (SECOND, 7 * 24 * HOUR),
+            );
             out.somtoday.push(SomtodayConfig {
                 poll,
                 organisation: r.organisation,
@@ -436,7 +432,7 @@ impl Resolver<'_> {
                 student_id: r.student_id.unwrap_or(StudentId::Uuid),
                 report_averages: r.report_averages.unwrap_or(false),
                 page_size,
-                timeout: timeout(r.timeout),
+                timeout: self.span(&format!("{key}.timeout"), r.timeout, 30 * SECOND, TIMEOUTS),
             });
         }
         for (i, r) in raw.smartschool.into_iter().enumerate() {
@@ -489,7 +485,7 @@ impl Resolver<'_> {
                 days,
                 codes: r.codes,
                 ignore,
-                timeout: timeout(r.timeout),
+                timeout: self.span(&format!("{key}.timeout"), r.timeout, 30 * SECOND, TIMEOUTS),
             });
         }
         for (i, r) in raw.export.into_iter().enumerate() {
@@ -589,7 +585,12 @@ impl Resolver<'_> {
             out.directory = Some(DirectoryExportConfig {
                 name,
                 school: r.school,
-                interval: r.interval.map(|d| d.0).unwrap_or(Duration::from_secs(3600)),
+                interval: self.span(
+                    &format!("{key}.interval"),
+                    r.interval,
+                    HOUR,
+                    (SECOND, 24 * HOUR),
+                ),
                 file,
                 columns: r.columns,
                 timetable,
@@ -627,12 +628,12 @@ impl Resolver<'_> {
             );
         }
         self.school(&format!("{key}.school"), &school, schools);
-        let interval = interval
-            .map(|d| d.0)
-            .unwrap_or(Duration::from_secs(default_secs));
-        if interval < Duration::from_secs(1) {
-            self.error(&format!("{key}.interval"), "must be at least \"1s\"".into());
-        }
+        let interval = self.span(
+            &format!("{key}.interval"),
+            interval,
+            Duration::from_secs(default_secs),
+            (SECOND, 24 * HOUR),
+        );
         let withdraw_limit = withdraw_limit.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&withdraw_limit) {
             self.error(
@@ -696,7 +697,7 @@ impl Resolver<'_> {
                 Location::Url {
                     url,
                     token_file: l.token_file,
-                    timeout: timeout(l.timeout),
+                    timeout: self.span(&format!("{key}.timeout"), l.timeout, 30 * SECOND, TIMEOUTS),
                 }
             }
             _ => {
@@ -732,7 +733,12 @@ impl Resolver<'_> {
         });
         FileSource {
             location,
-            settle: l.settle.map(|d| d.0).unwrap_or(Duration::from_secs(10)),
+            settle: self.span(
+                &format!("{key}.settle"),
+                l.settle,
+                10 * SECOND,
+                (Duration::ZERO, HOUR),
+            ),
             csv: CsvFormat {
                 delimiter,
                 encoding,
@@ -779,6 +785,32 @@ impl Resolver<'_> {
     }
 }
 
-fn timeout(t: Option<HumanDuration>) -> Duration {
-    t.map(|d| d.0).unwrap_or(Duration::from_secs(30))
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+/// Bounds of a request timeout: shorter fails every call, longer stalls a poller.
+const TIMEOUTS: (Duration, Duration) = (SECOND, Duration::from_secs(600));
+
+impl Resolver<'_> {
+    /// A duration within `(min, max)`, `default` when unset; out of bounds is an error.
+    fn span(
+        &mut self,
+        key: &str,
+        value: Option<HumanDuration>,
+        default: Duration,
+        (min, max): (Duration, Duration),
+    ) -> Duration {
+        let d = value.map(|d| d.0).unwrap_or(default);
+        if d < min || d > max {
+            self.error(
+                key,
+                format!(
+                    "{}: expected from \"{}\" to \"{}\"",
+                    humantime::format_duration(d),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            );
+        }
+        d
+    }
 }
