@@ -47,6 +47,8 @@ pub enum DaemonError {
     Nats(#[from] crate::source::nats::NatsSourceError),
     #[error(transparent)]
     Amqp(#[from] crate::source::amqp::AmqpSourceError),
+    #[error(transparent)]
+    Sis(#[from] crate::source::sis::SisSetupError),
 }
 
 /// Reads and validates a directory file.
@@ -105,6 +107,8 @@ pub struct Running {
     pub ingestor: Arc<Ingestor>,
     /// One per configured source, for health checks and the admin API.
     pub sources: Vec<Arc<SourceHealth>>,
+    /// Applies the directory parts of the SIS sources again after a reload.
+    sis_directory: Option<tokio::sync::mpsc::Sender<crate::source::sis_directory::SyncMessage>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -131,6 +135,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     );
     let http_cfg = config.http.clone();
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
+    let sis_cfg = config.sis.clone();
     let shared = Shared::new(config, directory);
     shared.set_gone(crate::send::setup::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
@@ -158,6 +163,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         health.push(source.health());
         sources.push(Box::new(source));
     }
+    let sis = crate::source::sis::start(&sis_cfg, &ingestor, &store, &clock)?;
+    sources.extend(sis.sources);
+    health.extend(sis.health);
+    if let Some(sync) = sis.sync {
+        tasks.spawn(sync.run(stop_rx.clone()));
+    }
     for source in sources {
         let name = source.name();
         tracing::info!(source = %name, "listening for events");
@@ -179,6 +190,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         store,
         ingestor,
         sources: health,
+        sis_directory: sis.sync_tx,
         stop,
         tasks,
     })
@@ -205,6 +217,11 @@ impl Running {
             crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         self.shared.set_config(config);
+        if let Some(tx) = &self.sis_directory {
+            let _ = tx
+                .send(crate::source::sis_directory::SyncMessage::Reapply)
+                .await;
+        }
         Ok(self.ingestor.replan_all(now).await?)
     }
 }

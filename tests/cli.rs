@@ -218,12 +218,12 @@ fn check_prints_ok_and_a_summary_or_located_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing could ever be delivered"));
 }
 
-#[test]
-fn explain_says_when_and_why() {
+/// `explain --event` of the example event with `config`: the line of guardian g-2001.
+fn explain_guardian(config: &str) -> String {
     let out = rustig(&[
         "explain",
         "--config",
-        "config/rustig.toml",
+        config,
         "--event",
         "config/event.example.json",
     ]);
@@ -233,10 +233,40 @@ fn explain_says_when_and_why() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let guardian = text
-        .lines()
+    text.lines()
         .find(|l| l.starts_with("guardian g-2001 email"))
-        .unwrap();
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn explain_says_when_and_why() {
+    // The example config waits for the next lesson of the subject (from the timetable).
+    let guardian = explain_guardian("config/rustig.toml");
+    assert!(guardian.contains("entered Fri 20 Nov 21:14"), "{guardian}");
+    assert!(
+        guardian.contains("end of the next wiskunde lesson of 3c → Mon 23 Nov 11:05"),
+        "{guardian}"
+    );
+    assert!(guardian.contains("guardian delay"), "{guardian}");
+    assert!(guardian.contains("digest slot"), "{guardian}");
+    // With classroom_first = "release" (the built-in default) it waits for the release.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = std::fs::read_to_string(repo().join("config/rustig.toml"))
+        .unwrap()
+        .replace(
+            "classroom_first = \"next_lesson\"",
+            "classroom_first = \"release\"",
+        )
+        .replace(
+            "file = \"config/directory.example.json\"",
+            &format!(
+                "file = \"{}\"",
+                repo().join("config/directory.example.json").display()
+            ),
+        );
+    let cfg = write(tmp.path(), "c.toml", &cfg);
+    let guardian = explain_guardian(&cfg);
     assert!(guardian.contains("entered Fri 20 Nov 21:14"), "{guardian}");
     assert!(
         guardian.contains("waits for release of \"Toets H3\" in 3c"),

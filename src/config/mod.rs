@@ -6,6 +6,7 @@ pub mod channels;
 mod error;
 mod raw;
 mod sanity;
+pub mod sis;
 pub mod values;
 
 pub use error::{line_col, ConfigError, ConfigErrors};
@@ -112,6 +113,8 @@ pub struct Config {
     pub http: Option<HttpIngestConfig>,
     pub nats: Vec<NatsIngestConfig>,
     pub amqp: Vec<AmqpIngestConfig>,
+    /// SOMtoday, Smartschool and export pollers, and the directory from an export.
+    pub sis: sis::SisConfig,
     pub email: EmailConfig,
     pub delivery: DeliveryConfig,
     /// Web Push, FCM, ntfy and webhook settings.
@@ -270,10 +273,24 @@ impl Resolver<'_> {
                 "expected \"sqlite://path\" or \"postgres://user@host:port/database\"".into(),
             );
         }
-        let (http, nats, amqp) = match raw.ingest {
-            None => (None, vec![], vec![]),
-            Some(i) => (i.http, i.nats, i.amqp),
+        let (http, nats, amqp, mut raw_sis) = match raw.ingest {
+            None => (None, vec![], vec![], sis::RawSis::default()),
+            Some(i) => (
+                i.http,
+                i.nats,
+                i.amqp,
+                sis::RawSis {
+                    somtoday: i.somtoday,
+                    smartschool: i.smartschool,
+                    export: i.export,
+                    directory: None,
+                },
+            ),
         };
+        let directory_file = raw.directory.and_then(|d| {
+            raw_sis.directory = d.export;
+            d.file
+        });
         let http = http.map(|h| self.http(h));
         let nats = nats
             .into_iter()
@@ -379,6 +396,8 @@ impl Resolver<'_> {
             digest: raw.digest.unwrap_or_default(),
             consent: raw.consent.unwrap_or_default(),
         };
+        let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
+        let sis = self.sis(raw_sis, &school_ids);
         let default_policy = self.policy("", "", zone, &global, "");
         let mut schools = BTreeMap::new();
         for (id, s) in raw.schools {
@@ -394,10 +413,11 @@ impl Resolver<'_> {
         Ok(Config {
             file: path.to_path_buf(),
             store_url,
-            directory_file: raw.directory.and_then(|d| d.file),
+            directory_file,
             http,
             nats,
             amqp,
+            sis,
             email,
             delivery,
             channels,

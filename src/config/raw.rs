@@ -47,6 +47,7 @@ pub(super) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDirectory {
     pub(super) file: Option<PathBuf>,
+    pub(super) export: Option<super::sis::RawDirectoryExport>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +58,12 @@ pub(super) struct RawIngest {
     pub(super) nats: Vec<RawNats>,
     #[serde(default)]
     pub(super) amqp: Vec<RawAmqp>,
+    #[serde(default)]
+    pub(super) somtoday: Vec<super::sis::RawSomtoday>,
+    #[serde(default)]
+    pub(super) smartschool: Vec<super::sis::RawSmartschool>,
+    #[serde(default)]
+    pub(super) export: Vec<super::sis::RawExport>,
 }
 
 #[derive(Debug, Deserialize)]

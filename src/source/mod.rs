@@ -2,9 +2,15 @@
 //! and acknowledges upstream only after it returned `Ok` (the batch is committed).
 
 pub mod amqp;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod nats;
+pub mod poll;
+pub mod sis;
+pub mod sis_directory;
+pub mod smartschool;
+pub mod somtoday;
 mod support;
 
 use async_trait::async_trait;

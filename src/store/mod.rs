@@ -6,6 +6,7 @@
 
 pub mod health;
 pub mod postgres;
+pub mod snapshot;
 pub mod sqlite;
 
 pub use health::Health;
@@ -154,6 +155,8 @@ pub trait Store: Send + Sync {
     async fn changed(&self) {
         std::future::pending::<()>().await
     }
+    /// The SIS pollers' snapshots, kept in the same database.
+    fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

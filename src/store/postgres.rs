@@ -11,6 +11,8 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod snapshot;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -226,6 +228,10 @@ fn sort_claim(out: &mut [StoredNotice]) {
 
 #[async_trait]
 impl Store for PgStore {
+    fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
         self.health.ok();

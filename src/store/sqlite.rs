@@ -2,6 +2,8 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod snapshot;
+
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
@@ -139,6 +141,10 @@ fn ids_json(ids: &[i64]) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         Ok(Box::new(SqliteTx {
             tx: self.pool.begin().await.map_err(|e| self.health.db(e))?,
