@@ -92,6 +92,15 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
+    /// Print what is waiting per school, when it goes, what failed (from the store; the
+    /// daemon need not run).
+    Status {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// As JSON (the admin API's `GET /v1/status`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
     Bench(rustig::bench::Options),
 }
@@ -179,6 +188,10 @@ async fn main() -> ExitCode {
             event_id,
         } => match load_config(&config) {
             Ok(c) => resend(c, event_id.as_deref()).await,
+            Err(code) => return code,
+        },
+        Command::Status { config, json } => match load_config(&config) {
+            Ok(c) => status(c, json).await,
             Err(code) => return code,
         },
         Command::Bench(opts) => bench(opts).await,
@@ -293,30 +306,16 @@ async fn explain_cmd(
 ) -> Result<()> {
     if let Some(id) = event_id {
         let store = rustig::store::open(&config.store_url).await?;
-        let notices = store.notices_of_event(id).await?;
-        if notices.is_empty() {
-            bail!("no notices stored for event {id}");
-        }
-        for n in notices {
-            let tz = config
-                .policy(&n.school)
-                .map(|p| p.calendar.tz)
-                .unwrap_or(chrono_tz::UTC);
-            let chain: Vec<String> = n.reasons.iter().map(|r| explain::describe(r, tz)).collect();
-            let err = n
-                .last_error
-                .map(|e| format!(" (last error: {e})"))
-                .unwrap_or_default();
-            println!(
-                "{} {} {} [{}{}]: due {} — {}",
-                n.role.as_str(),
-                n.recipient,
-                n.channel.as_str(),
-                n.state,
-                err,
-                explain::local_short(n.due_at, tz),
-                chain.join("; ")
-            );
+        let dir = match directory {
+            Some(d) => rustig::daemon::read_directory(d)?,
+            None => rustig::daemon::initial_directory(&config, &*store, Utc::now()).await?,
+        };
+        let now = now.map(|n| n.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+        match rustig::admin::event::report(&*store, &config, &dir, id, now).await? {
+            Some(report) => print!("{}", report.text),
+            None => {
+                bail!("no event {id} is stored (input that could not be read is in quarantine)")
+            }
         }
         return Ok(());
     }
@@ -397,6 +396,17 @@ async fn bench(opts: rustig::bench::Options) -> Result<()> {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: results written to {}", path.display());
+    }
+    Ok(())
+}
+
+async fn status(config: Config, json: bool) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    let status = rustig::admin::status::build(&*store, &config, Utc::now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", rustig::admin::status::text(&status));
     }
     Ok(())
 }
