@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use rustig::clock::{Clock, SystemClock};
 use rustig::config::Config;
 use rustig::policy::{explain, plan, Facts};
+use rustig::store::audit::{AuditEntry, AuditFilter};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -91,6 +92,23 @@ enum Command {
         /// Only the dead notices of this event.
         #[arg(long)]
         event_id: Option<String>,
+    },
+    /// Print the audit trail (operator actions, changed choices) as NDJSON, oldest first.
+    Audit {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// Only this action, or every action under a prefix ending in `.` (`notices.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries about this target (`event:e-17`, `student:s-4`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only entries at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<DateTime<chrono::FixedOffset>>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
     },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
     Bench(rustig::bench::Options),
@@ -179,6 +197,24 @@ async fn main() -> ExitCode {
             event_id,
         } => match load_config(&config) {
             Ok(c) => resend(c, event_id.as_deref()).await,
+            Err(code) => return code,
+        },
+        Command::Audit {
+            config,
+            action,
+            target,
+            since,
+            limit,
+        } => match load_config(&config) {
+            Ok(c) => {
+                let filter = AuditFilter {
+                    action,
+                    target,
+                    since: since.map(|t| t.with_timezone(&Utc)),
+                    ..AuditFilter::default()
+                };
+                audit(c, &filter, limit).await
+            }
             Err(code) => return code,
         },
         Command::Bench(opts) => bench(opts).await,
@@ -352,7 +388,14 @@ async fn explain_cmd(
 async fn import_directory(config: Config, file: &Path) -> Result<()> {
     let dir = rustig::daemon::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
-    store.save_directory(&dir.to_json(), Utc::now()).await?;
+    let now = Utc::now();
+    store.save_directory(&dir.to_json(), now).await?;
+    let after = serde_json::json!({ "students": dir.len(), "file": file.display().to_string() });
+    let entry = AuditEntry::new(now, cli_actor(), "directory.import", "directory");
+    store
+        .audit()
+        .append(&entry.change(None, Some(after)))
+        .await?;
     // Contacts the new directory changed are no longer gone.
     rustig::send::setup::load_gone(&*store, &dir).await?;
     println!("imported {} students into {}", dir.len(), config.store_url);
@@ -403,10 +446,32 @@ async fn bench(opts: rustig::bench::Options) -> Result<()> {
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let n = store.resend_dead(event_id, Utc::now()).await?;
+    let now = Utc::now();
+    let n = store.resend_dead(event_id, now).await?;
+    let target = event_id.map_or("dead:all".to_string(), |id| format!("event:{id}"));
+    let entry = AuditEntry::new(now, cli_actor(), "notices.resend", target);
+    let after = serde_json::json!({ "notices": n });
+    store
+        .audit()
+        .append(&entry.change(None, Some(after)))
+        .await?;
     match event_id {
         Some(id) => println!("{n} dead notice(s) of event {id} put back to pending"),
         None => println!("{n} dead notice(s) put back to pending"),
     }
     Ok(())
+}
+
+async fn audit(config: Config, filter: &AuditFilter, limit: u32) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    for record in store.audit().list(filter, None, limit).await? {
+        println!("{}", serde_json::to_string(&record)?);
+    }
+    Ok(())
+}
+
+/// The audit trail's name for whoever runs an operator command: the Unix account.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    format!("cli:{}", user.as_deref().unwrap_or("unknown"))
 }

@@ -4,6 +4,7 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod audit;
 pub mod health;
 pub mod postgres;
 pub mod snapshot;
@@ -157,6 +158,9 @@ pub trait Store: Send + Sync {
     }
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
+
+    /// The audit trail of operator actions and personal choices, in the same database.
+    fn audit(&self) -> &dyn audit::AuditLog;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

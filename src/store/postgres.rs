@@ -11,6 +11,7 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod audit;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -229,6 +230,10 @@ fn sort_claim(out: &mut [StoredNotice]) {
 #[async_trait]
 impl Store for PgStore {
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 

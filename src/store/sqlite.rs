@@ -2,6 +2,7 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod audit;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -142,6 +143,10 @@ fn ids_json(ids: &[i64]) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
