@@ -3,7 +3,6 @@
 //! Events from the student information system go in; notices come out when the school's
 //! rules allow. See DESIGN.md for the data flow and the contracts.
 
-pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod daemon;
