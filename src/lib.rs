@@ -13,6 +13,7 @@ pub mod policy;
 pub mod render;
 pub mod scheduler;
 pub mod send;
+pub mod shared;
 pub mod simulate;
 pub mod source;
 pub mod store;

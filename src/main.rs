@@ -393,7 +393,7 @@ async fn explain_cmd(
 async fn import_directory(config: Config, file: &Path) -> Result<()> {
     let dir = rustig::daemon::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
-    let now = Utc::now();
+    let now = SystemClock.now();
     store.save_directory(&dir.to_json(), now).await?;
     let after = serde_json::json!({ "students": dir.len(), "file": file.display().to_string() });
     let entry = AuditEntry::new(now, cli_actor(), "directory.import", "directory");
@@ -402,7 +402,7 @@ async fn import_directory(config: Config, file: &Path) -> Result<()> {
         .append(&entry.change(None, Some(after)))
         .await?;
     // Contacts the new directory changed are no longer gone.
-    rustig::send::setup::load_gone(&*store, &dir).await?;
+    rustig::shared::load_gone(&*store, &dir).await?;
     println!("imported {} students into {}", dir.len(), config.store_url);
     if config.directory_file.is_some() {
         println!("note: [directory] file in the config replaces this at the next start");
@@ -463,7 +463,7 @@ fn bench(args: &[std::ffi::OsString]) -> ExitCode {
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let now = Utc::now();
+    let now = SystemClock.now();
     let n = store.resend_dead(event_id, now).await?;
     let target = event_id.map_or("dead:all".to_string(), |id| format!("event:{id}"));
     let entry = AuditEntry::new(now, cli_actor(), "notices.resend", target);

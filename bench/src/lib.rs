@@ -23,8 +23,9 @@ use chrono::Utc;
 use serde::Serialize;
 
 use rustig::config::Config;
-use rustig::ingest::{Ingestor, Shared};
+use rustig::ingest::Ingestor;
 use rustig::model::Directory;
+use rustig::shared::Shared;
 use rustig::store::Store;
 
 pub use report::{Machine, Report};

@@ -12,11 +12,11 @@ use tokio::sync::Notify;
 
 use super::BenchError;
 use rustig::clock::{Clock, SystemClock};
-use rustig::ingest::Shared;
 use rustig::model::ChannelKind;
 use rustig::render::Renderer;
 use rustig::scheduler::{Dispatcher, SentMessage};
 use rustig::send::{Channel, Channels};
+use rustig::shared::Shared;
 use rustig::store::{Counts, Store};
 
 /// The wall clock shifted by a constant: it runs at real speed, and reads `due - lead` at

@@ -2,6 +2,8 @@
 //! 127.0.0.1 that records what it receives.
 #![allow(dead_code)]
 
+pub mod release;
+
 use std::collections::HashSet;
 use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
