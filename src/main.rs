@@ -111,7 +111,13 @@ enum Command {
         limit: u32,
     },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
-    Bench(rustig::bench::Options),
+    /// Runs `rustig-bench` from the same folder: `cargo build --release --workspace`.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed on to `rustig-bench` (`rustig bench --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// `default` applies when RUSTIG_LOG is not set.
@@ -137,11 +143,10 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The bench's own release loop would log every message at info.
-    init_logging(match cli.command {
-        Command::Bench(_) => "warn",
-        _ => "info",
-    });
+    if let Command::Bench { args } = &cli.command {
+        return bench(args);
+    }
+    init_logging("info");
     let result = match cli.command {
         Command::Run { config } => match load_config(&config) {
             Ok(c) => run(c).await,
@@ -217,7 +222,7 @@ async fn main() -> ExitCode {
             }
             Err(code) => return code,
         },
-        Command::Bench(opts) => bench(opts).await,
+        Command::Bench { .. } => unreachable!("handled before logging starts"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -388,7 +393,7 @@ async fn explain_cmd(
 async fn import_directory(config: Config, file: &Path) -> Result<()> {
     let dir = rustig::daemon::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
-    let now = Utc::now();
+    let now = SystemClock.now();
     store.save_directory(&dir.to_json(), now).await?;
     let after = serde_json::json!({ "students": dir.len(), "file": file.display().to_string() });
     let entry = AuditEntry::new(now, cli_actor(), "directory.import", "directory");
@@ -397,7 +402,7 @@ async fn import_directory(config: Config, file: &Path) -> Result<()> {
         .append(&entry.change(None, Some(after)))
         .await?;
     // Contacts the new directory changed are no longer gone.
-    rustig::send::setup::load_gone(&*store, &dir).await?;
+    rustig::shared::load_gone(&*store, &dir).await?;
     println!("imported {} students into {}", dir.len(), config.store_url);
     if config.directory_file.is_some() {
         println!("note: [directory] file in the config replaces this at the next start");
@@ -432,21 +437,33 @@ fn vapid_keygen(private_key_file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-async fn bench(opts: rustig::bench::Options) -> Result<()> {
-    let progress = |step: &str| eprintln!("bench: {step}");
-    let report = rustig::bench::run(&opts, &progress).await?;
-    print!("{}", report.table());
-    if let Some(path) = &opts.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("bench: results written to {}", path.display());
+/// `rustig bench`: the bench is a workspace member of its own (`bench/`), so that the product
+/// carries no benchmark code or test servers; its binary sits next to this one.
+fn bench(args: &[std::ffi::OsString]) -> ExitCode {
+    let name = format!("rustig-bench{}", std::env::consts::EXE_SUFFIX);
+    let Some(bin) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(&name))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!(
+            "error: {name} is not next to this rustig; build both with `cargo build --release --workspace` \
+             / {name} staat niet naast deze rustig; bouw beide met `cargo build --release --workspace`"
+        );
+        return ExitCode::FAILURE;
+    };
+    match std::process::Command::new(&bin).args(args).status() {
+        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: running {}: {e}", bin.display());
+            ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let now = Utc::now();
+    let now = SystemClock.now();
     let n = store.resend_dead(event_id, now).await?;
     let target = event_id.map_or("dead:all".to_string(), |id| format!("event:{id}"));
     let entry = AuditEntry::new(now, cli_actor(), "notices.resend", target);
