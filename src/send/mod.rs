@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod email;
+pub mod failure_log;
 pub mod fcm;
 pub mod gone;
 pub mod http;
