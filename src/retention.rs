@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::RetentionConfig;
 use crate::ingest::Shared;
+use crate::store::audit::AuditEntry;
 use crate::store::retention::Erased;
 use crate::store::{Store, StoreError};
 
@@ -74,7 +75,7 @@ pub async fn purge_once(
         notices: drain(batch, || r.purge_notices(cut.notices, batch)).await?,
         events: drain(batch, || r.purge_events(cut.events, now, batch)).await?,
         quarantine: drain(batch, || r.purge_quarantine(cut.quarantine, batch)).await?,
-        audit: 0,
+        audit: drain(batch, || store.audit().purge_audit(cut.audit, batch)).await?,
     })
 }
 
@@ -135,9 +136,27 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Erases one student's data from the store (see
-/// [`Retention::erase_student`](crate::store::retention::Retention::erase_student)).
-pub async fn erase_student(store: &dyn Store, student: &str) -> Result<Erased, StoreError> {
-    store.retention().erase_student(student).await
+/// [`Retention::erase_student`](crate::store::retention::Retention::erase_student)) and
+/// writes the audit line `student.erase` with what was removed. `actor` as the audit trail
+/// names actors: `cli:<unix user>`, `admin:<token name>`.
+pub async fn erase_student(
+    store: &dyn Store,
+    student: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Erased, StoreError> {
+    let erased = store.retention().erase_student(student).await?;
+    let after = serde_json::to_value(erased).expect("counts serialize");
+    let entry = AuditEntry::new(now, actor, "student.erase", format!("student:{student}"))
+        .change(None, Some(after));
+    store.audit().append(&entry).await?;
+    tracing::info!(
+        actor,
+        events = erased.events,
+        notices = erased.notices,
+        "a student's data was erased on request"
+    );
+    Ok(erased)
 }
 
 #[cfg(test)]

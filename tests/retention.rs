@@ -12,6 +12,7 @@ use rustig::config::RetentionConfig;
 use rustig::model::{ChannelKind, Event, Role};
 use rustig::policy::{Notice, NoticeKind, Reason, Rule};
 use rustig::retention::{purge_once, Purged};
+use rustig::store::audit::{AuditEntry, AuditFilter};
 use rustig::store::retention::{content_hash, QuarantineItem, QuarantineKind};
 use rustig::store::{Outcome, Store};
 
@@ -110,6 +111,16 @@ async fn retention_suite(store: Arc<dyn Store>) {
     .await;
     let waiting = event("e-wait", "r-wait", "st-b");
     store_events(&*store, &[&waiting], t0 + Duration::days(300), t0).await;
+    store
+        .audit()
+        .append(&AuditEntry::new(
+            t0,
+            "cli:test",
+            "notices.resend",
+            "dead:all",
+        ))
+        .await
+        .unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.quarantine(&quarantined(b"{old", t0)).await.unwrap();
     tx.quarantine(&quarantined(b"{newer", t0 + Duration::days(100)))
@@ -210,7 +221,9 @@ async fn erasure_suite(store: Arc<dyn Store>) {
         .unwrap();
     tx.commit().await.unwrap();
 
-    let erased = store.retention().erase_student("st-a").await.unwrap();
+    let erased = rustig::retention::erase_student(&*store, "st-a", "cli:test", t0)
+        .await
+        .unwrap();
     assert_eq!(
         (erased.events, erased.notices, erased.quarantine),
         (2, 2, 1),
@@ -233,6 +246,19 @@ async fn erasure_suite(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+    // One audit line says who erased whom and how much, naming no one else.
+    let trail = store
+        .audit()
+        .list(&AuditFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1);
+    let e = &trail[0].entry;
+    assert_eq!(
+        (e.actor.as_str(), e.action.as_str(), e.target.as_str()),
+        ("cli:test", "student.erase", "student:st-a")
+    );
+    assert_eq!(e.after.as_ref().unwrap()["events"], 2);
     // Erasing again finds nothing.
     assert_eq!(
         store.retention().erase_student("st-a").await.unwrap(),
