@@ -295,3 +295,94 @@ async fn postgres_erases_one_student() {
     };
     erasure_suite(rustig::store::open(&pg.url).await.unwrap()).await;
 }
+
+/// The daemon's own purge loop, on a manual clock: what it delivered is gone after
+/// `[retention] notices` (counted per day), while it keeps running and delivering.
+#[tokio::test]
+async fn the_daemon_purges_on_its_own_clock() {
+    use std::path::{Path, PathBuf};
+
+    use rustig::clock::{Clock, ManualClock};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = format!(
+        r#"timezone = "Europe/Amsterdam"
+[store]
+url = "sqlite://{tmp}/rustig.db"
+[directory]
+file = "{repo}/config/directory.example.json"
+[email]
+transport = "file"
+dir = "{tmp}/outbox"
+from = "Coornhert Lyceum <noreply@coornhert.example>"
+[digest]
+students = "immediate"
+guardians = "immediate"
+[grades]
+classroom_first = "off"
+guardian_delay = "0s"
+[retention]
+notices = "30d"
+events = "30d"
+interval = "1h"
+batch = 10
+[schools.coornhert]
+name = "Coornhert Lyceum"
+"#,
+        tmp = tmp.path().display(),
+        repo = repo.display()
+    );
+    let config = rustig::config::Config::parse(Path::new("test.toml"), &text).unwrap();
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let clock = Arc::new(ManualClock::new(t0));
+    let d = rustig::daemon::start(config, clock.clone()).await.unwrap();
+    let grades: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                r#"{{"id":"d-{i}","type":"grade.entered","school":"coornhert","occurred_at":"2026-11-23T09:00:00+01:00","record":"r-{i}","student":"s-1001","grade":{{"assessment":"a-{i}","subject":"wiskunde","class":"3c","value":"7,0","kind":"report"}}}}"#
+            )
+        })
+        .collect();
+    let raws: Vec<&[u8]> = grades.iter().map(|g| g.as_bytes()).collect();
+    d.ingestor.ingest(&raws, "test", t0).await.unwrap();
+    let wait = |what: &'static str, cond: Box<dyn Fn(rustig::store::Counts) -> bool>| {
+        let store = d.store.clone();
+        async move {
+            for _ in 0..400 {
+                if cond(store.counts().await.unwrap()) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("timed out waiting for {what}: {:?}", store.counts().await);
+        }
+    };
+    // A day on, everything is out.
+    for _ in 0..24 {
+        clock.advance(Duration::hours(1));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    wait(
+        "every notice sent",
+        Box::new(|c| c.pending == 0 && c.claimed == 0 && c.sent > 0),
+    )
+    .await;
+    let sent = d.store.counts().await.unwrap().sent;
+    // Past 30 days after sending: the purge loop (hourly on this clock) takes them.
+    for _ in 0..30 {
+        clock.advance(Duration::days(1));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    clock.advance(Duration::hours(2));
+    wait("the purge", Box::new(|c| c.sent == 0)).await;
+    let days = d.store.retention().notice_days().await.unwrap();
+    assert_eq!(days.iter().map(|d| d.notices).sum::<i64>(), sent);
+    let mut tx = d.store.begin().await.unwrap();
+    assert!(
+        tx.event("d-0").await.unwrap().is_none(),
+        "the body is purged"
+    );
+    drop(tx);
+    assert!(clock.now() > t0 + Duration::days(30));
+    d.shutdown().await;
+}
