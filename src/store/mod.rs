@@ -8,6 +8,7 @@ pub mod audit;
 pub mod health;
 pub mod outbox;
 pub mod postgres;
+pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
 
@@ -34,6 +35,9 @@ pub enum StoreError {
     Unsupported(String),
     #[error("{0}")]
     Setup(String),
+    /// Input that would need quarantine finds it full: the batch is refused, not acknowledged.
+    #[error("the quarantine is full ({used} of {max} bytes, [quarantine] max_bytes): rejected input cannot be kept; purge it or raise the quota")]
+    QuarantineFull { used: i64, max: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -171,6 +175,9 @@ pub trait Store: Send + Sync {
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
 
+    /// Retention (AVG) and the erasure of one student's data.
+    fn retention(&self) -> &dyn retention::Retention;
+
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
 }
@@ -226,13 +233,12 @@ pub trait Tx: Send {
         -> Result<()>;
     async fn records_waiting_for(&mut self, school: &str, release_key: &str)
         -> Result<Vec<String>>;
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()>;
+    /// Keeps a rejected or conflicting item (its prefix, size and hash).
+    async fn quarantine(&mut self, item: &retention::QuarantineItem<'_>) -> Result<()>;
+    /// What the quarantine holds, against `[quarantine] max_bytes`.
+    async fn quarantine_bytes(&mut self) -> Result<i64>;
+    /// The content hashes of these stored events (ids not stored are left out).
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>>;
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // The one-row forms.
