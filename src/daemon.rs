@@ -9,13 +9,14 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ingest::{Ingestor, Shared};
+use crate::ingest::Ingestor;
 use crate::model::directory::DirectoryError;
 use crate::model::{ChannelKind, Directory};
 use crate::render::Renderer;
 use crate::scheduler::Dispatcher;
 use crate::send::email::EmailChannel;
 use crate::send::Channels;
+use crate::shared::Shared;
 use crate::source::amqp::AmqpSource;
 use crate::source::health::SourceHealth;
 use crate::source::http::HttpSource;
@@ -142,7 +143,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let sis_cfg = config.sis.clone();
     let admin_cfg = config.admin.clone();
     let shared = Shared::new(config, directory);
-    shared.set_gone(crate::send::setup::load_gone(&*store, &shared.listed_directory()).await?);
+    shared.set_gone(crate::shared::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -208,6 +209,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    tasks.spawn(crate::retention::run(
+        store.clone(),
+        shared.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;
@@ -306,8 +313,7 @@ impl Reloader {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, DaemonError> {
         self.shared.set_directory(dir);
-        let gone =
-            crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory()).await?;
+        let gone = crate::shared::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         if let Some(tx) = &self.sis_directory {
             let _ = tx

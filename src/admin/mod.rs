@@ -23,6 +23,7 @@
 //! [`Caller::actor`]). `public` routes (`/healthz`, `/readyz`) answer without a token; every
 //! other route answers 401 without a valid one, and `operate` routes 403 to a read token.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod event;
@@ -44,8 +45,9 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::clock::Clock;
 use crate::config::AdminConfig;
 use crate::daemon::Reloader;
-use crate::ingest::{Ingestor, Shared};
+use crate::ingest::Ingestor;
 use crate::listener::Limits;
+use crate::shared::Shared;
 use crate::source::health::SourceHealth;
 use crate::store::Store;
 
@@ -135,6 +137,7 @@ pub fn routes() -> Routes {
         .merge(health::routes())
         .merge(status::routes())
         .merge(views::routes())
+        .merge(actions::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 
