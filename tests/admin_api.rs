@@ -653,3 +653,156 @@ async fn views_and_actions_answer_what_waits_what_failed_and_leave_an_audit_trai
     let (_, only) = d.get("/v1/audit?action=notices.", Some(READ)).await;
     assert_eq!(items(&only).len(), 3, "{only}");
 }
+
+/// Every route of the OpenAPI document is served, and answers each token as its level says:
+/// no token or a wrong one 401 (but the probes), a read token 403 on actions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_is_served_and_checks_its_token() {
+    let (smtp, _inbox) = common::start_server();
+    let d = start_scenario(smtp, "").await;
+    let (_, spec) = d.get("/v1/openapi.json", Some(READ)).await;
+    let paths = spec["paths"].as_object().unwrap();
+    let mut routes = vec![];
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let operate = op["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("level `operate`");
+            let public = op.get("security").is_none();
+            routes.push((path.clone(), method.clone(), operate, public));
+        }
+    }
+    let documented: std::collections::BTreeSet<&str> =
+        routes.iter().map(|r| r.0.as_str()).collect();
+    for expected in [
+        "/healthz",
+        "/readyz",
+        "/v1/openapi.json",
+        "/v1/status",
+        "/v1/notices",
+        "/v1/notices/{id}",
+        "/v1/notices/{id}/cancel",
+        "/v1/notices/{id}/release",
+        "/v1/events/{id}",
+        "/v1/students/{id}/timeline",
+        "/v1/dead",
+        "/v1/dead/resend",
+        "/v1/quarantine",
+        "/v1/quarantine/{id}",
+        "/v1/quarantine/{id}/replay",
+        "/v1/audit",
+        "/v1/directory",
+        "/v1/reload",
+    ] {
+        assert!(
+            documented.contains(expected),
+            "{expected} is not in the OpenAPI document"
+        );
+    }
+    for (path, method, operate, public) in &routes {
+        let path = path.replace("{id}", "999999");
+        let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+        // A body that is valid JSON but selects nothing, so an allowed action changes nothing.
+        let body = (method != reqwest::Method::GET && method != reqwest::Method::DELETE)
+            .then(|| r#"{"ids":[999999]}"#.to_string());
+        let call = |token: Option<&'static str>| d.send(method.clone(), &path, token, body.clone());
+        let (none, _) = call(None).await;
+        let (wrong, _) = call(Some("wrong-token-0123456789abcdef")).await;
+        let (read, read_body) = call(Some(READ)).await;
+        let (op, op_body) = call(Some(OPERATE)).await;
+        let what = format!("{method} {path}");
+        if *public {
+            assert_eq!(none, 200, "{what}");
+            continue;
+        }
+        assert_eq!((none, wrong), (401, 401), "{what}");
+        if *operate {
+            assert_eq!(read, 403, "{what}: {read_body}");
+        } else {
+            assert!(
+                ![401, 403, 405].contains(&read),
+                "{what}: {read} {read_body}"
+            );
+        }
+        // Served by a handler (its 404s say what is missing), never the router's 404 or 405.
+        assert!(![401, 403, 405].contains(&op), "{what}: {op} {op_body}");
+        assert!(
+            op != 404 || op_body["error"].is_string(),
+            "{what} is not served"
+        );
+    }
+}
+
+/// 10 000 notices page by page: each once, in id order, filters applied per page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_cover_ten_thousand_notices_once_each() {
+    let (smtp, _inbox) = common::start_server();
+    let d = start_scenario(smtp, "").await;
+    let (status, _) = d
+        .send(
+            reqwest::Method::PUT,
+            "/v1/directory",
+            Some(OPERATE),
+            Some(DIRECTORY.into()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Alpha is in a holiday: every notice waits. Two notices (student, guardian) per grade.
+    for batch in 0..5 {
+        let lines: Vec<String> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                grade(
+                    &format!("p-{n}"),
+                    "alpha",
+                    &format!("r-{n}"),
+                    "a-1",
+                    &now_rfc3339(-60),
+                )
+            })
+            .collect();
+        let r = d.ingest(&(lines.join("\n") + "\n")).await;
+        assert_eq!(r["accepted"], 1000, "{r}");
+    }
+    let walk = |query: &'static str, limit: u32| {
+        let d = &d;
+        async move {
+            let mut ids: Vec<i64> = vec![];
+            let mut after: Option<i64> = None;
+            let mut pages = 0;
+            loop {
+                let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
+                let path = format!("/v1/notices?limit={limit}{query}{cursor}");
+                let (status, page) = d.get(&path, Some(READ)).await;
+                assert_eq!(status, 200, "{page}");
+                pages += 1;
+                ids.extend(items(&page).iter().map(|n| n["id"].as_i64().unwrap()));
+                match page["next_after"].as_i64() {
+                    Some(a) => after = Some(a),
+                    None => break,
+                }
+            }
+            (ids, pages)
+        }
+    };
+    let (ids, pages) = walk("", 1000).await;
+    assert_eq!(ids.len(), 10_000);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in order, none twice"
+    );
+    assert!((10..=11).contains(&pages), "{pages} pages");
+    let (guardians, _) = walk("&role=guardian&state=pending", 700).await;
+    assert_eq!(guardians.len(), 5000);
+    let (default_pages, pages) = walk("&school=alpha", 100).await;
+    assert_eq!((default_pages, pages >= 100), (ids, true));
+    let (_, status) = d.get("/v1/status", Some(READ)).await;
+    let alpha = &status["schools"].as_array().unwrap()[0];
+    assert_eq!(
+        (&alpha["school"], &alpha["pending"]),
+        (&"alpha".into(), &10_000.into())
+    );
+    assert_eq!(d.get("/v1/notices?limit=1001", Some(READ)).await.0, 400);
+    assert_eq!(d.get("/v1/notices?state=lost", Some(READ)).await.0, 400);
+}
