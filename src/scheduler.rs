@@ -3,6 +3,8 @@
 //! notices and key in the claim: [`crate::store::outbox`]), send, and record the outcome. The
 //! daemon and `simulate` share [`Dispatcher::run_due`].
 
+mod delivery;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -15,12 +17,13 @@ pub use crate::store::outbox::message_key;
 
 use crate::clock::Clock;
 use crate::config::{DeliveryConfig, Fallback};
-use crate::ingest::Shared;
-use crate::model::{Event, Role};
+use crate::model::{ChannelKind, Event, Role};
 use crate::policy::calendar::resolve_local;
 use crate::policy::{NoticeKind, Reason, Rule};
 use crate::render::{Item, MessageInput, Renderer};
-use crate::send::{delivery as after, Channels, Delivery, Outgoing, OutgoingNotice, SendError};
+use crate::send::failure_log::{FailureKind, FailureLog, Line};
+use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
+use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
 
 /// A message that was handed over, for observers (`simulate`, tests, metrics).
@@ -44,6 +47,8 @@ pub struct Dispatcher {
     pub lease: Duration,
     /// Groups claimed per round trip to the store.
     pub batch_groups: u32,
+    /// Failed sends, logged as a summary per channel and kind (not a line per message).
+    failures: std::sync::Mutex<FailureLog>,
 }
 
 impl Dispatcher {
@@ -63,6 +68,21 @@ impl Dispatcher {
             observer: None,
             lease: Duration::minutes(5),
             batch_groups: 512,
+            failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
+        }
+    }
+
+    /// Counts a failed send; logs it when it is the first of its kind or a summary is due.
+    /// The message's own line (with its key) is at debug level.
+    fn failed(&self, channel: ChannelKind, kind: FailureKind, detail: &str) {
+        let line = self.failures.lock().expect("failure log lock").record(
+            self.clock.now(),
+            channel,
+            kind,
+            detail,
+        );
+        if let Some(line) = line {
+            line.log();
         }
     }
 
@@ -78,7 +98,14 @@ impl Dispatcher {
             if *stop.borrow() {
                 return;
             }
-            if let Err(e) = self.run_due(self.clock.now(), Some(&stop)).await {
+            let result = self.run_due(self.clock.now(), Some(&stop)).await;
+            let summaries = self
+                .failures
+                .lock()
+                .expect("failure log lock")
+                .flush(self.clock.now());
+            summaries.iter().for_each(Line::log);
+            if let Err(e) = result {
                 tracing::error!(error = %e, "dispatching failed; retrying shortly");
                 let pause = self.clock.now() + Duration::seconds(5);
                 tokio::select! {
@@ -265,22 +292,24 @@ impl Dispatcher {
         let outgoing = match prepared {
             Ok(o) => o,
             Err(error) => {
-                tracing::warn!(
+                tracing::debug!(
                     channel = group[0].channel.as_str(),
                     notices = group.len(),
                     "message dead: {error}"
                 );
+                self.failed(group[0].channel, FailureKind::Dead, &error);
                 return (ids, self.dead_or_fallback(&group, error, delivery).await);
             }
         };
-        let first_due = after::first_due(&group, events);
+        let first_due = delivery::first_due(&group, events);
         if self.clock.now() - first_due > delivery.max_age {
             let error = format!(
                 "not delivered within max_age ({}) of {}",
-                crate::policy::planner::human(delivery.max_age),
+                crate::model::time::human(delivery.max_age),
                 first_due.to_rfc3339()
             );
-            tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+            tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+            self.failed(outgoing.channel, FailureKind::Dead, &error);
             return (ids, Outcome::Dead { error });
         }
         match self.over_daily_cap(&group).await {
@@ -304,7 +333,7 @@ impl Dispatcher {
         let Delivery { result, gone } = channel.deliver(&outgoing).await;
         let at = self.clock.now();
         if !gone.is_empty() {
-            if let Err(e) = after::record_gone(
+            if let Err(e) = delivery::record_gone(
                 &*self.store,
                 &self.shared,
                 &outgoing.school,
@@ -334,7 +363,8 @@ impl Dispatcher {
                 }
             }
             Err(SendError::Permanent(error)) => {
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                self.failed(outgoing.channel, FailureKind::Permanent, &error);
                 self.dead_or_fallback(&group, error, delivery).await
             }
             Err(SendError::Transient {
@@ -354,25 +384,28 @@ impl Dispatcher {
                     .and_then(|p| p.calendar.next_allowed(at + wait, &mut vec![]).ok())
                     .unwrap_or(at + wait);
                 if retry_at - first_due > delivery.max_age {
-                    tracing::warn!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
+                    tracing::debug!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
+                    self.failed(outgoing.channel, FailureKind::Dead, &message);
                     return (
                         ids,
                         Outcome::Dead {
                             error: format!(
                                 "not delivered within max_age ({}): {message}",
-                                crate::policy::planner::human(delivery.max_age)
+                                crate::model::time::human(delivery.max_age)
                             ),
                         },
                     );
                 }
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
+                self.failed(outgoing.channel, FailureKind::Transient, &message);
                 Outcome::Retry {
                     error: message,
                     at: retry_at,
                 }
             }
             Err(SendError::Transient { message, .. }) => {
-                tracing::warn!(key = %outgoing.key, attempts, "giving up: {message}");
+                tracing::debug!(key = %outgoing.key, attempts, "giving up: {message}");
+                self.failed(outgoing.channel, FailureKind::Dead, &message);
                 Outcome::Dead {
                     error: format!("after {attempts} attempts: {message}"),
                 }
@@ -402,7 +435,7 @@ impl Dispatcher {
             .and_then(|p| p.calendar.next_allowed(now, &mut vec![]).ok())
             .unwrap_or(now);
         let why = format!("{} failed: {error}", group[0].channel.as_str());
-        let notices = after::fallback_notices(group, &self.shared.sending_directory(), at, &why);
+        let notices = delivery::fallback_notices(group, &self.shared.sending_directory(), at, &why);
         if notices.is_empty() {
             return Outcome::Dead { error };
         }

@@ -4,9 +4,11 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod audit;
 pub mod health;
 pub mod outbox;
 pub mod postgres;
+pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
 
@@ -17,9 +19,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind, Reason};
-use crate::send::gone::{GoneKey, GoneMark};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +35,9 @@ pub enum StoreError {
     Unsupported(String),
     #[error("{0}")]
     Setup(String),
+    /// Input that would need quarantine finds it full: the batch is refused, not acknowledged.
+    #[error("the quarantine is full ({used} of {max} bytes, [quarantine] max_bytes): rejected input cannot be kept; purge it or raise the quota")]
+    QuarantineFull { used: i64, max: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -169,6 +174,12 @@ pub trait Store: Send + Sync {
     }
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
+
+    /// Retention (AVG) and the erasure of one student's data.
+    fn retention(&self) -> &dyn retention::Retention;
+
+    /// The audit trail of operator actions and personal choices, in the same database.
+    fn audit(&self) -> &dyn audit::AuditLog;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
@@ -222,13 +233,12 @@ pub trait Tx: Send {
         -> Result<()>;
     async fn records_waiting_for(&mut self, school: &str, release_key: &str)
         -> Result<Vec<String>>;
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()>;
+    /// Keeps a rejected or conflicting item (its prefix, size and hash).
+    async fn quarantine(&mut self, item: &retention::QuarantineItem<'_>) -> Result<()>;
+    /// What the quarantine holds, against `[quarantine] max_bytes`.
+    async fn quarantine_bytes(&mut self) -> Result<i64>;
+    /// The content hashes of these stored events (ids not stored are left out).
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>>;
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // The one-row forms.
@@ -312,6 +322,23 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }
+}
+
+/// A notice's reasons with a `resend` step appended (stores share it).
+pub(crate) fn resent_reasons(
+    reasons: &str,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let mut list: Vec<crate::policy::Reason> =
+        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
+    list.push(crate::policy::Reason::moved(
+        crate::policy::Rule::Resend,
+        from,
+        now,
+        "put back by rustig resend",
+    ));
+    Ok(serde_json::to_string(&list).expect("reasons serialize"))
 }
 
 /// Identifies a stored directory: `save_directory` skips the write when it is unchanged.

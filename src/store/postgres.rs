@@ -11,6 +11,8 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod audit;
+mod retention;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -32,9 +34,9 @@ use super::{
     from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError, StoredNotice,
     Tx,
 };
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
-use crate::send::gone::{GoneKey, GoneMark};
 
 /// Connections per instance: ingest transactions, the scheduler's claim/finish and per-group
 /// cap queries, and one held by the notification listener. Ten serve a busy instance and
@@ -237,6 +239,14 @@ impl Store for PgStore {
         self
     }
 
+    fn retention(&self) -> &dyn super::retention::Retention {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
         self.health.ok();
@@ -379,7 +389,7 @@ impl Store for PgStore {
     }
 
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
-        let r = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1)")
+        let r = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1) AND purged_at IS NULL")
             .bind(ids)
             .fetch_all(&self.pool)
             .await;
@@ -590,7 +600,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await?;
             for (id, due_at, reasons) in &rows {
-                let reasons = super::sqlite::resent_reasons(reasons, from_ms(*due_at), now)?;
+                let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
                 sqlx::query(
                     "UPDATE notices SET state = 'pending', due_at = $2, attempts = 0, claimed_until = NULL, \
                      reasons = $3, message_id = NULL, message_key = NULL WHERE id = $1",
@@ -825,11 +835,12 @@ impl PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM events WHERE id = $1 AND purged_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(|e| self.health.db(e))?;
         body.map(|b| parse_event(&b)).transpose()
     }
 
@@ -869,24 +880,48 @@ impl Tx for PgTx {
         .map_err(|e| self.health.db(e))
     }
 
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn quarantine(&mut self, item: &super::retention::QuarantineItem<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO quarantine (received_at, source, reason, raw, kind, size, hash, kept) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(to_ms(at))
-        .bind(source)
-        .bind(reason)
-        .bind(raw)
+        .bind(to_ms(item.at))
+        .bind(item.source)
+        .bind(&item.reason)
+        .bind(item.prefix)
+        .bind(item.kind.as_str())
+        .bind(item.size as i64)
+        .bind(&item.hash)
+        .bind(item.cost())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
         Ok(())
+    }
+
+    async fn quarantine_bytes(&mut self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(SUM(kept), 0)::BIGINT FROM quarantine")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))
+    }
+
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>> {
+        let rows: Vec<(String, Option<String>, String)> =
+            sqlx::query_as("SELECT id, hash, body FROM events WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| self.health.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, hash, body)| {
+                (
+                    id,
+                    hash.unwrap_or_else(|| super::retention::content_hash(&body)),
+                )
+            })
+            .collect())
     }
 
     async fn insert_events(
@@ -901,11 +936,16 @@ impl Tx for PgTx {
         let occurred: Vec<i64> = events.iter().map(|e| to_ms(e.occurred_utc())).collect();
         // A concurrent insert of the same id waits for the other transaction, then does
         // nothing: exactly one of them stores the event.
+        let (bodies, hashes): (Vec<String>, Vec<String>) = events
+            .iter()
+            .map(|e| super::retention::body_and_hash(e))
+            .unzip();
         let inserted: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
-             SELECT id, school, type, record, occurred_at, $7, body \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) \
-                  AS u(id, school, type, record, occurred_at, body) \
+            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) \
+             SELECT id, school, type, record, occurred_at, $7, body, hash \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], \
+                         $8::text[]) \
+                  AS u(id, school, type, record, occurred_at, body, hash) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(col(|e| e.id.clone()))
@@ -913,8 +953,9 @@ impl Tx for PgTx {
         .bind(col(|e| e.type_name().to_string()))
         .bind(col(|e| e.record.clone()))
         .bind(occurred)
-        .bind(col(Event::to_json))
+        .bind(bodies)
         .bind(to_ms(received_at))
+        .bind(hashes)
         .fetch_all(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;

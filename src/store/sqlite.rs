@@ -2,6 +2,8 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod audit;
+mod retention;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -21,9 +23,9 @@ use super::{
     directory_hash, from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError,
     StoredNotice, Tx,
 };
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
-use crate::send::gone::{GoneKey, GoneMark};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -121,23 +123,6 @@ fn parse_event(body: &str) -> Result<Event> {
     Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
 }
 
-/// A notice's reasons with a `resend` step appended (stores share it).
-pub(crate) fn resent_reasons(
-    reasons: &str,
-    from: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<String> {
-    let mut list: Vec<crate::policy::Reason> =
-        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
-    list.push(crate::policy::Reason::moved(
-        crate::policy::Rule::Resend,
-        from,
-        now,
-        "put back by rustig resend",
-    ));
-    Ok(serde_json::to_string(&list).expect("reasons serialize"))
-}
-
 fn ids_json(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("ids serialize")
 }
@@ -145,6 +130,14 @@ fn ids_json(ids: &[i64]) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
+    fn retention(&self) -> &dyn super::retention::Retention {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -296,7 +289,8 @@ impl Store for SqliteStore {
 
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
         let rows = sqlx::query(
-            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND purged_at IS NULL",
         )
         .bind(serde_json::to_string(ids).expect("ids serialize"))
         .fetch_all(&self.pool)
@@ -488,7 +482,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         for (id, due_at, reasons) in &rows {
-            let reasons = resent_reasons(reasons, from_ms(*due_at), now)?;
+            let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
             sqlx::query(
                 "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, claimed_until = NULL, \
                  reasons = ?3, message_id = NULL, message_key = NULL WHERE id = ?1",
@@ -528,10 +522,11 @@ struct SqliteTx {
 #[async_trait]
 impl Tx for SqliteTx {
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM events WHERE id = ?1 AND purged_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
         body.map(|b| parse_event(&b)).transpose()
     }
 
@@ -569,23 +564,48 @@ impl Tx for SqliteTx {
         .await?)
     }
 
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn quarantine(&mut self, item: &super::retention::QuarantineItem<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO quarantine (received_at, source, reason, raw, kind, size, hash, kept) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
-        .bind(to_ms(at))
-        .bind(source)
-        .bind(reason)
-        .bind(raw)
+        .bind(to_ms(item.at))
+        .bind(item.source)
+        .bind(&item.reason)
+        .bind(item.prefix)
+        .bind(item.kind.as_str())
+        .bind(item.size as i64)
+        .bind(&item.hash)
+        .bind(item.cost())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn quarantine_bytes(&mut self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(SUM(kept), 0) FROM quarantine")
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>> {
+        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, hash, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(ids))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, hash, body)| {
+                (
+                    id,
+                    hash.unwrap_or_else(|| super::retention::content_hash(&body)),
+                )
+            })
+            .collect())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
@@ -608,16 +628,18 @@ impl Tx for SqliteTx {
         let mut inserted: Vec<String> = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) ",
+                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) ",
             );
             q.push_values(chunk, |mut row, e| {
+                let (body, hash) = super::retention::body_and_hash(e);
                 row.push_bind(&e.id)
                     .push_bind(&e.school)
                     .push_bind(e.type_name())
                     .push_bind(&e.record)
                     .push_bind(to_ms(e.occurred_utc()))
                     .push_bind(to_ms(received_at))
-                    .push_bind(e.to_json());
+                    .push_bind(body)
+                    .push_bind(hash);
             });
             q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             inserted.extend(
@@ -633,7 +655,8 @@ impl Tx for SqliteTx {
 
     async fn events_by_id(&mut self, ids: &[String]) -> Result<HashMap<String, Event>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND purged_at IS NULL",
         )
         .bind(json(ids))
         .fetch_all(&mut *self.tx)
