@@ -1,5 +1,5 @@
-//! Time for the IO shell. The pure core never reads a clock; the scheduler asks this one, and
-//! tests and `simulate` drive a manual one.
+//! Time for the IO shell, and the only place that reads the wall clock. The pure core never
+//! reads a clock; the scheduler asks this one, and tests and `simulate` drive a manual one.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +14,15 @@ pub trait Clock: Send + Sync {
 
 /// The wall clock.
 pub struct SystemClock;
+
+impl SystemClock {
+    /// The wall clock as a `SystemTime`, for what other machines hold against real time
+    /// whatever clock the scheduler runs on: token lifetimes, signature timestamps, HTTP
+    /// dates and file ages.
+    pub fn system_time() -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+}
 
 /// The longest single sleep: re-reading the wall clock hourly copes with it being set.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -9,13 +9,14 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::ingest::{Ingestor, Shared};
+use crate::ingest::Ingestor;
 use crate::model::directory::DirectoryError;
 use crate::model::{ChannelKind, Directory};
 use crate::render::Renderer;
 use crate::scheduler::Dispatcher;
 use crate::send::email::EmailChannel;
 use crate::send::Channels;
+use crate::shared::Shared;
 use crate::source::amqp::AmqpSource;
 use crate::source::health::SourceHealth;
 use crate::source::http::HttpSource;
@@ -137,7 +138,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
     let sis_cfg = config.sis.clone();
     let shared = Shared::new(config, directory);
-    shared.set_gone(crate::send::setup::load_gone(&*store, &shared.listed_directory()).await?);
+    shared.set_gone(crate::shared::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -213,8 +214,7 @@ impl Running {
         // The directory file, or what `import-directory` stored while we ran.
         let dir = initial_directory(&config, &*self.store, now).await?;
         self.shared.set_directory(dir);
-        let gone =
-            crate::send::setup::load_gone(&*self.store, &self.shared.listed_directory()).await?;
+        let gone = crate::shared::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         self.shared.set_config(config);
         if let Some(tx) = &self.sis_directory {

@@ -4,112 +4,17 @@
 //! Sources call [`Ingestor::ingest`] and acknowledge only after it returns `Ok`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::config::Fallback;
 use crate::model::{Directory, Event, EventBody, EventError};
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
-use crate::send::gone::{push_first, GoneSet};
 use crate::store::{Current, RecordKey, Store, StoreError, Tx};
 
-/// The config and directory in force; both can be swapped while running.
-pub struct Shared {
-    config: RwLock<Arc<Config>>,
-    views: RwLock<Views>,
-    /// Wakes the scheduler when new notices may be due sooner than it thinks.
-    pub wake: Notify,
-}
-
-/// The directory as imported and the two views derived from it, swapped together.
-struct Views {
-    listed: Arc<Directory>,
-    gone: Arc<GoneSet>,
-    /// Less the gone contacts: whom messages can reach.
-    sending: Arc<Directory>,
-    /// Also less the email contacts held back as fallback (`[delivery] fallback = "email"`
-    /// for people with a push contact): whom the planner plans for.
-    planning: Arc<Directory>,
-}
-
-impl Views {
-    fn new(listed: Arc<Directory>, gone: Arc<GoneSet>, config: &Config) -> Views {
-        let sending = gone
-            .apply(&listed)
-            .map(Arc::new)
-            .unwrap_or_else(|| listed.clone());
-        let planning = if config.delivery.fallback == Fallback::Email {
-            push_first(&sending)
-                .map(Arc::new)
-                .unwrap_or_else(|| sending.clone())
-        } else {
-            sending.clone()
-        };
-        Views {
-            listed,
-            gone,
-            sending,
-            planning,
-        }
-    }
-}
-
-impl Shared {
-    pub fn new(config: Config, directory: Directory) -> Arc<Shared> {
-        let views = Views::new(Arc::new(directory), Arc::default(), &config);
-        Arc::new(Shared {
-            config: RwLock::new(Arc::new(config)),
-            views: RwLock::new(views),
-            wake: Notify::new(),
-        })
-    }
-
-    pub fn config(&self) -> Arc<Config> {
-        self.config.read().expect("config lock").clone()
-    }
-
-    /// The directory the planner sees: as imported, less gone contacts and fallback-only
-    /// email addresses.
-    pub fn directory(&self) -> Arc<Directory> {
-        self.views.read().expect("directory lock").planning.clone()
-    }
-
-    /// The directory messages are sent with: as imported, less gone contacts.
-    pub fn sending_directory(&self) -> Arc<Directory> {
-        self.views.read().expect("directory lock").sending.clone()
-    }
-
-    /// The directory as imported.
-    pub fn listed_directory(&self) -> Arc<Directory> {
-        self.views.read().expect("directory lock").listed.clone()
-    }
-
-    /// Contacts marked gone.
-    pub fn gone(&self) -> Arc<GoneSet> {
-        self.views.read().expect("directory lock").gone.clone()
-    }
-
-    pub fn set_config(&self, c: Config) {
-        let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(views.listed.clone(), views.gone.clone(), &c);
-        *self.config.write().expect("config lock") = Arc::new(c);
-    }
-
-    pub fn set_directory(&self, d: Directory) {
-        let config = self.config();
-        let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(Arc::new(d), views.gone.clone(), &config);
-    }
-
-    pub fn set_gone(&self, gone: GoneSet) {
-        let config = self.config();
-        let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(views.listed.clone(), Arc::new(gone), &config);
-    }
-}
+/// The ingestor plans against it; sources and tests also reach it here.
+pub use crate::shared::Shared;
 
 /// What became of one submitted event.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,8 +2,33 @@
 //!
 //! Events from the student information system go in; notices come out when the school's
 //! rules allow. See DESIGN.md for the data flow and the contracts.
+//!
+//! The modules from the ground floor up, the way a notice travels through them once the
+//! rules are in place; each imports only modules listed before it (the clock and the
+//! listener stand on the ground floor beside the model):
+//!
+//! - [`model`]: what rustig reads (events, the directory, time values, digest schedules,
+//!   whom the directory can reach). No IO.
+//! - [`policy`]: the pure core. The school's rules and the planner: `plan(event, directory,
+//!   policy, now)`; `now` is an argument, nothing is read.
+//! - [`config`]: the operator's TOML, checked and merged into a [`policy::Policy`] per school.
+//! - [`store`]: the durable delay buffer (SQLite or PostgreSQL behind one trait).
+//! - [`shared`]: the config and directory in force and the views the planner and the
+//!   scheduler see, swapped while running.
+//! - [`ingest`]: raw bytes → validated, deduplicated events → planned notices, one
+//!   transaction per batch.
+//! - [`render`]: a group of notices → the text a recipient reads, in Dutch or English.
+//! - [`send`]: the channels (email, Web Push, FCM, ntfy, webhook); they only hand over.
+//! - [`scheduler`]: the release loop: claim what is due, group, render, send, record.
+//! - [`source`]: where events come from (HTTP, NATS, RabbitMQ, the SIS pollers); each
+//!   acknowledges only after [`ingest`] committed.
+//! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
+//! - [`daemon`]: the wiring of all of the above for `rustig run`.
+//! - [`clock`]: the only reader of the wall clock; [`listener`]: HTTP with the limits every
+//!   rustig listener needs.
+//!
+//! The benchmark (`rustig bench`) is a workspace member of its own, `bench/`.
 
-pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod daemon;
@@ -14,6 +39,7 @@ pub mod policy;
 pub mod render;
 pub mod scheduler;
 pub mod send;
+pub mod shared;
 pub mod simulate;
 pub mod source;
 pub mod store;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use rustig::clock::{Clock, SystemClock};
 use rustig::config::Config;
 use rustig::policy::{explain, plan, Facts};
+use rustig::store::audit::{AuditEntry, AuditFilter};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -95,8 +96,31 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
+    /// Print the audit trail (operator actions, changed choices) as NDJSON, oldest first.
+    Audit {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// Only this action, or every action under a prefix ending in `.` (`notices.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries about this target (`event:e-17`, `student:s-4`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only entries at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<DateTime<chrono::FixedOffset>>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
-    Bench(rustig::bench::Options),
+    /// Runs `rustig-bench` from the same folder: `cargo build --release --workspace`.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed on to `rustig-bench` (`rustig bench --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// `default` applies when RUSTIG_LOG is not set.
@@ -122,11 +146,10 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The bench's own release loop would log every message at info.
-    init_logging(match cli.command {
-        Command::Bench(_) => "warn",
-        _ => "info",
-    });
+    if let Command::Bench { args } = &cli.command {
+        return bench(args);
+    }
+    init_logging("info");
     let result = match cli.command {
         Command::Run { config } => match load_config(&config) {
             Ok(c) => run(c).await,
@@ -194,7 +217,25 @@ async fn main() -> ExitCode {
             Ok(c) => resend(c, event_id.as_deref()).await,
             Err(code) => return code,
         },
-        Command::Bench(opts) => bench(opts).await,
+        Command::Audit {
+            config,
+            action,
+            target,
+            since,
+            limit,
+        } => match load_config(&config) {
+            Ok(c) => {
+                let filter = AuditFilter {
+                    action,
+                    target,
+                    since: since.map(|t| t.with_timezone(&Utc)),
+                    ..AuditFilter::default()
+                };
+                audit(c, &filter, limit).await
+            }
+            Err(code) => return code,
+        },
+        Command::Bench { .. } => unreachable!("handled before logging starts"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -390,9 +431,16 @@ async fn explain_cmd(
 async fn import_directory(config: Config, file: &Path) -> Result<()> {
     let dir = rustig::daemon::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
-    store.save_directory(&dir.to_json(), Utc::now()).await?;
+    let now = SystemClock.now();
+    store.save_directory(&dir.to_json(), now).await?;
+    let after = serde_json::json!({ "students": dir.len(), "file": file.display().to_string() });
+    let entry = AuditEntry::new(now, cli_actor(), "directory.import", "directory");
+    store
+        .audit()
+        .append(&entry.change(None, Some(after)))
+        .await?;
     // Contacts the new directory changed are no longer gone.
-    rustig::send::setup::load_gone(&*store, &dir).await?;
+    rustig::shared::load_gone(&*store, &dir).await?;
     println!("imported {} students into {}", dir.len(), config.store_url);
     if config.directory_file.is_some() {
         println!("note: [directory] file in the config replaces this at the next start");
@@ -427,24 +475,58 @@ fn vapid_keygen(private_key_file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-async fn bench(opts: rustig::bench::Options) -> Result<()> {
-    let progress = |step: &str| eprintln!("bench: {step}");
-    let report = rustig::bench::run(&opts, &progress).await?;
-    print!("{}", report.table());
-    if let Some(path) = &opts.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("bench: results written to {}", path.display());
+/// `rustig bench`: the bench is a workspace member of its own (`bench/`), so that the product
+/// carries no benchmark code or test servers; its binary sits next to this one.
+fn bench(args: &[std::ffi::OsString]) -> ExitCode {
+    let name = format!("rustig-bench{}", std::env::consts::EXE_SUFFIX);
+    let Some(bin) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(&name))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!(
+            "error: {name} is not next to this rustig; build both with `cargo build --release --workspace` \
+             / {name} staat niet naast deze rustig; bouw beide met `cargo build --release --workspace`"
+        );
+        return ExitCode::FAILURE;
+    };
+    match std::process::Command::new(&bin).args(args).status() {
+        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: running {}: {e}", bin.display());
+            ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let n = store.resend_dead(event_id, Utc::now()).await?;
+    let now = SystemClock.now();
+    let n = store.resend_dead(event_id, now).await?;
+    let target = event_id.map_or("dead:all".to_string(), |id| format!("event:{id}"));
+    let entry = AuditEntry::new(now, cli_actor(), "notices.resend", target);
+    let after = serde_json::json!({ "notices": n });
+    store
+        .audit()
+        .append(&entry.change(None, Some(after)))
+        .await?;
     match event_id {
         Some(id) => println!("{n} dead notice(s) of event {id} put back to pending"),
         None => println!("{n} dead notice(s) put back to pending"),
     }
     Ok(())
+}
+
+async fn audit(config: Config, filter: &AuditFilter, limit: u32) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    for record in store.audit().list(filter, None, limit).await? {
+        println!("{}", serde_json::to_string(&record)?);
+    }
+    Ok(())
+}
+
+/// The audit trail's name for whoever runs an operator command: the Unix account.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    format!("cli:{}", user.as_deref().unwrap_or("unknown"))
 }

@@ -2,6 +2,8 @@
 //! in (school, recipient, channel) groups, render one message per group, send, and record the
 //! outcome. The daemon and `simulate` share [`Dispatcher::run_due`].
 
+mod delivery;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -12,12 +14,12 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{DeliveryConfig, Fallback};
-use crate::ingest::Shared;
 use crate::model::{Event, Role};
 use crate::policy::calendar::resolve_local;
 use crate::policy::{NoticeKind, Reason, Rule};
 use crate::render::{Item, MessageInput, Renderer};
-use crate::send::{delivery as after, Channels, Delivery, Outgoing, OutgoingNotice, SendError};
+use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
+use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
 
 /// A message that was handed over, for observers (`simulate`, tests, metrics).
@@ -262,11 +264,11 @@ impl Dispatcher {
                 return (ids, self.dead_or_fallback(&group, error, delivery).await);
             }
         };
-        let first_due = after::first_due(&group, events);
+        let first_due = delivery::first_due(&group, events);
         if self.clock.now() - first_due > delivery.max_age {
             let error = format!(
                 "not delivered within max_age ({}) of {}",
-                crate::policy::planner::human(delivery.max_age),
+                crate::model::time::human(delivery.max_age),
                 first_due.to_rfc3339()
             );
             tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
@@ -293,7 +295,7 @@ impl Dispatcher {
         let Delivery { result, gone } = channel.deliver(&outgoing).await;
         let at = self.clock.now();
         if !gone.is_empty() {
-            if let Err(e) = after::record_gone(
+            if let Err(e) = delivery::record_gone(
                 &*self.store,
                 &self.shared,
                 &outgoing.school,
@@ -349,7 +351,7 @@ impl Dispatcher {
                         Outcome::Dead {
                             error: format!(
                                 "not delivered within max_age ({}): {message}",
-                                crate::policy::planner::human(delivery.max_age)
+                                crate::model::time::human(delivery.max_age)
                             ),
                         },
                     );
@@ -391,7 +393,7 @@ impl Dispatcher {
             .and_then(|p| p.calendar.next_allowed(now, &mut vec![]).ok())
             .unwrap_or(now);
         let why = format!("{} failed: {error}", group[0].channel.as_str());
-        let notices = after::fallback_notices(group, &self.shared.sending_directory(), at, &why);
+        let notices = delivery::fallback_notices(group, &self.shared.sending_directory(), at, &why);
         if notices.is_empty() {
             return Outcome::Dead { error };
         }

@@ -11,11 +11,12 @@ use serde_json::{json, Value};
 
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
-use crate::ingest::{check_school, Ingestor, Shared};
+use crate::ingest::{check_school, Ingestor};
 use crate::model::{ChannelKind, Directory, Event, EventError};
 use crate::render::Renderer;
 use crate::scheduler::{Dispatcher, SentMessage};
 use crate::send::{Channels, Discard};
+use crate::shared::Shared;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 

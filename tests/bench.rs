@@ -3,7 +3,7 @@
 //! to each sink, the sinks received one line or message per message, and the daemon phase
 //! saw the backlog and the probe. No timing is asserted: the figures are for BENCHMARKS.md.
 
-use rustig::bench::{self, Options};
+use rustig_bench::{self as bench, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_paths_add_up_on_a_small_workload() {
@@ -59,15 +59,7 @@ async fn bench_paths_add_up_on_a_small_workload() {
     );
 
     let sinks: Vec<_> = report.release.iter().map(|r| r.sink).collect();
-    let smtp = cfg!(feature = "bench-smtp");
-    assert_eq!(
-        sinks,
-        if smtp {
-            vec!["null", "smtp"]
-        } else {
-            vec!["null"]
-        }
-    );
+    assert_eq!(sinks, ["null", "smtp"]);
     for r in &report.release {
         assert_eq!(r.pending_before, pending, "{}", r.sink);
         assert_eq!(
@@ -90,9 +82,7 @@ async fn bench_paths_add_up_on_a_small_workload() {
     }
     // Store A also holds the probe the daemon sent.
     assert_eq!(report.release("null").unwrap().after.sent, pending + 1);
-    if smtp {
-        assert_eq!(report.release("smtp").unwrap().after.sent, pending);
-    }
+    assert_eq!(report.release("smtp").unwrap().after.sent, pending);
     let lines = std::fs::read_to_string(work.path().join("bench/null-sink.txt")).unwrap();
     assert_eq!(
         lines.lines().count() as u64,

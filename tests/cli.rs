@@ -303,6 +303,26 @@ fn import_directory_stores_it_for_the_daemon() {
     let out = rustig(&["import-directory", "--config", &cfg, &bad]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("students[0].id"));
+    // Both operator actions are in the audit trail; the refused import is not.
+    let out = rustig(&["resend", "--config", &cfg, "--dead"]);
+    assert!(out.status.success());
+    let out = rustig(&["audit", "--config", &cfg]);
+    assert!(out.status.success());
+    let trail: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = trail
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["directory.import", "notices.resend"]);
+    assert_eq!(trail[0]["after"]["students"], 3);
+    assert!(trail[1]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(trail[1]["target"], "dead:all");
+    let out = rustig(&["audit", "--config", &cfg, "--action", "notices."]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 }
 
 #[test]

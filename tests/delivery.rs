@@ -3,28 +3,22 @@
 //! `Retry-After`, permanent failures, dead letters and `resend`, `max_age`, gone contacts
 //! (skipped in planning until the directory changes them) and the email fallback.
 
+mod common;
 mod endpoint;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use common::release::{at, Release};
 use endpoint::{Answer, Endpoint};
-use rustig::clock::{Clock, ManualClock};
+use rustig::clock::Clock;
 use rustig::config::Config;
-use rustig::ingest::{Ingestor, Shared};
 use rustig::model::{ChannelKind, Directory};
 use rustig::policy::Rule;
-use rustig::render::Renderer;
-use rustig::scheduler::Dispatcher;
 use rustig::send::{Channel, Channels, Outgoing, SendError};
-use rustig::store::sqlite::SqliteStore;
-use rustig::store::{Store, StoredNotice};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use rustig::store::StoredNotice;
 
 /// Records email messages (the fallback's destination).
 #[derive(Default)]
@@ -65,14 +59,17 @@ fn directory(ep: &Endpoint, anna_ntfy: &str) -> Directory {
 }
 
 struct Rig {
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    shared: Arc<Shared>,
-    ingestor: Ingestor,
-    dispatcher: Dispatcher,
+    release: Release,
     mail: Arc<Mailbox>,
     ep: Endpoint,
     _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Release;
+    fn deref(&self) -> &Release {
+        &self.release
+    }
 }
 
 async fn rig(delivery: &str, start: &str) -> Rig {
@@ -85,28 +82,16 @@ async fn rig(delivery: &str, start: &str) -> Rig {
         secret.display().to_string()
     );
     let config = Config::parse(Path::new("t.toml"), &text).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::memory().await.unwrap());
-    let clock = Arc::new(ManualClock::new(at(start)));
     let mail = Arc::new(Mailbox::default());
     let channels = rustig::send::setup::add_configured(
         Channels::default().with(ChannelKind::Email, mail.clone()),
         &config,
     )
     .unwrap();
-    let shared = Shared::new(config, directory(&ep, "/anna"));
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        shared.clone(),
-        channels,
-        Arc::new(Renderer::builtin()),
-        clock.clone(),
-    );
+    let directory = directory(&ep, "/anna");
+    let release = Release::new(config, directory, channels, start, |d| d).await;
     Rig {
-        ingestor: Ingestor::new(store.clone(), shared.clone()),
-        store,
-        clock,
-        shared,
-        dispatcher,
+        release,
         mail,
         ep,
         _tmp: tmp,
@@ -120,26 +105,6 @@ fn grade(id: &str, record: &str, occurred: &str) -> String {
 }
 
 impl Rig {
-    async fn ingest(&self, raw: &str) {
-        let r = self
-            .ingestor
-            .ingest(&[raw.as_bytes()], "test", self.clock.now())
-            .await
-            .unwrap();
-        assert!(
-            matches!(r[0], rustig::ingest::Accepted::New { .. }),
-            "{r:?}"
-        );
-    }
-
-    async fn tick(&self, t: DateTime<Utc>) -> usize {
-        self.clock.set(t);
-        self.dispatcher
-            .run_due(self.clock.now(), None)
-            .await
-            .unwrap()
-    }
-
     async fn notice(&self, event: &str, recipient: &str, channel: ChannelKind) -> StoredNotice {
         self.store
             .notices_of_event(event)
@@ -344,12 +309,10 @@ async fn gone_push_contacts_fall_back_to_email_and_are_skipped_until_the_directo
 
     // A directory that still lists the contact keeps the mark; a changed one clears it.
     let same = directory(&r.ep, "/anna");
-    rustig::send::setup::load_gone(&*r.store, &same)
-        .await
-        .unwrap();
+    rustig::shared::load_gone(&*r.store, &same).await.unwrap();
     assert_eq!(r.store.gone_contacts().await.unwrap().len(), 1);
     let changed = directory(&r.ep, "/anna-new-phone");
-    let gone = rustig::send::setup::load_gone(&*r.store, &changed)
+    let gone = rustig::shared::load_gone(&*r.store, &changed)
         .await
         .unwrap();
     assert!(gone.is_empty());

@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rustig::model::reachability::{GoneKey, GoneMark};
 use rustig::model::{ChannelKind, Role};
 use rustig::policy::{Notice, NoticeKind, Reason, Rule};
-use rustig::send::gone::{GoneKey, GoneMark};
 use rustig::store::{Outcome, Store};
 
 fn at(s: &str) -> DateTime<Utc> {

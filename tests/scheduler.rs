@@ -1,27 +1,23 @@
 //! The release loop on a manual clock with a scripted channel: retries with backoff,
 //! `Retry-After`, dead letters, the daily cap, and grouping into one message.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use rustig::clock::{Clock, ManualClock};
+use chrono::Duration;
+use common::release::{at, Release};
+use rustig::clock::Clock;
 use rustig::config::Config;
-use rustig::ingest::{Ingestor, Shared};
 use rustig::model::{ChannelKind, Directory};
 use rustig::policy::Rule;
-use rustig::render::Renderer;
-use rustig::scheduler::{Dispatcher, SentMessage};
+use rustig::scheduler::SentMessage;
 use rustig::send::{Channel, Channels, Outgoing, SendError};
-use rustig::store::sqlite::SqliteStore;
-use rustig::store::{Store, StoredNotice};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use rustig::store::StoredNotice;
 
 /// Answers with the scripted results in order, then `Ok`; records what it was given.
 #[derive(Default)]
@@ -39,12 +35,16 @@ impl Channel for Scripted {
 }
 
 struct Rig {
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    ingestor: Ingestor,
-    dispatcher: Dispatcher,
+    release: Release,
     channel: Arc<Scripted>,
     sent: Arc<Mutex<Vec<SentMessage>>>,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Release;
+    fn deref(&self) -> &Release {
+        &self.release
+    }
 }
 
 const BASE: &str = r#"timezone = "Europe/Amsterdam"
@@ -66,27 +66,18 @@ name = "Coornhert Lyceum"
 async fn rig(extra: &str, start: &str) -> Rig {
     let config = Config::parse(Path::new("t.toml"), &format!("{BASE}{extra}")).unwrap();
     let dir = Directory::parse(include_bytes!("../config/directory.example.json")).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::memory().await.unwrap());
-    let clock = Arc::new(ManualClock::new(at(start)));
-    let shared = Shared::new(config, dir);
     let channel = Arc::new(Scripted::default());
     let sent: Arc<Mutex<Vec<SentMessage>>> = Arc::default();
     let sink = sent.clone();
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        shared.clone(),
-        Channels::default().with(ChannelKind::Email, channel.clone()),
-        Arc::new(Renderer::builtin()),
-        clock.clone(),
-    )
-    .observe(Arc::new(move |m: &SentMessage| {
-        sink.lock().unwrap().push(m.clone())
-    }));
+    let channels = Channels::default().with(ChannelKind::Email, channel.clone());
+    let release = Release::new(config, dir, channels, start, |d| {
+        d.observe(Arc::new(move |m: &SentMessage| {
+            sink.lock().unwrap().push(m.clone())
+        }))
+    })
+    .await;
     Rig {
-        ingestor: Ingestor::new(store.clone(), shared),
-        store,
-        clock,
-        dispatcher,
+        release,
         channel,
         sent,
     }
@@ -99,30 +90,6 @@ fn grade(id: &str, record: &str, student: &str, occurred: &str, value: &str) -> 
 }
 
 impl Rig {
-    async fn ingest(&self, raw: &str) {
-        let r = self
-            .ingestor
-            .ingest(&[raw.as_bytes()], "test", self.clock.now())
-            .await
-            .unwrap();
-        assert!(
-            matches!(r[0], rustig::ingest::Accepted::New { .. }),
-            "{r:?}"
-        );
-    }
-
-    async fn tick(&self, t: DateTime<Utc>) -> usize {
-        self.clock.set(t);
-        self.dispatcher
-            .run_due(self.clock.now(), None)
-            .await
-            .unwrap()
-    }
-
-    async fn notices(&self, event: &str) -> Vec<StoredNotice> {
-        self.store.notices_of_event(event).await.unwrap()
-    }
-
     async fn student_notice(&self, event: &str) -> StoredNotice {
         self.notices(event)
             .await

@@ -119,12 +119,12 @@ pub(super) fn summarize(p: &Policy) -> String {
         ClassroomFirst::Off => "students see grades without a classroom gate".to_string(),
         ClassroomFirst::Release => format!(
             "students see a grade once its assessment is released in class (at most {})",
-            crate::policy::planner::human(g.max_hold)
+            crate::model::time::human(g.max_hold)
         ),
         ClassroomFirst::NextLesson => format!(
             "students see a grade after the next lesson of the subject ({} school day(s) without a timetable, at most {})",
             g.embargo_school_days,
-            crate::policy::planner::human(g.max_hold)
+            crate::model::time::human(g.max_hold)
         ),
         ClassroomFirst::Embargo => format!("students see a grade after {} school day(s)", g.embargo_school_days),
     };
@@ -138,9 +138,9 @@ pub(super) fn summarize(p: &Policy) -> String {
          Consent: student controls {}, adults {}.",
         c.tz.name(),
         g.guardians.as_str(),
-        crate::policy::planner::human(g.guardian_delay),
+        crate::model::time::human(g.guardian_delay),
         if g.push_shows_value { "; push shows values" } else { "; push never shows values" },
-        crate::policy::planner::human(p.absences.settle),
+        crate::model::time::human(p.absences.settle),
         kinds.join(", "),
         p.digest.students.describe(),
         p.digest.guardians.describe(),

@@ -1,13 +1,100 @@
-//! What makes a contact usable: an email address a real parser accepts, endpoints that are
-//! URLs with a scheme the channel allows, Web Push keys of the right length, and nowhere a
-//! control character that could start a new header line in a message or a request.
+//! A contact (one way to reach a person) and its channel, and what makes a contact usable:
+//! an email address a real parser accepts, endpoints that are URLs with a scheme the channel
+//! allows, Web Push keys of the right length, and nowhere a control character that could
+//! start a new header line in a message or a request.
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 
-use super::directory::{Contact, WebPushSubscription};
+/// One way to reach a person; exactly one key per object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Contact {
+    Email(String),
+    /// Boxed: a subscription is large and rare, and every contact is as big as the largest
+    /// variant (a directory holds tens of thousands of contacts).
+    Webpush(Box<WebPushSubscription>),
+    Fcm(String),
+    Ntfy(String),
+    Webhook(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPushSubscription {
+    pub endpoint: String,
+    pub keys: WebPushKeys,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebPushKeys {
+    pub p256dh: String,
+    pub auth: String,
+}
+
+/// The channel a contact belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Email,
+    Webpush,
+    Fcm,
+    Ntfy,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::Webpush => "webpush",
+            ChannelKind::Fcm => "fcm",
+            ChannelKind::Ntfy => "ntfy",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        Some(match s {
+            "email" => ChannelKind::Email,
+            "webpush" => ChannelKind::Webpush,
+            "fcm" => ChannelKind::Fcm,
+            "ntfy" => ChannelKind::Ntfy,
+            "webhook" => ChannelKind::Webhook,
+            _ => return None,
+        })
+    }
+
+    /// Push channels show text on a lock screen.
+    pub fn is_push(self) -> bool {
+        !matches!(self, ChannelKind::Email | ChannelKind::Webhook)
+    }
+}
+
+impl Contact {
+    pub fn channel(&self) -> ChannelKind {
+        match self {
+            Contact::Email(_) => ChannelKind::Email,
+            Contact::Webpush(_) => ChannelKind::Webpush,
+            Contact::Fcm(_) => ChannelKind::Fcm,
+            Contact::Ntfy(_) => ChannelKind::Ntfy,
+            Contact::Webhook(_) => ChannelKind::Webhook,
+        }
+    }
+}
+
+/// The distinct channels of a contact list, in first-seen order.
+pub fn channels(contacts: &[Contact]) -> Vec<ChannelKind> {
+    let mut out: Vec<ChannelKind> = Vec::new();
+    for c in contacts {
+        if !out.contains(&c.channel()) {
+            out.push(c.channel());
+        }
+    }
+    out
+}
 
 /// RFC 5321 limits a path to 256 octets, so an address to 254.
 const MAX_EMAIL: usize = 254;

@@ -4,10 +4,16 @@ pub mod contact;
 pub mod directory;
 pub mod event;
 pub mod ndjson;
+pub mod reachability;
+pub mod schedule;
+pub mod schema;
+pub mod time;
 pub mod validate;
 
-pub use directory::{ChannelKind, Contact, Directory, Role, Student};
+pub use contact::{ChannelKind, Contact};
+pub use directory::Directory;
 pub use event::{AbsenceKind, Event, EventBody, EventError, GradeKind};
+pub use schema::{Role, Student};
 
 use serde::{Deserialize, Serialize};
 

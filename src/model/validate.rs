@@ -4,9 +4,10 @@
 
 use std::collections::HashSet;
 
+use super::contact::Contact;
 use super::contact::{self, no_control};
-use super::directory::{Contact, DirectoryData};
 use super::event::MAX_ID_BYTES;
+use super::schema::DirectoryData;
 
 /// One problem: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub fn problems(data: &DirectoryData) -> Vec<Problem> {
             }
             contacts(&format!("{at}.contacts"), &g.contacts, &mut add);
             if let Some(line) = &g.digest {
-                if let Err(m) = crate::policy::Schedule::parse(line) {
+                if let Err(m) = crate::model::schedule::Schedule::parse(line) {
                     add(format!("{at}.digest"), m);
                 }
             }

@@ -5,13 +5,12 @@
 //! DST days too.
 
 use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
-    Weekday,
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
 };
 use chrono_tz::Tz;
 
-use crate::config::values::{DateRange, WeekTime};
 use crate::model::directory::Lesson;
+use crate::model::time::{minute_of_day, DateRange, WeekTime};
 use crate::policy::reason::{Reason, Rule};
 
 /// The most rule moves we follow before declaring an instant unreachable.
@@ -31,10 +30,6 @@ pub struct Calendar {
 pub struct Unreachable {
     pub from: DateTime<Utc>,
     pub why: String,
-}
-
-pub fn minute_of_day(t: NaiveTime) -> u32 {
-    t.hour() * 60 + t.minute()
 }
 
 /// The first instant whose local wall-clock reading is at or after `local` in `tz`.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use serde::Deserialize;
 
-use crate::config::values::DayWindow;
+use crate::model::time::DayWindow;
 use crate::model::AbsenceKind;
 
 pub use calendar::Calendar;

@@ -5,13 +5,13 @@
 //! leaving a [`Reason`]. The student's timeline comes first; guardians start from the
 //! student's due time plus `grades.guardian_delay`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::values::DayWindow;
 use crate::model::directory::{channels, Guardian, Person};
 use crate::model::event::{Absence, Grade};
+use crate::model::time::{human, DayWindow};
 use crate::model::{ChannelKind, Directory, Event, EventBody, GradeKind, Role, Student};
 use crate::policy::calendar::{resolve_local, Calendar};
 use crate::policy::reason::{Reason, Rule};
@@ -743,19 +743,6 @@ fn guardian_person(g: &Guardian) -> Person<'_> {
         locale: g.locale,
         contacts: &g.contacts,
         role: Role::Guardian,
-    }
-}
-
-/// `24h`, `5days`: durations as operators wrote them.
-/// `45m`, `24h`, `5d`: durations the way operators write them.
-pub fn human(d: Duration) -> String {
-    let secs = d.num_seconds();
-    match secs {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 && s >= 3 * 86_400 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        _ => humantime::format_duration(d.to_std().unwrap_or_default()).to_string(),
     }
 }
 

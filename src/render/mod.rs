@@ -95,7 +95,21 @@ pub use context::MessageContext;
 
 use crate::model::{ChannelKind, Event, Locale, Role};
 use crate::policy::NoticeKind;
-use crate::send::Rendered;
+
+/// The visible text of a message, filled for every channel kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rendered {
+    /// Email subject.
+    pub subject: String,
+    /// Email plain-text part.
+    pub text: String,
+    /// Email HTML part.
+    pub html: String,
+    /// Push notification title.
+    pub title: String,
+    /// Push notification body.
+    pub body: String,
+}
 
 /// One notice in a message, with the current version of its event.
 #[derive(Debug, Clone)]

@@ -31,6 +31,7 @@ use tokio::sync::Mutex;
 
 use super::http::{combine, retry_after, snippet, status_error, ContactResult, HttpSender, Reply};
 use super::{Channel, Delivery, Outgoing, SendError};
+use crate::clock::SystemClock;
 use crate::config::FcmConfig;
 use crate::model::Contact;
 
@@ -179,7 +180,7 @@ impl FcmChannel {
         let body = format!(
             "grant_type={}&assertion={}",
             GRANT_TYPE.replace(':', "%3A"),
-            self.assertion(SystemTime::now())
+            self.assertion(SystemClock::system_time())
         );
         let req = self
             .http
@@ -225,7 +226,7 @@ impl FcmChannel {
     pub fn message(&self, msg: &Outgoing, token: &str) -> Value {
         let topic = msg.topic();
         let ttl = self.ttl.as_secs();
-        let expires = SystemTime::now()
+        let expires = SystemClock::system_time()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs()
@@ -306,7 +307,7 @@ pub fn classify(reply: &Reply) -> ContactResult {
         "QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL" | "UNAUTHENTICATED" => {
             ContactResult::Failed(SendError::Transient {
                 message: text,
-                retry_after: retry_after(&reply.headers, SystemTime::now()),
+                retry_after: retry_after(&reply.headers, SystemClock::system_time()),
             })
         }
         _ if reply.status == reqwest::StatusCode::UNAUTHORIZED => {

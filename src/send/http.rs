@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use tokio::sync::Semaphore;
 
 use super::{Contact, Delivery, GoneContact, SendError};
+use crate::clock::SystemClock;
 use crate::config::DeliveryConfig;
 
 /// Answers longer than this are cut; only the start matters for error texts.
@@ -150,7 +151,7 @@ pub fn status_error(what: &str, reply: &Reply) -> SendError {
     if is_transient_status(reply.status) {
         SendError::Transient {
             message,
-            retry_after: retry_after(&reply.headers, SystemTime::now()),
+            retry_after: retry_after(&reply.headers, SystemClock::system_time()),
         }
     } else {
         SendError::Permanent(message)
@@ -243,10 +244,10 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h, SystemTime::now()), None);
+        assert_eq!(retry_after(&h, SystemClock::system_time()), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("120"));
         assert_eq!(
-            retry_after(&h, SystemTime::now()),
+            retry_after(&h, SystemClock::system_time()),
             Some(Duration::from_secs(120))
         );
         h.insert(

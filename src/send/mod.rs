@@ -1,10 +1,8 @@
 //! Delivery channels. A channel takes one rendered message for one recipient and hands it
 //! over; it says whether a failure is worth retrying.
 
-pub mod delivery;
 pub mod email;
 pub mod fcm;
-pub mod gone;
 pub mod http;
 pub mod ntfy;
 pub mod setup;
@@ -19,21 +17,8 @@ use async_trait::async_trait;
 
 use crate::model::{ChannelKind, Contact, Locale, Role};
 use crate::policy::NoticeKind;
-
-/// The visible text of a message, filled for every channel kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Rendered {
-    /// Email subject.
-    pub subject: String,
-    /// Email plain-text part.
-    pub text: String,
-    /// Email HTML part.
-    pub html: String,
-    /// Push notification title.
-    pub title: String,
-    /// Push notification body.
-    pub body: String,
-}
+/// What a channel sends: the renderer's output.
+pub use crate::render::Rendered;
 
 /// One message to one recipient on one channel.
 #[derive(Debug, Clone)]

@@ -1,17 +1,15 @@
-//! Start-up of the push and webhook channels, and of the gone-contact marks.
+//! Start-up of the push and webhook channels.
 
 use std::sync::Arc;
 
 use super::fcm::{FcmChannel, FcmError};
-use super::gone::{stale_marks, GoneSet};
 use super::http::{HttpSender, HttpSetupError};
 use super::ntfy::{NtfyChannel, NtfyError};
 use super::webhook::{WebhookChannel, WebhookError};
 use super::webpush::{WebPushChannel, WebPushError};
 use super::Channels;
 use crate::config::Config;
-use crate::model::{ChannelKind, Directory};
-use crate::store::{Store, StoreError};
+use crate::model::ChannelKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelSetupError {
@@ -55,26 +53,4 @@ pub fn add_configured(channels: Channels, config: &Config) -> Result<Channels, C
         );
     }
     Ok(channels)
-}
-
-/// The gone marks still in force for `dir`: marks of contacts the directory no longer lists
-/// (changed or removed) are deleted.
-pub async fn load_gone(store: &dyn Store, dir: &Directory) -> Result<GoneSet, StoreError> {
-    let marks = store.gone_contacts().await?;
-    let stale = stale_marks(&marks, dir);
-    if !stale.is_empty() {
-        store.clear_gone(&stale).await?;
-        tracing::info!(
-            cleared = stale.len(),
-            "gone marks cleared: the directory changed those contacts"
-        );
-    }
-    let marks = store.gone_contacts().await?;
-    if !marks.is_empty() {
-        tracing::info!(
-            gone_contacts = marks.len(),
-            "contacts marked gone are skipped"
-        );
-    }
-    Ok(GoneSet::new(&marks))
 }

@@ -14,16 +14,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
 use super::http::{combine, status_error, ContactResult, HttpSender};
 use super::{Channel, Delivery, Outgoing, SendError};
+use crate::clock::{Clock, SystemClock};
 use crate::config::WebhookConfig;
 use crate::model::Contact;
 
@@ -70,7 +71,7 @@ pub fn document(msg: &Outgoing) -> serde_json::Value {
         "recipient": {"id": msg.recipient, "role": msg.role.as_str()},
         "students": students,
         "locale": msg.locale,
-        "sent_at": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "sent_at": SystemClock.now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "message": {
             "subject": msg.content.subject,
             "text": msg.content.text,
@@ -112,7 +113,7 @@ impl WebhookChannel {
                 "the webhook contact is not an http(s) URL".into(),
             ));
         };
-        let t = SystemTime::now()
+        let t = SystemClock::system_time()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();

@@ -32,6 +32,7 @@ use web_push_native::{Auth, WebPushBuilder};
 
 use super::http::{combine, status_error, ContactResult, HttpSender};
 use super::{Channel, Delivery, Outgoing, SendError};
+use crate::clock::SystemClock;
 use crate::config::WebPushConfig;
 use crate::model::contact::decode_base64url;
 use crate::model::directory::WebPushSubscription;
@@ -176,7 +177,12 @@ impl WebPushChannel {
         let mut req = reqwest::Request::try_from(built)
             .map_err(|e| SendError::Permanent(format!("building the request: {e}")))?;
         let origin = url.origin().ascii_serialization();
-        let token = vapid_token(&self.key, &origin, &self.subject, SystemTime::now());
+        let token = vapid_token(
+            &self.key,
+            &origin,
+            &self.subject,
+            SystemClock::system_time(),
+        );
         let h = req.headers_mut();
         let value = |s: String| {
             http::HeaderValue::from_str(&s)

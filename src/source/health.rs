@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::clock::{Clock, SystemClock};
+
 /// A copy of one source's state at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthSnapshot {
@@ -70,7 +72,7 @@ impl SourceHealth {
     pub fn error(&self, error: impl ToString) {
         let mut h = self.lock();
         h.last_error = Some(error.to_string());
-        h.last_error_at = Some(Utc::now());
+        h.last_error_at = Some(SystemClock.now());
     }
 
     pub fn batch_acked(&self, n: usize, at: DateTime<Utc>) {

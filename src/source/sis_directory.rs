@@ -294,7 +294,7 @@ impl DirectorySync {
             tracing::warn!(error = %e, "cannot store the directory from the SIS");
         }
         shared.set_directory(dir);
-        match crate::send::setup::load_gone(&*self.store, &shared.listed_directory()).await {
+        match crate::shared::load_gone(&*self.store, &shared.listed_directory()).await {
             Ok(gone) => shared.set_gone(gone),
             Err(e) => tracing::warn!(error = %e, "cannot read gone contacts"),
         }

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 
+use crate::clock::{Clock, SystemClock};
+
 /// How long a health probe may take before the store counts as unreachable.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -93,7 +95,7 @@ impl HealthState {
         let lost = is_connection_error(e);
         let mut i = self.inner.lock().expect("health lock");
         i.last_error = Some(e.to_string());
-        i.last_error_at = Some(Utc::now());
+        i.last_error_at = Some(SystemClock.now());
         if lost && i.connected {
             i.connected = false;
             tracing::warn!(store = self.backend, error = %e, "database connection lost; reconnecting");
@@ -134,7 +136,7 @@ impl HealthState {
                 }
                 i.connected = false;
                 i.last_error = Some(message);
-                i.last_error_at = Some(Utc::now());
+                i.last_error_at = Some(SystemClock.now());
                 None
             }
         };

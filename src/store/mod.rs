@@ -4,6 +4,7 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod audit;
 pub mod health;
 pub mod postgres;
 pub mod snapshot;
@@ -16,9 +17,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind, Reason};
-use crate::send::gone::{GoneKey, GoneMark};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,6 +158,9 @@ pub trait Store: Send + Sync {
     }
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
+
+    /// The audit trail of operator actions and personal choices, in the same database.
+    fn audit(&self) -> &dyn audit::AuditLog;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
@@ -300,6 +304,23 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     } else {
         Err(StoreError::Unsupported(url.to_string()))
     }
+}
+
+/// A notice's reasons with a `resend` step appended (stores share it).
+pub(crate) fn resent_reasons(
+    reasons: &str,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let mut list: Vec<crate::policy::Reason> =
+        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
+    list.push(crate::policy::Reason::moved(
+        crate::policy::Rule::Resend,
+        from,
+        now,
+        "put back by rustig resend",
+    ));
+    Ok(serde_json::to_string(&list).expect("reasons serialize"))
 }
 
 /// Identifies a stored directory: `save_directory` skips the write when it is unchanged.

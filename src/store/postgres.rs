@@ -11,6 +11,7 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod audit;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -31,9 +32,9 @@ use super::{
     from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError, StoredNotice,
     Tx,
 };
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
-use crate::send::gone::{GoneKey, GoneMark};
 
 /// Connections per instance: ingest transactions, the scheduler's claim/finish and per-group
 /// cap queries, and one held by the notification listener. Ten serve a busy instance and
@@ -229,6 +230,10 @@ fn sort_claim(out: &mut [StoredNotice]) {
 #[async_trait]
 impl Store for PgStore {
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -572,7 +577,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await?;
             for (id, due_at, reasons) in &rows {
-                let reasons = super::sqlite::resent_reasons(reasons, from_ms(*due_at), now)?;
+                let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
                 sqlx::query(
                     "UPDATE notices SET state = 'pending', due_at = $2, attempts = 0, claimed_until = NULL, \
                      reasons = $3 WHERE id = $1",

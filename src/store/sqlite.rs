@@ -2,6 +2,7 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod audit;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -20,9 +21,9 @@ use super::{
     directory_hash, from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError,
     StoredNotice, Tx,
 };
+use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
-use crate::send::gone::{GoneKey, GoneMark};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -118,23 +119,6 @@ fn parse_event(body: &str) -> Result<Event> {
     Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
 }
 
-/// A notice's reasons with a `resend` step appended (stores share it).
-pub(crate) fn resent_reasons(
-    reasons: &str,
-    from: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<String> {
-    let mut list: Vec<crate::policy::Reason> =
-        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
-    list.push(crate::policy::Reason::moved(
-        crate::policy::Rule::Resend,
-        from,
-        now,
-        "put back by rustig resend",
-    ));
-    Ok(serde_json::to_string(&list).expect("reasons serialize"))
-}
-
 fn ids_json(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("ids serialize")
 }
@@ -142,6 +126,10 @@ fn ids_json(ids: &[i64]) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
+        self
+    }
+
+    fn audit(&self) -> &dyn super::audit::AuditLog {
         self
     }
 
@@ -472,7 +460,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         for (id, due_at, reasons) in &rows {
-            let reasons = resent_reasons(reasons, from_ms(*due_at), now)?;
+            let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
             sqlx::query(
                 "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, claimed_until = NULL, \
                  reasons = ?3 WHERE id = ?1",

@@ -1,6 +1,9 @@
 //! Test helpers shared by the integration tests: a real SMTP server (mailin-embedded) on
-//! 127.0.0.1 that records what it receives.
+//! 127.0.0.1 that records what it receives, PostgreSQL schemas, the `rustig` daemon as a
+//! child process, and (`release`) the release path on a manual clock.
 #![allow(dead_code)]
+
+pub mod release;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, TcpListener};

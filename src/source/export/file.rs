@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use crate::clock::SystemClock;
 use crate::config::sis::{FileSource, Location};
 use crate::source::poll::fetch::{self, FetchError};
 
@@ -127,7 +128,7 @@ impl FileWatch {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let age = SystemTime::now()
+        let age = SystemClock::system_time()
             .duration_since(modified)
             .unwrap_or_default();
         if age < self.source.settle {

@@ -3,10 +3,11 @@
 //! Error texts name the endpoint and the status, never an answer's body: SIS answers carry
 //! data about minors.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::clock::SystemClock;
 use crate::send::http::{is_transient_status, retry_after};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +56,7 @@ pub fn status_error(
     } else if is_transient_status(status) {
         FetchError::Transient {
             message,
-            retry_after: retry_after(headers, SystemTime::now()),
+            retry_after: retry_after(headers, SystemClock::system_time()),
         }
     } else {
         FetchError::Permanent(message)

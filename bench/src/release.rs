@@ -11,13 +11,13 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::BenchError;
-use crate::clock::{Clock, SystemClock};
-use crate::ingest::Shared;
-use crate::model::ChannelKind;
-use crate::render::Renderer;
-use crate::scheduler::{Dispatcher, SentMessage};
-use crate::send::{Channel, Channels};
-use crate::store::{Counts, Store};
+use rustig::clock::{Clock, SystemClock};
+use rustig::model::ChannelKind;
+use rustig::render::Renderer;
+use rustig::scheduler::{Dispatcher, SentMessage};
+use rustig::send::{Channel, Channels};
+use rustig::shared::Shared;
+use rustig::store::{Counts, Store};
 
 /// The wall clock shifted by a constant: it runs at real speed, and reads `due - lead` at
 /// the moment it is made. The prepared notices are due on a Monday days ahead; this makes

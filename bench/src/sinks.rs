@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::send::{Channel, Outgoing, SendError};
+use rustig::send::{Channel, Outgoing, SendError};
 
 /// Appends `key recipient notices` to a file for every message, one `write` each (no fsync:
 /// the store records the outcome durably).
@@ -72,7 +72,6 @@ pub struct SmtpCounts {
 /// A real SMTP server (mailin-embedded: it parses the SMTP dialogue and the DATA stream) on
 /// a free port of 127.0.0.1, in background threads that live as long as the process.
 /// `threads` bounds the connections served at once: give it more than the client's pool.
-#[cfg(feature = "bench-smtp")]
 pub fn start_smtp_server(threads: u32) -> std::io::Result<(u16, std::sync::Arc<SmtpCounts>)> {
     use mailin_embedded::{response, Handler, Response, Server};
     use std::sync::Arc;

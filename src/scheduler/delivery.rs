@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::gone::{contact_id, GoneMark, GoneSet};
-use super::GoneContact;
-use crate::ingest::Shared;
+use crate::model::reachability::{contact_id, GoneMark, GoneSet};
 use crate::model::{ChannelKind, Directory, Event};
 use crate::policy::planner::notice_key;
 use crate::policy::{Notice, Reason, Rule};
+use crate::send::GoneContact;
+use crate::shared::Shared;
 use crate::store::{Store, StoreError, StoredNotice};
 
 /// When a group was first due: the latest step of its notices' timelines (a retry adds no

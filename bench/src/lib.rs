@@ -1,4 +1,4 @@
-//! `rustig bench`: a synthetic school population and N events that all become due at one
+//! `rustig bench` (the `rustig-bench` binary of this workspace member): a synthetic school population and N events that all become due at one
 //! instant (Monday 07:00, the end of the weekend blackout), run through the real code paths
 //! on a durable store. Measures ingest (in-process and HTTP NDJSON), hold (peak RSS of a
 //! daemon process holding the backlog), restart (start → ready with the backlog pending) and
@@ -22,19 +22,20 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::ingest::{Ingestor, Shared};
-use crate::model::Directory;
-use crate::store::Store;
+use rustig::config::Config;
+use rustig::ingest::Ingestor;
+use rustig::model::Directory;
+use rustig::shared::Shared;
+use rustig::store::Store;
 
 pub use report::{Machine, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] rustig::store::StoreError),
     #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
+    Render(#[from] rustig::render::RenderError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("bench config: {0}")]
@@ -104,7 +105,8 @@ pub struct Options {
     /// a `rustig run` process (whose scheduler wakes after every batch).
     #[arg(long)]
     pub http_in_process: bool,
-    /// The `rustig` binary for the daemon phase (default: this executable).
+    /// The `rustig` binary for the daemon phase (default: the one next to this executable;
+    /// without one the daemon phase is skipped, and the report says so).
     #[arg(long)]
     pub daemon_bin: Option<PathBuf>,
 }
@@ -307,7 +309,7 @@ async fn run_in(
     };
 
     // Ingest: A in-process, B over HTTP.
-    let store_a = crate::store::open(&stores.urls[0]).await?;
+    let store_a = rustig::store::open(&stores.urls[0]).await?;
     let shared_a = Shared::new(config.clone(), directory.clone());
     let ingestor_a = Ingestor::new(store_a.clone(), shared_a.clone());
     progress("ingest, in-process");
@@ -329,7 +331,7 @@ async fn run_in(
         )
     })?;
 
-    let store_b = crate::store::open(&stores.urls[1]).await?;
+    let store_b = rustig::store::open(&stores.urls[1]).await?;
     let shared_b = Shared::new(config.clone(), directory);
     let ingest_b = match daemon_bin.as_ref().filter(|_| !opts.http_in_process) {
         // The real thing: a daemon process, its scheduler awake after every batch.
@@ -440,15 +442,9 @@ async fn run_in(
     if opts.no_smtp {
         notes.push("SMTP release skipped (--no-smtp)".into());
     } else {
-        match smtp_release(opts, store_b.clone(), shared_b, &wl, lead, limit, progress).await? {
-            Some(r) => {
-                verify_release(&r, counts_b.pending)?;
-                releases.push(r);
-            }
-            None => {
-                notes.push("SMTP release skipped: built without the `bench-smtp` feature".into())
-            }
-        }
+        let r = smtp_release(opts, store_b.clone(), shared_b, &wl, lead, limit, progress).await?;
+        verify_release(&r, counts_b.pending)?;
+        releases.push(r);
     }
     drop(store_a);
     drop(store_b);
@@ -490,7 +486,6 @@ fn verify_release(r: &release::ReleaseResult, pending: i64) -> Result<(), BenchE
     )
 }
 
-#[cfg(feature = "bench-smtp")]
 async fn smtp_release(
     opts: &Options,
     store: Arc<dyn Store>,
@@ -499,9 +494,9 @@ async fn smtp_release(
     lead: chrono::Duration,
     limit: Duration,
     progress: &dyn Fn(&str),
-) -> Result<Option<release::ReleaseResult>, BenchError> {
-    use crate::config::{EmailConfig, EmailTransportConfig, SmtpConfig, TlsMode};
-    use crate::send::email::EmailChannel;
+) -> Result<release::ReleaseResult, BenchError> {
+    use rustig::config::{EmailConfig, EmailTransportConfig, SmtpConfig, TlsMode};
+    use rustig::send::email::EmailChannel;
     progress("release to a real SMTP server on loopback");
     let (port, counts) = sinks::start_smtp_server(opts.smtp_pool + 8)?;
     let email = EmailChannel::new(&EmailConfig {
@@ -516,7 +511,7 @@ async fn smtp_release(
     .await
     .map_err(|e| BenchError::Email(e.to_string()))?;
     let received = counts.clone();
-    let r = release::run(
+    release::run(
         release::Setup {
             store,
             shared,
@@ -528,19 +523,5 @@ async fn smtp_release(
         Arc::new(email),
         move || received.messages.load(std::sync::atomic::Ordering::SeqCst),
     )
-    .await?;
-    Ok(Some(r))
-}
-
-#[cfg(not(feature = "bench-smtp"))]
-async fn smtp_release(
-    _opts: &Options,
-    _store: Arc<dyn Store>,
-    _shared: Arc<Shared>,
-    _wl: &workload::Workload,
-    _lead: chrono::Duration,
-    _limit: Duration,
-    _progress: &dyn Fn(&str),
-) -> Result<Option<release::ReleaseResult>, BenchError> {
-    Ok(None)
+    .await
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc, Weekday};
 use chrono_tz::Tz;
 use serde_json::json;
 
-use crate::policy::calendar::resolve_local;
+use rustig::policy::calendar::resolve_local;
 
 /// The school all bench events belong to.
 pub const SCHOOL: &str = "bench";

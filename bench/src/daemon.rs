@@ -208,8 +208,10 @@ pub fn hold_and_restart(s: &DaemonSetup<'_>) -> Result<DaemonResult, BenchError>
     })
 }
 
-/// The `rustig` binary to start: this executable when it is `rustig`.
+/// The `rustig` binary to start: the one next to this executable (`cargo build` puts both
+/// in the same target folder; `rustig bench` runs this executable from there).
 pub fn default_bin() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    (exe.file_stem()? == "rustig").then_some(exe)
+    let rustig = exe.with_file_name(format!("rustig{}", std::env::consts::EXE_SUFFIX));
+    rustig.is_file().then_some(rustig)
 }

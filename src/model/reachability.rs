@@ -1,5 +1,6 @@
-//! Contacts a push service called gone (a 404/410 subscription, an unregistered FCM token).
-//! They are stored, counted, and left out of the directory the planner and the scheduler see,
+//! Whom the directory can reach. Contacts a push service called gone (a 404/410 subscription,
+//! an unregistered FCM token) are stored, counted, and left out of the directory the planner
+//! and the scheduler see,
 //! until a directory import no longer lists them (a changed contact is a new contact). Also
 //! the planner's view for `[delivery] fallback = "email"` (push first, email held back).
 

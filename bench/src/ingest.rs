@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::workload::Workload;
 use super::BenchError;
-use crate::clock::SystemClock;
-use crate::config::HttpIngestConfig;
-use crate::ingest::{Accepted, Ingestor};
-use crate::source::http::HttpSource;
+use rustig::clock::SystemClock;
+use rustig::config::HttpIngestConfig;
+use rustig::ingest::{Accepted, Ingestor};
+use rustig::source::http::HttpSource;
 
 /// One ingest run.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +93,7 @@ pub async fn http_in_process(
     let cfg = HttpIngestConfig {
         listen: "127.0.0.1:0".parse().expect("loopback address"),
         token_file: None,
-        limits: crate::listener::Limits {
+        limits: rustig::listener::Limits {
             max_body_bytes: 64 * 1024 * 1024,
             ..Default::default()
         },
