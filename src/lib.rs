@@ -23,12 +23,15 @@
 //! - [`source`]: where events come from (HTTP, NATS, RabbitMQ, the SIS pollers); each
 //!   acknowledges only after [`ingest`] committed.
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
+//! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
+//!   written to the audit trail, probes.
 //! - [`daemon`]: the wiring of all of the above for `rustig run`.
 //! - [`clock`]: the only reader of the wall clock; [`listener`]: HTTP with the limits every
 //!   rustig listener needs.
 //!
 //! The benchmark (`rustig bench`) is a workspace member of its own, `bench/`.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod daemon;

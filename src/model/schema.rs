@@ -136,6 +136,14 @@ impl Role {
             Role::Guardian => "guardian",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "student" => Some(Role::Student),
+            "guardian" => Some(Role::Guardian),
+            _ => None,
+        }
+    }
 }
 
 /// A person who can receive notices, looked up by id.

@@ -4,6 +4,7 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod admin;
 pub mod audit;
 pub mod health;
 pub mod outbox;
@@ -180,6 +181,8 @@ pub trait Store: Send + Sync {
 
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
+    /// The admin API's views and operator changes.
+    fn views(&self) -> &dyn admin::AdminQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

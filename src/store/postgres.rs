@@ -11,6 +11,7 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod admin;
 mod audit;
 mod retention;
 mod snapshot;
@@ -244,6 +245,10 @@ impl Store for PgStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 

@@ -2,6 +2,7 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod admin;
 mod audit;
 mod retention;
 mod snapshot;
@@ -138,6 +139,10 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 
