@@ -1,6 +1,7 @@
 //! The release loop: sleep until the earliest due notice (or until woken), claim what is due
-//! in (school, recipient, channel) groups, render one message per group, send, and record the
-//! outcome. The daemon and `simulate` share [`Dispatcher::run_due`].
+//! in (school, recipient, channel) groups, render each claimed message (the store fixed its
+//! notices and key in the claim: [`crate::store::outbox`]), send, and record the outcome. The
+//! daemon and `simulate` share [`Dispatcher::run_due`].
 
 mod delivery;
 
@@ -11,6 +12,8 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+
+pub use crate::store::outbox::message_key;
 
 use crate::clock::Clock;
 use crate::config::{DeliveryConfig, Fallback};
@@ -163,11 +166,19 @@ impl Dispatcher {
                 .collect();
             let mut events = self.store.events(&ids).await?;
             let previous = self.previous_events(&claimed, &mut events).await?;
-            let mut groups: BTreeMap<(String, String, &'static str), Vec<StoredNotice>> =
-                BTreeMap::new();
+            // One message per outbox row, in (school, recipient, channel) order.
+            let mut groups: BTreeMap<
+                (String, String, &'static str, Option<i64>),
+                Vec<StoredNotice>,
+            > = BTreeMap::new();
             for n in claimed {
                 groups
-                    .entry((n.school.clone(), n.recipient.clone(), n.channel.as_str()))
+                    .entry((
+                        n.school.clone(),
+                        n.recipient.clone(),
+                        n.channel.as_str(),
+                        n.message_id,
+                    ))
                     .or_default()
                     .push(n);
             }
@@ -582,7 +593,11 @@ impl Dispatcher {
         };
         let content = self.renderer.render(&input).map_err(|e| e.to_string())?;
         Ok(Outgoing {
-            key: message_key(group),
+            // The key the claim recorded (a store that claimed without one: from the notices).
+            key: first
+                .message_key
+                .clone()
+                .unwrap_or_else(|| message_key(group.iter().map(|n| n.key.as_str()))),
             school: first.school.clone(),
             recipient: first.recipient.clone(),
             recipient_name: person.name.to_string(),
@@ -603,18 +618,6 @@ impl Dispatcher {
                 .collect(),
         })
     }
-}
-
-/// The idempotency key of a message: the same notices always make the same key.
-pub fn message_key(group: &[StoredNotice]) -> String {
-    let mut keys: Vec<&str> = group.iter().map(|n| n.key.as_str()).collect();
-    keys.sort_unstable();
-    let mut h = Sha256::new();
-    for k in keys {
-        h.update(k.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
 }
 
 /// Exponential backoff from `retry_base`, capped at `retry_max`, with up to 20% jitter

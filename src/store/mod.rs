@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod outbox;
 pub mod postgres;
 pub mod retention;
 pub mod snapshot;
@@ -66,6 +67,11 @@ pub struct StoredNotice {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub reasons: Vec<Reason>,
+    /// The message (outbox row) the notice is in: set by the claim that first takes it, kept
+    /// until it is sent or dead, so a re-send carries the same notices under the same key.
+    pub message_id: Option<i64>,
+    /// That message's idempotency key (also kept on sent notices).
+    pub message_key: Option<String>,
 }
 
 /// Totals for health checks and the bench.
@@ -105,14 +111,19 @@ pub trait Store: Send + Sync {
     /// The earliest instant at which something becomes claimable.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
     /// Claims every due notice of up to `groups` (school, recipient, channel) groups until
-    /// `lease_until`; a claim whose holder died is claimable again after its lease.
+    /// `lease_until`; a claim whose holder died is claimable again after its lease. In the same
+    /// transaction each claimed notice gets its message ([`outbox`]): a notice already in one
+    /// keeps it, the others of a group form a new one. Every returned notice has
+    /// `message_id` and `message_key` set.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         groups: u32,
     ) -> Result<Vec<StoredNotice>>;
-    /// Records the outcome of many groups in one transaction.
+    /// Records the outcome of many messages in one transaction. A retried or dead message
+    /// keeps its notices; a deferred one is dissolved only if it was never claimed before
+    /// (no send can have been tried), so its notices bundle again at their new time.
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()>;
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>>;
     async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>>;
@@ -145,7 +156,8 @@ pub trait Store: Send + Sync {
     /// Drops marks whose contacts changed or left the directory.
     async fn clear_gone(&self, keys: &[GoneKey]) -> Result<()>;
     /// Puts dead notices (all, or one event's) back to pending, due at `now` with a fresh
-    /// attempt count and a `resend` reason (which also restarts `max_age`); returns how many.
+    /// attempt count and a `resend` reason (which also restarts `max_age`), out of their dead
+    /// message (they form a new one); returns how many.
     async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64>;
     /// Stores notices unless one with the same key exists (the email fallback); returns how
     /// many were new.
