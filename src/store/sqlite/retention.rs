@@ -39,26 +39,7 @@ async fn count_and_delete(tx: &mut Transaction<'static, Sqlite>, rows: &[DoneRow
     .bind(json(&ids))
     .fetch_all(&mut **tx)
     .await?;
-    drop_emptied_messages(tx, messages).await
-}
-
-/// Deletes the outbox rows of these messages that carry no notice any more.
-async fn drop_emptied_messages(
-    tx: &mut Transaction<'static, Sqlite>,
-    messages: Vec<Option<i64>>,
-) -> Result<()> {
-    let mut messages: Vec<i64> = messages.into_iter().flatten().collect();
-    messages.sort_unstable();
-    messages.dedup();
-    if !messages.is_empty() {
-        sqlx::query(
-            "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
-             AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = messages.id)",
-        )
-        .bind(json(&messages))
-        .execute(&mut **tx)
-        .await?;
-    }
+    super::drop_emptied_messages(tx, messages).await?;
     Ok(())
 }
 
@@ -167,13 +148,13 @@ impl Retention for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         count_and_delete(&mut tx, &done).await?;
-        let rest: Vec<Option<i64>> =
+        let messages: Vec<Option<i64>> =
             sqlx::query_scalar("DELETE FROM notices WHERE student = ?1 RETURNING message_id")
                 .bind(student)
                 .fetch_all(&mut *tx)
                 .await?;
-        let rest_count = rest.len() as u64;
-        drop_emptied_messages(&mut tx, rest).await?;
+        let rest = messages.len() as u64;
+        super::drop_emptied_messages(&mut tx, messages).await?;
         sqlx::query("DELETE FROM records WHERE event_id IN (SELECT value FROM json_each(?1))")
             .bind(json(&ids))
             .execute(&mut *tx)
@@ -200,7 +181,7 @@ impl Retention for SqliteStore {
         tx.commit().await?;
         Ok(Erased {
             events: erased_events,
-            notices: done.len() as u64 + rest_count,
+            notices: done.len() as u64 + rest,
             quarantine,
             gone_contacts: gone,
         })
