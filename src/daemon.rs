@@ -180,6 +180,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    tasks.spawn(crate::retention::run(
+        store.clone(),
+        shared.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;

@@ -37,6 +37,7 @@ pub mod listener;
 pub mod model;
 pub mod policy;
 pub mod render;
+pub mod retention;
 pub mod scheduler;
 pub mod send;
 pub mod shared;

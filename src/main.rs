@@ -93,6 +93,15 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
+    /// Erase one student's data on request (AVG): their events, every notice about them, and
+    /// quarantined input naming them; written to the audit trail.
+    Erase {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// The student's id (as in events and the directory), in every school.
+        #[arg(long)]
+        student: String,
+    },
     /// Print the audit trail (operator actions, changed choices) as NDJSON, oldest first.
     Audit {
         #[arg(long, default_value = "config/rustig.toml")]
@@ -202,6 +211,10 @@ async fn main() -> ExitCode {
             event_id,
         } => match load_config(&config) {
             Ok(c) => resend(c, event_id.as_deref()).await,
+            Err(code) => return code,
+        },
+        Command::Erase { config, student } => match load_config(&config) {
+            Ok(c) => erase(c, &student).await,
             Err(code) => return code,
         },
         Command::Audit {
@@ -459,6 +472,31 @@ fn bench(args: &[std::ffi::OsString]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn erase(config: Config, student: &str) -> Result<()> {
+    if student.trim().is_empty() {
+        bail!("--student must name a student id");
+    }
+    let store = rustig::store::open(&config.store_url).await?;
+    let erased =
+        rustig::retention::erase_student(&*store, student, &cli_actor(), SystemClock.now()).await?;
+    println!(
+        "erased student {student}: {} event(s), {} notice(s), {} quarantined item(s), {} gone mark(s)",
+        erased.events, erased.notices, erased.quarantine, erased.gone_contacts
+    );
+    let listed = store
+        .load_directory()
+        .await?
+        .and_then(|json| rustig::model::Directory::parse(json.as_bytes()).ok())
+        .is_some_and(|d| d.data().students.iter().any(|s| s.id == student));
+    if listed {
+        println!(
+            "note: the directory still lists this student; remove them in the SIS (or the \
+             directory file) too, or new events will be planned for them again"
+        );
+    }
+    Ok(())
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {

@@ -5,6 +5,7 @@ mod bounds;
 pub mod channels;
 mod error;
 mod raw;
+pub mod retention;
 mod sanity;
 pub mod sis;
 pub mod values;
@@ -29,6 +30,7 @@ use crate::policy::{
 pub use channels::{
     ChannelsConfig, Fallback, FcmConfig, NtfyConfig, Urgency, WebPushConfig, WebhookConfig,
 };
+pub use retention::{QuarantineConfig, RetentionConfig};
 
 // ---- The effective configuration -----------------------------------------------------------
 
@@ -136,6 +138,10 @@ pub struct Config {
     /// The global rules; used for every school when no `[schools.*]` table exists.
     pub default_policy: Policy,
     pub schools: BTreeMap<String, Policy>,
+    /// How long personal data is kept (`[retention]`).
+    pub retention: RetentionConfig,
+    /// How much rejected input is kept (`[quarantine]`).
+    pub quarantine: QuarantineConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
@@ -409,6 +415,8 @@ impl Resolver<'_> {
             digest: raw.digest.unwrap_or_default(),
             consent: raw.consent.unwrap_or_default(),
         };
+        let retention = self.retention(raw.retention);
+        let quarantine = self.quarantine(raw.quarantine);
         let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
         let sis = self.sis(raw_sis, &school_ids);
         let default_policy = self.policy("", "", zone, &global, "");
@@ -437,6 +445,8 @@ impl Resolver<'_> {
             templates_dir: raw.templates.and_then(|t| t.dir),
             default_policy,
             schools,
+            retention,
+            quarantine,
         })
     }
 

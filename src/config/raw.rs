@@ -33,6 +33,8 @@ pub(super) struct RawConfig {
     pub(super) absences: Option<RawAbsences>,
     pub(super) digest: Option<RawDigest>,
     pub(super) consent: Option<RawConsent>,
+    pub(super) retention: Option<super::retention::RawRetention>,
+    pub(super) quarantine: Option<super::retention::RawQuarantine>,
     #[serde(default)]
     pub(super) schools: BTreeMap<String, RawSchool>,
 }
