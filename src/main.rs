@@ -37,6 +37,9 @@ enum Command {
         config: PathBuf,
         #[arg(long)]
         directory: Option<PathBuf>,
+        /// Also connect to the SMTP relay (greeting, TLS, AUTH) and say QUIT, sending nothing.
+        #[arg(long)]
+        smtp: bool,
     },
     /// Replay events on a virtual clock and print every message that would go out (NDJSON).
     Simulate {
@@ -161,7 +164,17 @@ async fn main() -> ExitCode {
             Ok(c) => run(c).await,
             Err(code) => return code,
         },
-        Command::Check { config, directory } => return check(&config, directory.as_deref()),
+        Command::Check {
+            config,
+            directory,
+            smtp,
+        } => {
+            let code = check(&config, directory.as_deref());
+            if !smtp || code != ExitCode::SUCCESS {
+                return code;
+            }
+            return check_smtp(&config).await;
+        }
         Command::Simulate {
             config,
             directory,
@@ -314,6 +327,31 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// `rustig check --smtp`: one connection to the relay as the daemon would make it.
+async fn check_smtp(path: &Path) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let channel = match rustig::send::email::EmailChannel::new(&config.email).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", config.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match channel.probe().await {
+        Ok(line) => {
+            println!("\nsmtp ok: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smtp: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn simulate(

@@ -412,3 +412,62 @@ async fn postgres_two_instances_claim_disjoint_fixed_messages() {
         "a take-over keeps every message as it was"
     );
 }
+
+/// A message row (recipient ids, a key) lives as long as its notices: purged with them by
+/// retention, erased with the student.
+async fn messages_go_with_their_notices(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    plan(s, "p", &["g1", "g2"], t0).await;
+    let claimed = claim(s, t0).await;
+    let keys = messages(&claimed);
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .map(|n| (vec![n.id], sent(n.message_key.as_ref().unwrap(), t0)))
+        .collect();
+    s.finish(&outcomes).await.unwrap();
+    plan(s, "q", &["g3"], t0).await;
+    assert_eq!(claim(s, t0).await.len(), 1);
+    assert_eq!(keys.len(), 2);
+    let purged = s
+        .retention()
+        .purge_notices(t0 + Duration::days(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+    // The student's claimed notice goes with the erasure, and its message with it.
+    s.retention().erase_student("st").await.unwrap();
+}
+
+async fn count_messages_sqlite(url: &str) -> i64 {
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_messages_go_with_their_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    messages_go_with_their_notices(rustig::store::open(&url).await.unwrap()).await;
+    assert_eq!(count_messages_sqlite(&url).await, 0);
+}
+
+#[tokio::test]
+async fn postgres_messages_go_with_their_notices() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    messages_go_with_their_notices(rustig::store::open(&pg.url).await.unwrap()).await;
+    let db = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    db.close().await;
+}

@@ -133,6 +133,9 @@ pub(super) struct RawEmail {
     pub(super) pool_size: Option<u32>,
     pub(super) timeout: Option<HumanDuration>,
     pub(super) from: String,
+    pub(super) tls: Option<super::email::TlsMode>,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) helo_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

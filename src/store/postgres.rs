@@ -714,6 +714,27 @@ async fn record_messages(
     Ok(ids)
 }
 
+/// Deletes the messages (of these, from notices just deleted) that no notice is in any more:
+/// a message row lives as long as its notices (superseded, purged or erased).
+pub(super) async fn drop_emptied_messages(
+    tx: &mut Transaction<'static, Postgres>,
+    messages: Vec<Option<i64>>,
+) -> std::result::Result<(), sqlx::Error> {
+    let mut messages: Vec<i64> = messages.into_iter().flatten().collect();
+    messages.sort_unstable();
+    messages.dedup();
+    if !messages.is_empty() {
+        sqlx::query(
+            "DELETE FROM messages m WHERE m.id = ANY($1) \
+             AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = m.id)",
+        )
+        .bind(messages)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// A deferred message that no claim before this one took cannot have been sent: its notices
 /// leave it, free to bundle with others at their new time, and it goes.
 async fn dissolve_unsent(tx: &mut Transaction<'static, Postgres>, notices: &[i64]) -> Result<()> {
@@ -1084,17 +1105,9 @@ impl Tx for PgTx {
             .fetch_all(&mut *self.tx)
             .await
             .map_err(|e| self.health.db(e))?;
-            let messages: Vec<i64> = messages.into_iter().flatten().collect();
-            if !messages.is_empty() {
-                sqlx::query(
-                    "DELETE FROM messages m WHERE m.id = ANY($1) \
-                     AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = m.id)",
-                )
-                .bind(messages)
-                .execute(&mut *self.tx)
+            drop_emptied_messages(&mut self.tx, messages)
                 .await
                 .map_err(|e| self.health.db(e))?;
-            }
         }
         if notices.is_empty() {
             return Ok(());

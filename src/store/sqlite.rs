@@ -770,16 +770,7 @@ impl Tx for SqliteTx {
             .bind(json(records))
             .fetch_all(&mut *self.tx)
             .await?;
-            let messages: Vec<i64> = messages.into_iter().flatten().collect();
-            if !messages.is_empty() {
-                sqlx::query(
-                    "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
-                     AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = messages.id)",
-                )
-                .bind(json(&messages))
-                .execute(&mut *self.tx)
-                .await?;
-            }
+            drop_emptied_messages(&mut self.tx, messages).await?;
         }
         insert_notices(&mut self.tx, notices).await?;
         Ok(())
@@ -873,6 +864,27 @@ async fn record_messages(
         .await?;
     }
     Ok(ids)
+}
+
+/// Deletes the messages (of these, from notices just deleted) that no notice is in any more:
+/// a message row lives as long as its notices (superseded, purged or erased).
+pub(super) async fn drop_emptied_messages(
+    tx: &mut Transaction<'static, Sqlite>,
+    messages: Vec<Option<i64>>,
+) -> std::result::Result<(), sqlx::Error> {
+    let mut messages: Vec<i64> = messages.into_iter().flatten().collect();
+    messages.sort_unstable();
+    messages.dedup();
+    if !messages.is_empty() {
+        sqlx::query(
+            "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = messages.id)",
+        )
+        .bind(json(&messages))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// A deferred message that no claim before this one took cannot have been sent: its notices

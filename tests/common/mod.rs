@@ -496,15 +496,18 @@ impl Received {
             .to_string()
     }
 
-    /// The event ids the message carries, from the `rustig-events:` line that the templates
-    /// in `tests/fixtures/outbox_templates` put in the text part.
+    /// The event ids the message carries, from the `rustig-event:` lines that the templates
+    /// in `tests/fixtures/outbox_templates` put in the text part (quoted-printable soft line
+    /// breaks undone, should a line ever be long).
     pub fn events(&self) -> Vec<String> {
-        let line = self
+        let mut ids: Vec<String> = self
             .data
+            .replace("=\r\n", "")
             .split("\r\n")
-            .find_map(|l| l.strip_prefix("rustig-events:"))
-            .unwrap_or_else(|| panic!("no rustig-events line in {}", self.data));
-        let mut ids: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            .filter_map(|l| l.strip_prefix("rustig-event: "))
+            .map(|id| id.trim().to_string())
+            .collect();
+        assert!(!ids.is_empty(), "no rustig-event line in {}", self.data);
         ids.sort();
         ids
     }

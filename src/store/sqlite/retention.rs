@@ -33,10 +33,13 @@ async fn count_and_delete(tx: &mut Transaction<'static, Sqlite>, rows: &[DoneRow
         q.build().execute(&mut **tx).await?;
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    sqlx::query("DELETE FROM notices WHERE id IN (SELECT value FROM json_each(?1))")
-        .bind(json(&ids))
-        .execute(&mut **tx)
-        .await?;
+    let messages: Vec<Option<i64>> = sqlx::query_scalar(
+        "DELETE FROM notices WHERE id IN (SELECT value FROM json_each(?1)) RETURNING message_id",
+    )
+    .bind(json(&ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    super::drop_emptied_messages(tx, messages).await?;
     Ok(())
 }
 
@@ -145,11 +148,13 @@ impl Retention for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         count_and_delete(&mut tx, &done).await?;
-        let rest = sqlx::query("DELETE FROM notices WHERE student = ?1")
-            .bind(student)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let messages: Vec<Option<i64>> =
+            sqlx::query_scalar("DELETE FROM notices WHERE student = ?1 RETURNING message_id")
+                .bind(student)
+                .fetch_all(&mut *tx)
+                .await?;
+        let rest = messages.len() as u64;
+        super::drop_emptied_messages(&mut tx, messages).await?;
         sqlx::query("DELETE FROM records WHERE event_id IN (SELECT value FROM json_each(?1))")
             .bind(json(&ids))
             .execute(&mut *tx)
