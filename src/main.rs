@@ -96,15 +96,6 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
-    /// Print what is waiting per school, when it goes, what failed (from the store; the
-    /// daemon need not run).
-    Status {
-        #[arg(long, default_value = "config/rustig.toml")]
-        config: PathBuf,
-        /// As JSON (the admin API's `GET /v1/status`).
-        #[arg(long)]
-        json: bool,
-    },
     /// Erase one student's data on request (AVG): their events, every notice about them, and
     /// quarantined input naming them; written to the audit trail.
     Erase {
@@ -130,6 +121,15 @@ enum Command {
         /// At most this many entries.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+    },
+    /// Print what is waiting per school, when it goes, what failed (from the store; the
+    /// daemon need not run).
+    Status {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// As JSON (the admin API's `GET /v1/status`).
+        #[arg(long)]
+        json: bool,
     },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
     /// Runs `rustig-bench` from the same folder: `cargo build --release --workspace`.
@@ -235,10 +235,6 @@ async fn main() -> ExitCode {
             Ok(c) => resend(c, event_id.as_deref()).await,
             Err(code) => return code,
         },
-        Command::Status { config, json } => match load_config(&config) {
-            Ok(c) => status(c, json).await,
-            Err(code) => return code,
-        },
         Command::Erase { config, student } => match load_config(&config) {
             Ok(c) => erase(c, &student).await,
             Err(code) => return code,
@@ -259,6 +255,10 @@ async fn main() -> ExitCode {
                 };
                 audit(c, &filter, limit).await
             }
+            Err(code) => return code,
+        },
+        Command::Status { config, json } => match load_config(&config) {
+            Ok(c) => status(c, json).await,
             Err(code) => return code,
         },
         Command::Bench { .. } => unreachable!("handled before logging starts"),
@@ -538,7 +538,7 @@ async fn erase(config: Config, student: &str) -> Result<()> {
 
 async fn status(config: Config, json: bool) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let status = rustig::admin::status::build(&*store, &config, Utc::now()).await?;
+    let status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

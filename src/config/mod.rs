@@ -117,6 +117,19 @@ pub struct DeliveryConfig {
     pub fallback: Fallback,
 }
 
+impl DeliveryConfig {
+    /// The rules the release step applies (`policy::release`).
+    pub fn release_rules(&self) -> crate::policy::release::Rules {
+        crate::policy::release::Rules {
+            max_attempts: self.max_attempts,
+            retry_base: self.retry_base,
+            retry_max: self.retry_max,
+            max_age: self.max_age,
+            email_fallback: self.fallback == Fallback::Email,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub file: PathBuf,

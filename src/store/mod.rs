@@ -176,14 +176,13 @@ pub trait Store: Send + Sync {
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
 
-    /// The admin API's views and operator changes.
-    fn views(&self) -> &dyn admin::AdminQueries;
-
     /// Retention (AVG) and the erasure of one student's data.
     fn retention(&self) -> &dyn retention::Retention;
 
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
+    /// The admin API's views and operator changes.
+    fn views(&self) -> &dyn admin::AdminQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

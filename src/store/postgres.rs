@@ -197,11 +197,7 @@ fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
         event_id: r.try_get("event_id")?,
         student: r.try_get("student")?,
         recipient: r.try_get("recipient")?,
-        role: if role == "guardian" {
-            Role::Guardian
-        } else {
-            Role::Student
-        },
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         channel: ChannelKind::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
         kind: NoticeKind::parse(&kind)
@@ -240,15 +236,15 @@ impl Store for PgStore {
         self
     }
 
-    fn views(&self) -> &dyn super::admin::AdminQueries {
-        self
-    }
-
     fn retention(&self) -> &dyn super::retention::Retention {
         self
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 
