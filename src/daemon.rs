@@ -50,6 +50,8 @@ pub enum DaemonError {
     Amqp(#[from] crate::source::amqp::AmqpSourceError),
     #[error(transparent)]
     Sis(#[from] crate::source::sis::SisSetupError),
+    #[error(transparent)]
+    Prefs(#[from] crate::prefs::PrefsError),
 }
 
 /// Reads and validates a directory file.
@@ -103,6 +105,10 @@ pub async fn initial_directory(
 /// A running daemon.
 pub struct Running {
     pub http_addr: Option<SocketAddr>,
+    /// The families' preference page (`[preferences] listen`), when configured.
+    pub prefs_addr: Option<SocketAddr>,
+    /// The preference page's state, for the admin routes (`crate::prefs::admin::router`).
+    pub prefs: Option<Arc<crate::prefs::Prefs>>,
     pub shared: Arc<Shared>,
     pub store: Arc<dyn Store>,
     pub ingestor: Arc<Ingestor>,
@@ -137,7 +143,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let http_cfg = config.http.clone();
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
     let sis_cfg = config.sis.clone();
+    let prefs_cfg = config.preferences.clone();
     let shared = Shared::new(config, directory);
+    crate::prefs::load_choices(&*store, &shared).await?;
     shared.set_gone(crate::shared::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
     let (stop, stop_rx) = watch::channel(false);
@@ -180,13 +188,33 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    let mut prefs_addr = None;
+    let mut prefs = None;
+    let mut links = None;
+    if let Some(cfg) = prefs_cfg {
+        let keys = crate::prefs::token::Keyring::load(&cfg.key_file)
+            .map_err(crate::prefs::PrefsError::from)?;
+        let state = crate::prefs::Prefs::new(keys, store.clone(), ingestor.clone(), clock.clone());
+        let server = crate::prefs::PrefsServer::bind(&cfg, state.clone()).await?;
+        prefs_addr = Some(server.local_addr());
+        tracing::info!(listen = %server.local_addr(), "preference page listening");
+        tasks.spawn(server.run(stop_rx.clone()));
+        links = Some(Arc::new(crate::prefs::links::LinkMaker {
+            keys: state.keys.clone(),
+            config: cfg,
+        }));
+        prefs = Some(state);
+    }
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    dispatcher.links = links;
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;
     dispatcher.batch_groups = delivery.batch;
     tasks.spawn(async move { dispatcher.run(stop_rx).await });
     Ok(Running {
         http_addr,
+        prefs_addr,
+        prefs,
         shared,
         store,
         ingestor,
@@ -214,6 +242,13 @@ impl Running {
         // The directory file, or what `import-directory` stored while we ran.
         let dir = initial_directory(&config, &*self.store, now).await?;
         self.shared.set_directory(dir);
+        crate::prefs::load_choices(&*self.store, &self.shared).await?;
+        // A rotated key file takes effect on reload (links keep their key's grace).
+        if let (Some(p), Some(cfg)) = (&self.prefs, &config.preferences) {
+            let keys = crate::prefs::token::Keyring::load(&cfg.key_file)
+                .map_err(crate::prefs::PrefsError::from)?;
+            *p.keys.write().expect("keys lock") = Arc::new(keys);
+        }
         let gone = crate::shared::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         self.shared.set_config(config);

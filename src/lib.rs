@@ -36,6 +36,7 @@ pub mod ingest;
 pub mod listener;
 pub mod model;
 pub mod policy;
+pub mod prefs;
 pub mod render;
 pub mod scheduler;
 pub mod send;

@@ -295,7 +295,7 @@ impl Resolver<'_> {
     }
 
     /// Checks a number; returns it when it was given.
-    fn count<T: PartialOrd + Display + Copy + Default>(
+    pub(super) fn count<T: PartialOrd + Display + Copy + Default>(
         &mut self,
         key: &str,
         value: Option<T>,
@@ -309,7 +309,7 @@ impl Resolver<'_> {
     }
 
     /// Checks a duration; returns it when it was given.
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         key: &str,
         value: Option<HumanDuration>,
@@ -360,7 +360,7 @@ impl Resolver<'_> {
 
 /// A bound: a fixed value, or the value of another key (named in the message).
 #[derive(Debug, Clone, Copy)]
-struct Bound<T> {
+pub(super) struct Bound<T> {
     value: T,
     key: Option<&'static str>,
 }

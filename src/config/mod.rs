@@ -4,6 +4,7 @@
 mod bounds;
 pub mod channels;
 mod error;
+pub mod preferences;
 mod raw;
 mod sanity;
 pub mod sis;
@@ -123,6 +124,8 @@ pub struct Config {
     /// The global rules; used for every school when no `[schools.*]` table exists.
     pub default_policy: Policy,
     pub schools: BTreeMap<String, Policy>,
+    /// The families' preference page (`[preferences]`), when the school offers it.
+    pub preferences: Option<preferences::PreferencesConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
@@ -396,6 +399,7 @@ impl Resolver<'_> {
             digest: raw.digest.unwrap_or_default(),
             consent: raw.consent.unwrap_or_default(),
         };
+        let preferences = raw.preferences.map(|p| self.preferences(p));
         let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
         let sis = self.sis(raw_sis, &school_ids);
         let default_policy = self.policy("", "", zone, &global, "");
@@ -424,6 +428,7 @@ impl Resolver<'_> {
             templates_dir: raw.templates.and_then(|t| t.dir),
             default_policy,
             schools,
+            preferences,
         })
     }
 

@@ -33,6 +33,7 @@ pub(super) struct RawConfig {
     pub(super) absences: Option<RawAbsences>,
     pub(super) digest: Option<RawDigest>,
     pub(super) consent: Option<RawConsent>,
+    pub(super) preferences: Option<super::preferences::RawPreferences>,
     #[serde(default)]
     pub(super) schools: BTreeMap<String, RawSchool>,
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod health;
 pub mod postgres;
+pub mod preference;
 pub mod snapshot;
 pub mod sqlite;
 
@@ -161,6 +162,9 @@ pub trait Store: Send + Sync {
 
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
+
+    /// The families' own choices (preference page), apart from the directory.
+    fn preferences(&self) -> &dyn preference::PreferenceStore;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

@@ -12,6 +12,7 @@
 //!   time instead of sleeping past work another instance took in.
 
 mod audit;
+mod preference;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -234,6 +235,10 @@ impl Store for PgStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn preferences(&self) -> &dyn super::preference::PreferenceStore {
         self
     }
 

@@ -3,6 +3,7 @@
 //! writer anyway, and a single connection never meets "database is locked".
 
 mod audit;
+mod preference;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -130,6 +131,10 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn preferences(&self) -> &dyn super::preference::PreferenceStore {
         self
     }
 
