@@ -359,7 +359,8 @@ mod tests {
             share_grades: Some(false),
             ..Choice::default()
         };
-        let cases: Vec<(&str, Chooser, Choice, Result<(), Vec<Refusal>>)> = vec![
+        type Case<'a> = (&'a str, Chooser<'a>, Choice, Result<(), Vec<Refusal>>);
+        let cases: Vec<Case> = vec![
             (
                 "weekly",
                 guardian.clone(),

@@ -53,9 +53,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-fn actor(a: Option<Extension<AdminActor>>) -> Result<String, Response> {
+/// `admin:<token name>`, or `None` when the admin listener did not authenticate the request.
+fn actor(a: Option<Extension<AdminActor>>) -> Option<String> {
     a.map(|Extension(AdminActor(name))| format!("admin:{name}"))
-        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "an admin token is required"))
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "an admin token is required")
 }
 
 /// The person's role in the directory, if they are in it.
@@ -82,8 +86,8 @@ async fn view(
     Path((school, person)): Path<(String, String)>,
     a: Option<Extension<AdminActor>>,
 ) -> Response {
-    if let Err(r) = actor(a) {
-        return r;
+    if actor(a).is_none() {
+        return unauthorized();
     }
     let Some((role, chans, age)) = role_of(&p, &school, &person) else {
         return error(StatusCode::NOT_FOUND, "no such person in the directory");
@@ -126,9 +130,8 @@ async fn override_choice(
     a: Option<Extension<AdminActor>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let actor = match actor(a) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(actor) = actor(a) else {
+        return unauthorized();
     };
     let o: Override = match serde_json::from_slice(&body) {
         Ok(o) => o,
@@ -191,9 +194,8 @@ async fn revoke_links(
     a: Option<Extension<AdminActor>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let actor = match actor(a) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(actor) = actor(a) else {
+        return unauthorized();
     };
     let r: Revoke = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -237,9 +239,8 @@ async fn export(
     Path((school, person)): Path<(String, String)>,
     a: Option<Extension<AdminActor>>,
 ) -> Response {
-    let actor = match actor(a) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(actor) = actor(a) else {
+        return unauthorized();
     };
     let Some((role, _, _)) = role_of(&p, &school, &person) else {
         return error(StatusCode::NOT_FOUND, "no such person in the directory");
