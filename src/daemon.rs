@@ -205,6 +205,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         }));
         prefs = Some(state);
     }
+    tasks.spawn(crate::retention::run(
+        store.clone(),
+        shared.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     dispatcher.links = links;
     let delivery = shared.config().delivery.clone();

@@ -38,6 +38,7 @@ pub mod model;
 pub mod policy;
 pub mod prefs;
 pub mod render;
+pub mod retention;
 pub mod scheduler;
 pub mod send;
 pub mod shared;

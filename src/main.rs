@@ -37,6 +37,9 @@ enum Command {
         config: PathBuf,
         #[arg(long)]
         directory: Option<PathBuf>,
+        /// Also connect to the SMTP relay (greeting, TLS, AUTH) and say QUIT, sending nothing.
+        #[arg(long)]
+        smtp: bool,
     },
     /// Replay events on a virtual clock and print every message that would go out (NDJSON).
     Simulate {
@@ -103,6 +106,15 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
+    /// Erase one student's data on request (AVG): their events, every notice about them, and
+    /// quarantined input naming them; written to the audit trail.
+    Erase {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// The student's id (as in events and the directory), in every school.
+        #[arg(long)]
+        student: String,
+    },
     /// Print the audit trail (operator actions, changed choices) as NDJSON, oldest first.
     Audit {
         #[arg(long, default_value = "config/rustig.toml")]
@@ -162,7 +174,17 @@ async fn main() -> ExitCode {
             Ok(c) => run(c).await,
             Err(code) => return code,
         },
-        Command::Check { config, directory } => return check(&config, directory.as_deref()),
+        Command::Check {
+            config,
+            directory,
+            smtp,
+        } => {
+            let code = check(&config, directory.as_deref());
+            if !smtp || code != ExitCode::SUCCESS {
+                return code;
+            }
+            return check_smtp(&config).await;
+        }
         Command::Simulate {
             config,
             directory,
@@ -213,6 +235,10 @@ async fn main() -> ExitCode {
             event_id,
         } => match load_config(&config) {
             Ok(c) => resend(c, event_id.as_deref()).await,
+            Err(code) => return code,
+        },
+        Command::Erase { config, student } => match load_config(&config) {
+            Ok(c) => erase(c, &student).await,
             Err(code) => return code,
         },
         Command::Audit {
@@ -312,6 +338,31 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// `rustig check --smtp`: one connection to the relay as the daemon would make it.
+async fn check_smtp(path: &Path) -> ExitCode {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let channel = match rustig::send::email::EmailChannel::new(&config.email).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", config.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match channel.probe().await {
+        Ok(line) => {
+            println!("\nsmtp ok: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smtp: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn simulate(
@@ -501,6 +552,31 @@ fn bench(args: &[std::ffi::OsString]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn erase(config: Config, student: &str) -> Result<()> {
+    if student.trim().is_empty() {
+        bail!("--student must name a student id");
+    }
+    let store = rustig::store::open(&config.store_url).await?;
+    let erased =
+        rustig::retention::erase_student(&*store, student, &cli_actor(), SystemClock.now()).await?;
+    println!(
+        "erased student {student}: {} event(s), {} notice(s), {} quarantined item(s), {} gone mark(s)",
+        erased.events, erased.notices, erased.quarantine, erased.gone_contacts
+    );
+    let listed = store
+        .load_directory()
+        .await?
+        .and_then(|json| rustig::model::Directory::parse(json.as_bytes()).ok())
+        .is_some_and(|d| d.data().students.iter().any(|s| s.id == student));
+    if listed {
+        println!(
+            "note: the directory still lists this student; remove them in the SIS (or the \
+             directory file) too, or new events will be planned for them again"
+        );
+    }
+    Ok(())
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {

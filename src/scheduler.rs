@@ -1,6 +1,7 @@
 //! The release loop: sleep until the earliest due notice (or until woken), claim what is due
-//! in (school, recipient, channel) groups, render one message per group, send, and record the
-//! outcome. The daemon and `simulate` share [`Dispatcher::run_due`].
+//! in (school, recipient, channel) groups, render each claimed message (the store fixed its
+//! notices and key in the claim: [`crate::store::outbox`]), send, and record the outcome. The
+//! daemon and `simulate` share [`Dispatcher::run_due`].
 
 mod delivery;
 
@@ -12,12 +13,15 @@ use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+pub use crate::store::outbox::message_key;
+
 use crate::clock::Clock;
 use crate::config::{DeliveryConfig, Fallback};
-use crate::model::{Event, Role};
+use crate::model::{ChannelKind, Event, Role};
 use crate::policy::calendar::resolve_local;
 use crate::policy::{NoticeKind, Reason, Rule};
 use crate::render::{Item, MessageInput, Renderer};
+use crate::send::failure_log::{FailureKind, FailureLog, Line};
 use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
 use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
@@ -45,6 +49,8 @@ pub struct Dispatcher {
     pub lease: Duration,
     /// Groups claimed per round trip to the store.
     pub batch_groups: u32,
+    /// Failed sends, logged as a summary per channel and kind (not a line per message).
+    failures: std::sync::Mutex<FailureLog>,
 }
 
 impl Dispatcher {
@@ -65,6 +71,21 @@ impl Dispatcher {
             links: None,
             lease: Duration::minutes(5),
             batch_groups: 512,
+            failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
+        }
+    }
+
+    /// Counts a failed send; logs it when it is the first of its kind or a summary is due.
+    /// The message's own line (with its key) is at debug level.
+    fn failed(&self, channel: ChannelKind, kind: FailureKind, detail: &str) {
+        let line = self.failures.lock().expect("failure log lock").record(
+            self.clock.now(),
+            channel,
+            kind,
+            detail,
+        );
+        if let Some(line) = line {
+            line.log();
         }
     }
 
@@ -80,7 +101,14 @@ impl Dispatcher {
             if *stop.borrow() {
                 return;
             }
-            if let Err(e) = self.run_due(self.clock.now(), Some(&stop)).await {
+            let result = self.run_due(self.clock.now(), Some(&stop)).await;
+            let summaries = self
+                .failures
+                .lock()
+                .expect("failure log lock")
+                .flush(self.clock.now());
+            summaries.iter().for_each(Line::log);
+            if let Err(e) = result {
                 tracing::error!(error = %e, "dispatching failed; retrying shortly");
                 let pause = self.clock.now() + Duration::seconds(5);
                 tokio::select! {
@@ -141,11 +169,19 @@ impl Dispatcher {
                 .collect();
             let mut events = self.store.events(&ids).await?;
             let previous = self.previous_events(&claimed, &mut events).await?;
-            let mut groups: BTreeMap<(String, String, &'static str), Vec<StoredNotice>> =
-                BTreeMap::new();
+            // One message per outbox row, in (school, recipient, channel) order.
+            let mut groups: BTreeMap<
+                (String, String, &'static str, Option<i64>),
+                Vec<StoredNotice>,
+            > = BTreeMap::new();
             for n in claimed {
                 groups
-                    .entry((n.school.clone(), n.recipient.clone(), n.channel.as_str()))
+                    .entry((
+                        n.school.clone(),
+                        n.recipient.clone(),
+                        n.channel.as_str(),
+                        n.message_id,
+                    ))
                     .or_default()
                     .push(n);
             }
@@ -259,11 +295,12 @@ impl Dispatcher {
         let outgoing = match prepared {
             Ok(o) => o,
             Err(error) => {
-                tracing::warn!(
+                tracing::debug!(
                     channel = group[0].channel.as_str(),
                     notices = group.len(),
                     "message dead: {error}"
                 );
+                self.failed(group[0].channel, FailureKind::Dead, &error);
                 return (ids, self.dead_or_fallback(&group, error, delivery).await);
             }
         };
@@ -274,7 +311,8 @@ impl Dispatcher {
                 crate::model::time::human(delivery.max_age),
                 first_due.to_rfc3339()
             );
-            tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+            tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+            self.failed(outgoing.channel, FailureKind::Dead, &error);
             return (ids, Outcome::Dead { error });
         }
         match self.over_daily_cap(&group).await {
@@ -328,7 +366,8 @@ impl Dispatcher {
                 }
             }
             Err(SendError::Permanent(error)) => {
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                self.failed(outgoing.channel, FailureKind::Permanent, &error);
                 self.dead_or_fallback(&group, error, delivery).await
             }
             Err(SendError::Transient {
@@ -348,7 +387,8 @@ impl Dispatcher {
                     .and_then(|p| p.calendar.next_allowed(at + wait, &mut vec![]).ok())
                     .unwrap_or(at + wait);
                 if retry_at - first_due > delivery.max_age {
-                    tracing::warn!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
+                    tracing::debug!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
+                    self.failed(outgoing.channel, FailureKind::Dead, &message);
                     return (
                         ids,
                         Outcome::Dead {
@@ -359,14 +399,16 @@ impl Dispatcher {
                         },
                     );
                 }
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
+                self.failed(outgoing.channel, FailureKind::Transient, &message);
                 Outcome::Retry {
                     error: message,
                     at: retry_at,
                 }
             }
             Err(SendError::Transient { message, .. }) => {
-                tracing::warn!(key = %outgoing.key, attempts, "giving up: {message}");
+                tracing::debug!(key = %outgoing.key, attempts, "giving up: {message}");
+                self.failed(outgoing.channel, FailureKind::Dead, &message);
                 Outcome::Dead {
                     error: format!("after {attempts} attempts: {message}"),
                 }
@@ -562,7 +604,11 @@ impl Dispatcher {
             crate::prefs::links::add_footer(&mut content, l);
         }
         Ok(Outgoing {
-            key: message_key(group),
+            // The key the claim recorded (a store that claimed without one: from the notices).
+            key: first
+                .message_key
+                .clone()
+                .unwrap_or_else(|| message_key(group.iter().map(|n| n.key.as_str()))),
             school: first.school.clone(),
             recipient: first.recipient.clone(),
             recipient_name: person.name.to_string(),
@@ -585,18 +631,6 @@ impl Dispatcher {
             unsubscribe_url: links.map(|l| l.unsubscribe),
         })
     }
-}
-
-/// The idempotency key of a message: the same notices always make the same key.
-pub fn message_key(group: &[StoredNotice]) -> String {
-    let mut keys: Vec<&str> = group.iter().map(|n| n.key.as_str()).collect();
-    keys.sort_unstable();
-    let mut h = Sha256::new();
-    for k in keys {
-        h.update(k.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
 }
 
 /// Exponential backoff from `retry_base`, capped at `retry_max`, with up to 20% jitter

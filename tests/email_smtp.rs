@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{start_counting_server, start_server, Inbox, Received, BUSY, GONE};
-use rustig::config::{EmailConfig, EmailTransportConfig};
+use rustig::config::{EmailConfig, EmailTransportConfig, SmtpConfig};
 use rustig::model::{ChannelKind, Contact, Locale, Role};
 use rustig::send::email::EmailChannel;
 use rustig::send::{Channel, Outgoing, Rendered, SendError};
@@ -21,12 +21,10 @@ const FROM: &str = "Coornhert Lyceum <noreply@coornhert.example>";
 
 fn config(url: String, timeout: Duration) -> EmailConfig {
     EmailConfig {
-        transport: EmailTransportConfig::Smtp {
-            url,
-            username: None,
-            password_file: None,
+        transport: EmailTransportConfig::Smtp(SmtpConfig {
             pool_size: 2,
-        },
+            ..SmtpConfig::new(url)
+        }),
         from: FROM.into(),
         timeout,
     }
@@ -140,7 +138,7 @@ async fn delivers_one_multipart_message_to_all_addresses() {
     );
     assert_eq!(
         header(&headers, "Message-ID"),
-        Some("<9f86d081884c7d65@rustig>")
+        Some("<9f86d081884c7d65@coornhert.example>")
     );
     assert_eq!(header(&headers, "X-Rustig-Key"), Some("9f86d081884c7d65"));
     assert!(header(&headers, "Date").is_some());
@@ -177,7 +175,13 @@ async fn resend_of_a_key_carries_the_same_message_id() {
         .iter()
         .map(|m| header(&split(&m.data).0, "Message-ID").unwrap().to_string())
         .collect();
-    assert_eq!(ids, ["<k-resend@rustig>", "<k-resend@rustig>"]);
+    assert_eq!(
+        ids,
+        [
+            "<k-resend@coornhert.example>",
+            "<k-resend@coornhert.example>"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +207,9 @@ async fn rcpt_550_is_permanent_and_the_pool_recovers() {
         .unwrap();
     let got = received(&inbox);
     assert_eq!(got.len(), 1);
-    assert!(got[0].data.contains("Message-ID: <k-after@rustig>"));
+    assert!(got[0]
+        .data
+        .contains("Message-ID: <k-after@coornhert.example>"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,8 +319,8 @@ async fn many_messages_over_the_pool_all_arrive() {
         .map(|m| header(&split(&m.data).0, "Message-ID").unwrap().to_string())
         .collect();
     let expected: HashSet<String> = (0..5)
-        .map(|i| format!("<seq-{i}@rustig>"))
-        .chain((0..8).map(|i| format!("<par-{i}@rustig>")))
+        .map(|i| format!("<seq-{i}@coornhert.example>"))
+        .chain((0..8).map(|i| format!("<par-{i}@coornhert.example>")))
         .collect();
     assert_eq!(ids, expected);
     for m in &got {
@@ -522,12 +528,12 @@ async fn credentials_are_sent_once_per_connection() {
     let password = tmp.path().join("password");
     std::fs::write(&password, "geheim\n").unwrap();
     let ch = EmailChannel::new(&EmailConfig {
-        transport: EmailTransportConfig::Smtp {
-            url: format!("smtp://127.0.0.1:{port}"),
+        transport: EmailTransportConfig::Smtp(SmtpConfig {
             username: Some("rustig".into()),
             password_file: Some(password),
             pool_size: 2,
-        },
+            ..SmtpConfig::new(format!("smtp://127.0.0.1:{port}"))
+        }),
         from: FROM.into(),
         timeout: Duration::from_secs(10),
     })
@@ -547,7 +553,8 @@ async fn credentials_are_sent_once_per_connection() {
         .decode(token)
         .unwrap();
     assert_eq!(decoded, b"\0rustig\0geheim");
-    // The reused connection was checked (NOOP) before its second message.
+    // The connection was reused at once for the second message: no NOOP before a message
+    // on a connection that was idle for less than 5 s.
     let commands: Vec<&str> = t[0]
         .iter()
         .map(|l| l.split(' ').next().unwrap())
@@ -561,11 +568,37 @@ async fn credentials_are_sent_once_per_connection() {
             "RCPT",
             "DATA",
             "<message>",
-            "NOOP",
             "MAIL",
             "RCPT",
             "DATA",
             "<message>"
         ]
     );
+}
+
+/// A connection idle for more than 5 s answers a NOOP before it carries the next message; one
+/// reused at once does not (one round trip per message saved while messages flow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noop_only_after_the_connection_sat_idle() {
+    let (port, t) = start_scripted_server(AfterData::Accept);
+    let ch = EmailChannel::new(&config(
+        format!("smtp://127.0.0.1:{port}"),
+        Duration::from_secs(10),
+    ))
+    .await
+    .unwrap();
+    for (i, pause) in [0, 0, 5_300].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        ch.send(&outgoing(&format!("k-idle-{i}"), &["anna@example.nl"]))
+            .await
+            .unwrap();
+    }
+    let t = transcripts(&t);
+    assert_eq!(t.len(), 1, "{t:?}");
+    let verbs: Vec<&str> = t[0]
+        .iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .filter(|v| ["MAIL", "NOOP"].contains(v))
+        .collect();
+    assert_eq!(verbs, ["MAIL", "MAIL", "NOOP", "MAIL"], "{t:?}");
 }

@@ -101,7 +101,7 @@ async fn wait_for(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// The idempotency key in a `Message-ID: <key@rustig>`.
+/// The idempotency key in a `Message-ID: <key@domain of from>`.
 fn key_of(m: &common::Received) -> String {
     let id = m.header("Message-ID").expect("Message-ID");
     id.trim_start_matches('<')

@@ -495,17 +495,16 @@ async fn smtp_release(
     limit: Duration,
     progress: &dyn Fn(&str),
 ) -> Result<release::ReleaseResult, BenchError> {
-    use rustig::config::{EmailConfig, EmailTransportConfig};
+    use rustig::config::{EmailConfig, EmailTransportConfig, SmtpConfig, TlsMode};
     use rustig::send::email::EmailChannel;
     progress("release to a real SMTP server on loopback");
     let (port, counts) = sinks::start_smtp_server(opts.smtp_pool + 8)?;
     let email = EmailChannel::new(&EmailConfig {
-        transport: EmailTransportConfig::Smtp {
-            url: format!("smtp://127.0.0.1:{port}"),
-            username: None,
-            password_file: None,
+        transport: EmailTransportConfig::Smtp(SmtpConfig {
             pool_size: opts.smtp_pool,
-        },
+            tls: Some(TlsMode::None),
+            ..SmtpConfig::new(format!("smtp://127.0.0.1:{port}"))
+        }),
         from: workload::FROM.into(),
         timeout: Duration::from_secs(30),
     })

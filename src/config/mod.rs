@@ -3,9 +3,11 @@
 
 mod bounds;
 pub mod channels;
+pub mod email;
 mod error;
 pub mod preferences;
 mod raw;
+pub mod retention;
 mod sanity;
 pub mod sis;
 pub mod values;
@@ -27,9 +29,12 @@ use crate::policy::{
     GuardianGrades, Policy, Schedule, StudentControls,
 };
 
+pub use email::{SmtpConfig, TlsMode};
+
 pub use channels::{
     ChannelsConfig, Fallback, FcmConfig, NtfyConfig, Urgency, WebPushConfig, WebhookConfig,
 };
+pub use retention::{QuarantineConfig, RetentionConfig};
 
 // ---- The effective configuration -----------------------------------------------------------
 
@@ -70,13 +75,8 @@ pub struct AmqpIngestConfig {
 pub enum EmailTransportConfig {
     /// One `.eml` file per message in `dir`.
     File { dir: PathBuf },
-    /// SMTP with a connection pool; `url` as lettre reads it (`smtp://`, `smtps://`, `?tls=required`).
-    Smtp {
-        url: String,
-        username: Option<String>,
-        password_file: Option<PathBuf>,
-        pool_size: u32,
-    },
+    /// SMTP with a connection pool to a relay.
+    Smtp(SmtpConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +126,10 @@ pub struct Config {
     pub schools: BTreeMap<String, Policy>,
     /// The families' preference page (`[preferences]`), when the school offers it.
     pub preferences: Option<preferences::PreferencesConfig>,
+    /// How long personal data is kept (`[retention]`).
+    pub retention: RetentionConfig,
+    /// How much rejected input is kept (`[quarantine]`).
+    pub quarantine: QuarantineConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
@@ -257,6 +261,31 @@ impl Resolver<'_> {
         });
     }
 
+    /// Checks the relay settings: the URL and `tls` agree, the EHLO name is a FQDN, the CA
+    /// file holds certificates.
+    fn smtp(&mut self, smtp: &SmtpConfig, from: &str) {
+        if let Err(e) = email::SmtpTarget::parse(&smtp.url, smtp.tls) {
+            let e = format!("{e} (transport = \"smtp\" needs url = \"smtp://host:port\" or \"smtps://host:port\")");
+            return if smtp.url.is_empty() {
+                self.error("email.url", e)
+            } else {
+                self.value_error("email.url", e)
+            };
+        }
+        if let Err(e) = email::effective_helo_name(smtp, from) {
+            if smtp.helo_name.is_some() {
+                self.value_error("email.helo_name", e);
+            } else if from.parse::<lettre::message::Mailbox>().is_ok() {
+                self.value_error("email.from", e);
+            }
+        }
+        if let Some(path) = &smtp.ca_file {
+            if let Err(e) = email::read_ca_file(path) {
+                self.value_error("email.ca_file", e);
+            }
+        }
+    }
+
     fn resolve(mut self, path: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
         self.bounds(&raw);
         let zone = raw
@@ -328,25 +357,23 @@ impl Resolver<'_> {
                         dir: e.dir.unwrap_or_else(|| "var/outbox".into()),
                     },
                     Transport::Smtp => {
-                        let url = e.url.unwrap_or_default();
-                        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                            self.error("email.url", "transport = \"smtp\" needs url = \"smtp://host:port\" or \"smtps://host:port\"".into());
-                        }
-                        EmailTransportConfig::Smtp {
-                            url,
+                        let smtp = SmtpConfig {
+                            url: e.url.unwrap_or_default(),
                             username: e.username,
                             password_file: e.password_file,
-                            pool_size: e.pool_size.unwrap_or(8),
-                        }
+                            pool_size: e.pool_size.unwrap_or(email::DEFAULT_POOL_SIZE),
+                            tls: e.tls,
+                            ca_file: e.ca_file,
+                            helo_name: e.helo_name,
+                        };
+                        self.smtp(&smtp, &e.from);
+                        EmailTransportConfig::Smtp(smtp)
                     }
                 };
                 EmailConfig {
                     transport,
                     from: e.from,
-                    timeout: e
-                        .timeout
-                        .map(|t| t.0)
-                        .unwrap_or(std::time::Duration::from_secs(30)),
+                    timeout: e.timeout.map(|t| t.0).unwrap_or(email::DEFAULT_TIMEOUT),
                 }
             }
         };
@@ -400,6 +427,8 @@ impl Resolver<'_> {
             consent: raw.consent.unwrap_or_default(),
         };
         let preferences = raw.preferences.map(|p| self.preferences(p));
+        let retention = self.retention(raw.retention);
+        let quarantine = self.quarantine(raw.quarantine);
         let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
         let sis = self.sis(raw_sis, &school_ids);
         let default_policy = self.policy("", "", zone, &global, "");
@@ -429,6 +458,8 @@ impl Resolver<'_> {
             default_policy,
             schools,
             preferences,
+            retention,
+            quarantine,
         })
     }
 

@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     pub(super) digest: Option<RawDigest>,
     pub(super) consent: Option<RawConsent>,
     pub(super) preferences: Option<super::preferences::RawPreferences>,
+    pub(super) retention: Option<super::retention::RawRetention>,
+    pub(super) quarantine: Option<super::retention::RawQuarantine>,
     #[serde(default)]
     pub(super) schools: BTreeMap<String, RawSchool>,
 }
@@ -132,6 +134,9 @@ pub(super) struct RawEmail {
     pub(super) pool_size: Option<u32>,
     pub(super) timeout: Option<HumanDuration>,
     pub(super) from: String,
+    pub(super) tls: Option<super::email::TlsMode>,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) helo_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

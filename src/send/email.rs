@@ -8,19 +8,25 @@
 //!   a crash overwrites the same file: exactly one file per message on disk.
 //! - `smtp`: lettre's SMTP client over a small pool of connections of our own (the
 //!   `smtp_pool` module: lettre's pooled transport leaves Nagle's algorithm on, which costs
-//!   ~40 ms per message), to the configured URL (`smtp://`, `smtps://`, `?tls=required`),
+//!   ~40 ms per message, and sends NOOP before every message), to the configured relay with
+//!   the configured TLS mode (`email.tls`), trusting the system's CAs plus `email.ca_file`
+//!   (the `trust` module), greeting with `email.helo_name` (default: the domain of `from`),
 //!   with optional credentials. At most `pool_size` messages are in flight at once, and each
 //!   one gets at most `timeout` (connection included).
 //!
-//! Idempotency: the `Message-ID` is `<{key}@rustig>` and the header `X-Rustig-Key` carries the
-//! key, so a message sent again after a crash between "sent" and "committed" carries the same
-//! identifiers (and the same MIME boundary; only `Date` differs). Receivers that deduplicate
-//! on `Message-ID` show it once; others may show it twice. That is the only effect of such a
-//! crash on SMTP. On the file transport the second write simply replaces the first.
+//! Idempotency: the `Message-ID` is `<{key}@{domain of from}>` and the header `X-Rustig-Key`
+//! carries the key, so a message sent again after a crash between "sent" and "committed"
+//! carries the same identifiers (and the same MIME boundary; only `Date` differs). Receivers
+//! that deduplicate on `Message-ID` show it once; others may show it twice. That is the only
+//! effect of such a crash on SMTP. On the file transport the second write simply replaces the
+//! first.
 //!
-//! Failures: SMTP 5xx replies are [`SendError::Permanent`]; 4xx replies, connection, I/O, TLS
-//! and timeout failures are [`SendError::Transient`]. Email addresses never appear in logs or
-//! in error texts (server replies are scrubbed of the recipient's addresses).
+//! Failures: SMTP 5xx replies are [`SendError::Permanent`]; 4xx replies, connection, I/O and
+//! timeout failures are [`SendError::Transient`]. A relay that cannot work as configured (an
+//! untrusted certificate, no STARTTLS under `tls = "required"`) is a fault of the relay, not
+//! of the message: logged once, and messages are held without connecting until a probe
+//! succeeds (the `relay_fault` module). Email addresses never appear in logs or in error
+//! texts (server replies are scrubbed of the recipient's addresses).
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -35,18 +41,19 @@ use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use self::relay_fault::{Admit, FaultGate};
 use self::smtp_pool::{Endpoint, Failure, SmtpPool};
 use super::{Channel, Outgoing, SendError};
-use crate::config::{EmailConfig, EmailTransportConfig};
+use crate::config::email::{effective_helo_name, read_ca_file, SmtpTarget};
+use crate::config::{EmailConfig, EmailTransportConfig, SmtpConfig};
 use crate::model::Contact;
 
+mod relay_fault;
 mod smtp_pool;
+mod trust;
 
 /// The environment variable read for the SMTP password when no `password_file` is set.
 pub const PASSWORD_ENV: &str = "RUSTIG_SMTP_PASSWORD";
-
-/// The domain part of every `Message-ID` rustig writes.
-const MESSAGE_ID_DOMAIN: &str = "rustig";
 
 /// Errors while setting up the email channel (at start, not per message).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,12 @@ pub enum EmailError {
         "email.url is not a usable SMTP URL (expected smtp://host:port or smtps://host:port): {0}"
     )]
     Url(String),
+    #[error("email: {0}")]
+    HeloName(String),
+    #[error("email.ca_file: {0}")]
+    CaFile(String),
+    #[error("email: TLS settings for the relay: {0}")]
+    Tls(String),
     #[error("email.password_file {path}: {source}")]
     PasswordFile {
         path: PathBuf,
@@ -79,7 +92,7 @@ pub struct EmailChannel {
 
 enum Transport {
     File { dir: PathBuf },
-    Smtp(Smtp),
+    Smtp(Box<Smtp>),
 }
 
 impl EmailChannel {
@@ -107,17 +120,12 @@ impl EmailChannel {
                     })?;
                 Transport::File { dir }
             }
-            EmailTransportConfig::Smtp {
-                url,
-                username,
-                password_file,
-                pool_size,
-            } => {
-                let credentials = match username {
+            EmailTransportConfig::Smtp(smtp) => {
+                let credentials = match &smtp.username {
                     None => None,
                     Some(user) => {
                         let file_password =
-                            match password_file {
+                            match &smtp.password_file {
                                 None => None,
                                 Some(path) => Some(tokio::fs::read_to_string(path).await.map_err(
                                     |source| EmailError::PasswordFile {
@@ -132,16 +140,37 @@ impl EmailChannel {
                         Some(Credentials::new(user.clone(), password))
                     }
                 };
-                let settings = SmtpSettings {
-                    url: url.clone(),
+                Transport::Smtp(Box::new(Smtp::new(
+                    smtp,
+                    &cfg.from,
                     credentials,
-                    pool_size: (*pool_size).max(1),
-                    timeout: cfg.timeout,
-                };
-                Transport::Smtp(Smtp::new(settings)?)
+                    cfg.timeout,
+                )?))
             }
         };
         Ok(EmailChannel { from, transport })
+    }
+
+    /// Connects to the relay (greeting, TLS, AUTH) and says QUIT, sending nothing: what
+    /// `rustig check --smtp` does. Returns a line saying what the connection was, or the
+    /// error; the file transport has nothing to check.
+    pub async fn probe(&self) -> Result<String, SendError> {
+        match &self.transport {
+            Transport::File { dir } => Ok(format!(
+                "transport = \"file\": messages are written to {}",
+                dir.display()
+            )),
+            Transport::Smtp(smtp) => smtp.probe().await,
+        }
+    }
+
+    /// The relay fault in force (untrusted certificate, no STARTTLS where required), if any:
+    /// messages are held until it is gone.
+    pub fn relay_fault(&self) -> Option<String> {
+        match &self.transport {
+            Transport::File { .. } => None,
+            Transport::Smtp(smtp) => smtp.gate.current(),
+        }
     }
 
     /// The path the file transport writes a message with this key to (`None` for SMTP).
@@ -184,7 +213,8 @@ impl Channel for EmailChannel {
 
 /// Builds the message for `msg`: From `from`, To every email contact of the recipient (display
 /// name = the recipient's name), subject, a text and an HTML part (multipart/alternative; text
-/// only when the HTML is empty), `Message-ID: <{key}@rustig>`, `Date`, `X-Rustig-Key: {key}`
+/// only when the HTML is empty), `Message-ID: <{key}@{domain of from}>`, `Date`,
+/// `X-Rustig-Key: {key}`
 /// and `Auto-Submitted: auto-generated` (RFC 3834: no vacation replies to a no-reply sender).
 ///
 /// Keys made only of letters, digits, `-`, `_` and inner single dots (at most 128 characters,
@@ -209,7 +239,10 @@ fn build_with(from: &Mailbox, msg: &Outgoing) -> Result<Message, SendError> {
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(msg.content.subject.clone())
-        .message_id(Some(format!("<{token}@{MESSAGE_ID_DOMAIN}>")))
+        .message_id(Some(format!(
+            "<{token}@{}>",
+            from.email.domain().to_ascii_lowercase()
+        )))
         .date_now()
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Rustig-Key"),
@@ -371,13 +404,6 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
 
 // ---- SMTP transport ------------------------------------------------------------------------
 
-struct SmtpSettings {
-    url: String,
-    credentials: Option<Credentials>,
-    pool_size: u32,
-    timeout: Duration,
-}
-
 /// The SMTP transport: a pool of connections with `TCP_NODELAY` (see `smtp_pool` for why
 /// not lettre's own transport), at most `pool_size` sends at once, each within `timeout`.
 struct Smtp {
@@ -385,17 +411,40 @@ struct Smtp {
     timeout: Duration,
     /// At most `pool_size` messages in flight, hence at most `pool_size` connections open.
     permits: Semaphore,
+    gate: FaultGate,
 }
 
 impl Smtp {
-    fn new(settings: SmtpSettings) -> Result<Smtp, EmailError> {
-        let endpoint =
-            Endpoint::from_url(&settings.url, settings.credentials).map_err(EmailError::Url)?;
-        let pool_size = settings.pool_size.max(1) as usize;
+    fn new(
+        smtp: &SmtpConfig,
+        from: &str,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Result<Smtp, EmailError> {
+        let target = SmtpTarget::parse(&smtp.url, smtp.tls).map_err(EmailError::Url)?;
+        let hello = effective_helo_name(smtp, from).map_err(EmailError::HeloName)?;
+        let extra_cas = match &smtp.ca_file {
+            None => vec![],
+            Some(path) => read_ca_file(path).map_err(EmailError::CaFile)?,
+        };
+        let tls = trust::tls_parameters(&target.host, &extra_cas).map_err(EmailError::Tls)?;
+        let (system_cas, unreadable) = trust::system_ca_count();
+        tracing::info!(
+            relay = %target.server(),
+            tls = target.tls.as_str(),
+            helo = %hello,
+            system_cas,
+            unreadable_ca_files = unreadable,
+            ca_file_cas = extra_cas.len(),
+            "SMTP relay configured"
+        );
+        let pool_size = smtp.pool_size.max(1) as usize;
+        let endpoint = Endpoint::new(target, tls, hello, credentials);
         Ok(Smtp {
             pool: SmtpPool::new(endpoint, pool_size),
-            timeout: settings.timeout,
+            timeout,
             permits: Semaphore::new(pool_size),
+            gate: FaultGate::default(),
         })
     }
 
@@ -405,11 +454,60 @@ impl Smtp {
             .acquire()
             .await
             .map_err(|_| SendError::transient("the SMTP channel is shutting down"))?;
+        if let Admit::Hold {
+            message,
+            retry_after,
+        } = self.gate.admit(std::time::Instant::now())
+        {
+            return Err(SendError::Transient {
+                message: format!("SMTP: {message}"),
+                retry_after: Some(retry_after),
+            });
+        }
         let email = message.formatted();
         // On timeout the send is dropped, and with it its connection, which may be
         // mid-transaction: it is closed, never reused.
-        match tokio::time::timeout(self.timeout, self.pool.send(message.envelope(), &email)).await {
-            Ok(Ok(_response)) => Ok(()),
+        let result =
+            tokio::time::timeout(self.timeout, self.pool.send(message.envelope(), &email)).await;
+        self.outcome(result.map(|r| r.map(|_response| ())), addresses)
+    }
+
+    async fn probe(&self) -> Result<String, SendError> {
+        let result = tokio::time::timeout(self.timeout, self.pool.probe()).await;
+        let text = match &result {
+            Ok(Ok(description)) => Some(description.clone()),
+            _ => None,
+        };
+        self.outcome(result.map(|r| r.map(|_| ())), &[])?;
+        Ok(text.unwrap_or_default())
+    }
+
+    /// The send's (or probe's) result as the scheduler sees it; relay faults go to the gate.
+    fn outcome(
+        &self,
+        result: Result<Result<(), Failure>, tokio::time::error::Elapsed>,
+        addresses: &[String],
+    ) -> Result<(), SendError> {
+        match result {
+            Ok(Ok(())) => {
+                if self.gate.succeeded() {
+                    tracing::info!(relay = %self.pool.server(), "SMTP relay works again; held messages go out");
+                }
+                Ok(())
+            }
+            Ok(Err(Failure::Relay(message))) => {
+                if self.gate.failed(&message, std::time::Instant::now()) {
+                    tracing::error!(
+                        relay = %self.pool.server(),
+                        probe_every = %humantime::format_duration(relay_fault::PROBE_EVERY),
+                        "SMTP relay unusable, messages are held: {message}"
+                    );
+                }
+                Err(SendError::Transient {
+                    message: format!("SMTP: {message}"),
+                    retry_after: Some(relay_fault::PROBE_EVERY),
+                })
+            }
             Ok(Err(Failure::Smtp(e))) => Err(classify(&e, addresses)),
             Ok(Err(Failure::Connect { server, source })) => Err(SendError::transient(format!(
                 "SMTP: cannot connect to {server}: {source}"
@@ -602,9 +700,9 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
-        assert_eq!(id(&a), "<0f1e2d3c4b5a@rustig>");
+        assert_eq!(id(&a), "<0f1e2d3c4b5a@coornhert.example>");
         assert_eq!(id(&a), id(&b));
-        assert_eq!(id(&c), "<ffff@rustig>");
+        assert_eq!(id(&c), "<ffff@coornhert.example>");
         // Same key: the same bytes apart from the Date header (same boundary too).
         let without_date = |m: &Message| {
             text(m)
@@ -629,7 +727,7 @@ mod tests {
         assert_eq!(id(&a), id(&b));
         let token = key_token(key);
         assert!(token.starts_with('h') && token.len() == 65, "{token}");
-        assert_eq!(id(&a), format!("<{token}@rustig>"));
+        assert_eq!(id(&a), format!("<{token}@coornhert.example>"));
         assert_eq!(key_token("a.b-c_d"), "a.b-c_d");
         assert_ne!(key_token(".."), "..");
         assert_ne!(key_token(""), "");
@@ -755,7 +853,7 @@ mod tests {
         let (headers, body) = split(&raw);
         assert_eq!(
             header(&headers, "Message-ID"),
-            Some("<5d41402abc4b2a76@rustig>")
+            Some("<5d41402abc4b2a76@coornhert.example>")
         );
         assert_eq!(header(&headers, "X-Rustig-Key"), Some("5d41402abc4b2a76"));
         assert_eq!(
@@ -816,12 +914,12 @@ mod tests {
 
         let smtp =
             |url: &str, username: Option<&str>, password_file: Option<PathBuf>| EmailConfig {
-                transport: EmailTransportConfig::Smtp {
-                    url: url.into(),
+                transport: EmailTransportConfig::Smtp(SmtpConfig {
                     username: username.map(Into::into),
                     password_file,
                     pool_size: 2,
-                },
+                    ..SmtpConfig::new(url)
+                }),
                 from: FROM.into(),
                 timeout: Duration::from_secs(5),
             };

@@ -11,10 +11,13 @@
 //! `TCP_NODELAY`, and hands the stream to lettre's [`AsyncSmtpConnection`], which still does
 //! all of SMTP: greeting, EHLO, STARTTLS, AUTH, the mail transaction, QUIT.
 //!
-//! The pool behaves like lettre's: a parked connection is reused only after it answers NOOP;
-//! a connection that broke is never parked; connections idle for [`IDLE_TIMEOUT`] are closed
-//! with QUIT, and so are all idle ones when the pool is dropped. The pool bounds idle
-//! connections only; the caller bounds the sends in flight (and so the connections open).
+//! The pool: a connection parked for less than [`NOOP_AFTER_IDLE`], on which the relay has
+//! sent nothing since (no FIN, no unasked 421: a look at the socket, no round trip), is reused
+//! as it is; any other must first answer NOOP (lettre's pool sends a NOOP before every
+//! message, one round trip per message for nothing while messages flow). A connection that broke is never
+//! parked; connections idle for [`IDLE_TIMEOUT`] are closed with QUIT, and so are all idle
+//! ones when the pool is dropped. The pool bounds idle connections only; the caller bounds the
+//! sends in flight (and so the connections open).
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,13 +33,20 @@ use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::transport::smtp::{SMTP_PORT, SUBMISSIONS_PORT, SUBMISSION_PORT};
-use reqwest::Url; // The `url` crate's `Url`, which lettre's `from_url` parses with too.
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::trust::certificate_problem;
+use crate::config::email::{SmtpTarget, TlsMode};
+
 /// A parked connection idle this long is closed (lettre's default too).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parked connection idle longer than this must answer NOOP before it carries a message.
+/// Relays close idle connections after minutes (Postfix: `smtpd_timeout`, 300 s), so one
+/// parked for less is alive unless the relay went away; then the send fails as transient and
+/// is retried, like any send the relay breaks off.
+pub(super) const NOOP_AFTER_IDLE: Duration = Duration::from_secs(5);
 
 /// How often idle connections are looked at.
 const REAP_EVERY: Duration = Duration::from_secs(15);
@@ -51,6 +61,9 @@ pub(super) enum Failure {
     Connect { server: String, source: io::Error },
     /// TLS, the SMTP dialogue or the server's answer (lettre's error, with the reply code).
     Smtp(lettre::transport::smtp::Error),
+    /// The relay cannot be used as configured, whatever the message: its certificate is not
+    /// trusted, or it offers no STARTTLS where `tls = "required"`.
+    Relay(String),
 }
 
 impl From<lettre::transport::smtp::Error> for Failure {
@@ -61,15 +74,9 @@ impl From<lettre::transport::smtp::Error> for Failure {
 
 // ---- Where to connect ----------------------------------------------------------------------
 
-/// The server and how to talk to it, read from `email.url` the way lettre's `from_url` reads
-/// it: `smtp://host[:25]`, `smtp://host[:587]?tls=required` (STARTTLS or fail),
-/// `smtp://host[:587]?tls=opportunistic` (STARTTLS when offered), `smtps://host[:465]` (TLS
-/// from the first byte); a path names the EHLO client (`smtp://host/rustig.school.example`),
-/// a user and password in the URL are credentials.
+/// The relay and how to talk to it: address, TLS mode and trust, EHLO name, credentials.
 pub(super) struct Endpoint {
-    /// Host name or IP address (without the brackets of an IPv6 URL).
-    host: String,
-    port: u16,
+    target: SmtpTarget,
     security: Security,
     hello: ClientId,
     credentials: Option<Credentials>,
@@ -83,118 +90,140 @@ enum Security {
 }
 
 impl Endpoint {
-    /// Parses `url`; `credentials` (from the configuration) win over any in the URL.
-    pub(super) fn from_url(
-        url: &str,
+    /// `tls` is used for every mode but `none`; `credentials` (from the configuration) win
+    /// over any in the URL.
+    pub(super) fn new(
+        target: SmtpTarget,
+        tls: TlsParameters,
+        hello: String,
         credentials: Option<Credentials>,
-    ) -> Result<Endpoint, String> {
-        let parsed = Url::parse(url).map_err(|e| e.to_string())?;
-        let host = match parsed.host_str() {
-            Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
-            _ => return Err("no host".into()),
-        }
-        .to_string();
-        let tls_mode = parsed
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
-        let tls = || TlsParameters::new(host.clone()).map_err(|e| e.to_string());
-        let (default_port, security) = match (parsed.scheme(), tls_mode.as_deref()) {
-            ("smtp", None) => (SMTP_PORT, Security::Plain),
-            ("smtp", Some("required")) => (SUBMISSION_PORT, Security::StartTls(tls()?)),
-            ("smtp", Some("opportunistic")) => {
-                (SUBMISSION_PORT, Security::StartTlsIfOffered(tls()?))
-            }
-            ("smtps", _) => (SUBMISSIONS_PORT, Security::Implicit(tls()?)),
-            (scheme, mode) => {
-                return Err(format!(
-                    "unknown scheme {scheme:?} or tls mode {mode:?} (smtp, smtps, ?tls=required)"
-                ))
-            }
+    ) -> Endpoint {
+        let security = match target.tls {
+            TlsMode::None => Security::Plain,
+            TlsMode::Opportunistic => Security::StartTlsIfOffered(tls),
+            TlsMode::Required => Security::StartTls(tls),
+            TlsMode::Implicit => Security::Implicit(tls),
         };
-        let name = parsed.path().trim_matches('/');
-        let hello = if name.is_empty() {
-            ClientId::default()
-        } else {
-            ClientId::Domain(name.to_string())
-        };
-        let credentials = match (credentials, parsed.password()) {
-            (Some(c), _) => Some(c),
-            (None, Some(password)) => Some(Credentials::new(
-                percent_decode(parsed.username())?,
-                percent_decode(password)?,
-            )),
-            (None, None) => None,
-        };
-        Ok(Endpoint {
-            port: parsed.port().unwrap_or(default_port),
-            host,
+        let credentials = credentials.or_else(|| {
+            target
+                .user_password
+                .clone()
+                .map(|(user, password)| Credentials::new(user, password))
+        });
+        Endpoint {
+            target,
             security,
-            hello,
+            hello: ClientId::Domain(hello),
             credentials,
-        })
+        }
     }
 
-    /// `host:port`, for error messages.
-    fn server(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+    /// `host:port`, for messages.
+    pub(super) fn server(&self) -> String {
+        self.target.server()
     }
 
     /// A new connection, greeted, encrypted and authenticated as configured.
-    async fn open(&self) -> Result<AsyncSmtpConnection, Failure> {
-        let tcp = connect_tcp(&self.host, self.port)
+    pub(super) async fn open(&self) -> Result<Conn, Failure> {
+        let tcp = connect_tcp(&self.target.host, self.target.port)
             .await
             .map_err(|source| Failure::Connect {
                 server: self.server(),
                 source,
             })?;
+        let watch = watch_handle(&tcp).map_err(|source| Failure::Connect {
+            server: self.server(),
+            source,
+        })?;
         let stream: Box<dyn AsyncTokioStream> = match &self.security {
-            Security::Implicit(tls) => Box::new(implicit_tls(tcp, tls.clone()).await?),
+            Security::Implicit(tls) => Box::new(
+                implicit_tls(tcp, tls.clone())
+                    .await
+                    .map_err(|e| self.tls_failure(e))?,
+            ),
             _ => Box::new(tcp),
         };
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
         match &self.security {
-            Security::StartTls(tls) => conn.starttls(tls.clone(), &self.hello).await?,
-            Security::StartTlsIfOffered(tls) if conn.can_starttls() => {
-                conn.starttls(tls.clone(), &self.hello).await?
+            Security::StartTls(_) if !conn.can_starttls() => {
+                conn.abort().await;
+                return Err(Failure::Relay(format!(
+                    "the relay {} does not offer STARTTLS and email.tls = \"required\"",
+                    self.server()
+                )));
+            }
+            Security::StartTls(tls) | Security::StartTlsIfOffered(tls) if conn.can_starttls() => {
+                // After a failed handshake lettre's stream is gone: the connection is only
+                // dropped (closing the socket), never spoken to again.
+                conn.starttls(tls.clone(), &self.hello)
+                    .await
+                    .map_err(|e| self.tls_failure(e))?;
             }
             _ => {}
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials).await?;
         }
-        Ok(conn)
+        Ok(Conn { smtp: conn, watch })
     }
-}
 
-/// Decodes `%XX` escapes (the user and password of a URL).
-fn percent_decode(s: &str) -> Result<String, String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut rest = s.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        let escaped = tail
-            .get(..2)
-            .filter(|h| b == b'%' && h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
-        match escaped {
-            Some(v) => {
-                out.push(v);
-                rest = &tail[2..];
-            }
-            None => {
-                out.push(b);
-                rest = tail;
-            }
+    /// A TLS handshake that failed on the relay's certificate is a fault of the setup, not of
+    /// the message; anything else stays an SMTP failure.
+    fn tls_failure(&self, e: lettre::transport::smtp::Error) -> Failure {
+        match certificate_problem(&e) {
+            Some(problem) => Failure::Relay(format!(
+                "the TLS certificate of the relay {} is not accepted: {problem}. If the \
+                 school's own CA issued it, put that CA (PEM) in email.ca_file or in the \
+                 system's trust store (update-ca-certificates, SSL_CERT_FILE)",
+                self.server()
+            )),
+            None => Failure::Smtp(e),
         }
     }
-    String::from_utf8(out).map_err(|_| "the user or password in the URL is not UTF-8".into())
+
+    /// What an open connection is, for `rustig check --smtp`: TLS or not, EHLO name, AUTH.
+    pub(super) fn describe(&self, conn: &AsyncSmtpConnection) -> String {
+        let tls = match (&self.security, conn.is_encrypted()) {
+            (Security::Implicit(_), _) => "TLS from the first byte (smtps)",
+            (_, true) => "STARTTLS",
+            (Security::StartTlsIfOffered(_), false) => "plain text (the relay offers no STARTTLS)",
+            (_, false) => "plain text (email.tls = \"none\")",
+        };
+        let hello = match &self.hello {
+            ClientId::Domain(d) => d.clone(),
+            other => other.to_string(),
+        };
+        let auth = match &self.credentials {
+            Some(_) => "authenticated",
+            None => "no AUTH",
+        };
+        format!("relay {}: {tls}, EHLO {hello}, {auth}", self.server())
+    }
 }
 
 // ---- Connecting ----------------------------------------------------------------------------
+
+/// An open SMTP connection and a second handle on its socket, to see without a round trip
+/// whether the relay has closed it or sent something unasked. Both close together.
+pub(super) struct Conn {
+    pub(super) smtp: AsyncSmtpConnection,
+    watch: std::net::TcpStream,
+}
+
+impl Conn {
+    /// Nothing to read on the socket: the relay neither closed the connection nor sent a
+    /// reply nobody asked for (a 421 before closing, a TLS alert). Reads nothing.
+    fn quiet(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.watch.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// A duplicate of the socket's descriptor, sharing its non-blocking mode with Tokio's handle.
+fn watch_handle(tcp: &TcpStream) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    Ok(std::net::TcpStream::from(tcp.as_fd().try_clone_to_owned()?))
+}
 
 /// Connects to `host:port` (each resolved address in turn) and sets `TCP_NODELAY`, before
 /// anything is written: see the module documentation for why.
@@ -219,7 +248,10 @@ pub(super) async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> 
 /// wrapped back into a tokio stream for `connect_with_transport`. The socket underneath keeps
 /// `TCP_NODELAY`. (STARTTLS needs none of this: lettre upgrades the stream in place.)
 #[allow(deprecated)]
-async fn implicit_tls(tcp: TcpStream, tls: TlsParameters) -> Result<LettreStream, Failure> {
+async fn implicit_tls(
+    tcp: TcpStream,
+    tls: TlsParameters,
+) -> Result<LettreStream, lettre::transport::smtp::Error> {
     let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
     stream.upgrade_tls(tls).await?;
     Ok(LettreStream(stream))
@@ -282,7 +314,7 @@ pub(super) struct SmtpPool {
 }
 
 struct Parked {
-    conn: AsyncSmtpConnection,
+    conn: Conn,
     since: Instant,
 }
 
@@ -312,14 +344,16 @@ impl SmtpPool {
         email: &[u8],
     ) -> Result<Response, Failure> {
         let mut conn = self.checkout().await?;
-        let result = conn.send(envelope, email).await;
+        let result = conn.smtp.send(envelope, email).await;
         self.park(conn);
         Ok(result?)
     }
 
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, Failure> {
-        while let Some(mut conn) = self.pop_idle() {
-            if conn.test_connected().await {
+    async fn checkout(&self) -> Result<Conn, Failure> {
+        while let Some(Parked { mut conn, since }) = self.pop_idle() {
+            if (since.elapsed() < NOOP_AFTER_IDLE && conn.quiet())
+                || conn.smtp.test_connected().await
+            {
                 return Ok(conn);
             }
             // Closed by the server, or answering nonsense: drop it (closing the socket).
@@ -328,15 +362,24 @@ impl SmtpPool {
         self.endpoint.open().await
     }
 
+    /// Opens a connection (greeting, TLS, AUTH) and closes it with QUIT, sending nothing:
+    /// `rustig check --smtp`. Returns what the connection was.
+    pub(super) async fn probe(&self) -> Result<String, Failure> {
+        let mut conn = self.endpoint.open().await?;
+        let description = self.endpoint.describe(&conn.smtp);
+        conn.smtp.quit().await?;
+        Ok(description)
+    }
+
     /// The most recently parked connection (the lock is not held across the NOOP).
-    fn pop_idle(&self) -> Option<AsyncSmtpConnection> {
-        self.lock().pop().map(|p| p.conn)
+    fn pop_idle(&self) -> Option<Parked> {
+        self.lock().pop()
     }
 
     /// Keeps `conn` for the next send, unless it broke (lettre marks a connection broken,
     /// and has sent QUIT on it, after any failed command or I/O error) or the pool is full.
-    fn park(&self, conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
+    fn park(&self, conn: Conn) {
+        if conn.smtp.has_broken() {
             return;
         }
         let mut idle = self.lock();
@@ -346,6 +389,11 @@ impl SmtpPool {
                 since: Instant::now(),
             });
         }
+    }
+
+    /// `host:port` of the relay, for messages.
+    pub(super) fn server(&self) -> String {
+        self.endpoint.server()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Parked>> {
@@ -395,7 +443,7 @@ async fn reap(idle: Weak<Mutex<Vec<Parked>>>) {
 
 async fn quit_all(parked: Vec<Parked>) {
     futures::future::join_all(parked.into_iter().map(|mut p| async move {
-        let _ = tokio::time::timeout(QUIT_TIMEOUT, p.conn.quit()).await;
+        let _ = tokio::time::timeout(QUIT_TIMEOUT, p.conn.smtp.quit()).await;
     }))
     .await;
 }
@@ -426,25 +474,24 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 
-    /// A self-signed certificate for localhost / 127.0.0.1 (P-256, valid until 2126) and its key.
-    const CERT: &str = "-----BEGIN CERTIFICATE-----
-MIIBmjCCAUGgAwIBAgIUA5xjDvt6nMgD7ndyQw3O6+b62kcwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyOTE2NDQ0MFoYDzIxMjYxMTA1
-MTY0NDQwWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAARg3o7KfbUHBR08KvhqtpSQklNz6DXmlWzJYmZvg9B5oP3A/fhsExWP
-Lp6lFlRASjK+zyRnHZa4pfdaMnqCnOQNo28wbTAdBgNVHQ4EFgQUrTNd4PrZSyO9
-Bbp4ZwbI3pt9kH0wHwYDVR0jBBgwFoAUrTNd4PrZSyO9Bbp4ZwbI3pt9kH0wDwYD
-VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI
-zj0EAwIDRwAwRAIgAy9uRJO2T6A4caUZmy7AowRNigogk4JgiDjVehX4fnUCIFAU
-f7rt1uTi1KR+j9iZAUnGVkBgRCERMa6bs73SuwKM
------END CERTIFICATE-----
-";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgckQrxN8yVjqxNuD/
-hK3cP5h52rJiQT4CPU6SNKgjW26hRANCAARg3o7KfbUHBR08KvhqtpSQklNz6DXm
-lWzJYmZvg9B5oP3A/fhsExWPLp6lFlRASjK+zyRnHZa4pfdaMnqCnOQN
------END PRIVATE KEY-----
-";
+    /// A private CA (as a school board has) and a certificate it issued for localhost and
+    /// 127.0.0.1: (CA PEM, certificate PEM, key PEM).
+    fn private_ca() -> (String, String, String) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Bestuur test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+    }
 
     /// Counts the messages it accepts.
     #[derive(Clone, Default)]
@@ -457,22 +504,22 @@ lWzJYmZvg9B5oP3A/fhsExWPLp6lFlRASjK+zyRnHZa4pfdaMnqCnOQN
         }
     }
 
-    /// A mailin-embedded server on 127.0.0.1, offering STARTTLS with [`CERT`] when `dir` is
-    /// given (mailin-embedded does STARTTLS only, no implicit TLS).
-    fn start_server(dir: Option<&std::path::Path>) -> (u16, Arc<AtomicUsize>) {
+    /// A mailin-embedded server on 127.0.0.1, offering STARTTLS with `cert` and `key` (PEM)
+    /// when given (mailin-embedded does STARTTLS only, no implicit TLS).
+    fn start_server(tls: Option<(&std::path::Path, &str, &str)>) -> (u16, Arc<AtomicUsize>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let counter = Counter::default();
         let messages = Arc::clone(&counter.0);
         let mut server = mailin_embedded::Server::new(counter);
         server.with_name("mx.test").with_tcp_listener(listener);
-        if let Some(dir) = dir {
+        if let Some((dir, cert_pem, key_pem)) = tls {
             // mailin-embedded builds its TLS config with rustls' process-wide provider, which
             // rustls cannot choose by itself in this build (both ring and aws-lc-rs are on).
             let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-            std::fs::write(&cert, CERT).unwrap();
-            std::fs::write(&key, KEY).unwrap();
+            std::fs::write(&cert, cert_pem).unwrap();
+            std::fs::write(&key, key_pem).unwrap();
             server
                 .with_ssl(mailin_embedded::SslConfig::SelfSigned {
                     cert_path: cert.to_str().unwrap().into(),
@@ -494,31 +541,62 @@ lWzJYmZvg9B5oP3A/fhsExWPLp6lFlRASjK+zyRnHZa4pfdaMnqCnOQN
 
     const EMAIL: &[u8] = b"Subject: test\r\n\r\nHello.\r\n";
 
+    fn endpoint(url: &str, extra_cas: &[Vec<u8>]) -> Endpoint {
+        let target = SmtpTarget::parse(url, None).unwrap();
+        let tls = super::super::trust::tls_parameters(&target.host, extra_cas).unwrap();
+        Endpoint::new(target, tls, "rustig.school.example".into(), None)
+    }
+
+    fn der(pem: &str) -> Vec<u8> {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
     #[tokio::test]
-    async fn starttls_upgrades_the_nodelay_socket() {
+    async fn starttls_upgrades_the_nodelay_socket_trusting_the_private_ca() {
         let dir = tempfile::tempdir().unwrap();
-        let (port, messages) = start_server(Some(dir.path()));
-        let tls = TlsParameters::builder("localhost".into())
-            .dangerous_accept_invalid_certs(true)
-            .build()
-            .unwrap();
-        let mut endpoint = Endpoint::from_url(&format!("smtp://127.0.0.1:{port}"), None).unwrap();
-        endpoint.security = Security::StartTls(tls);
-        let pool = SmtpPool::new(endpoint, 1);
+        let (ca, cert, key) = private_ca();
+        let (port, messages) = start_server(Some((dir.path(), &cert, &key)));
+        let url = format!("smtp://127.0.0.1:{port}?tls=required");
+        let pool = SmtpPool::new(endpoint(&url, &[der(&ca)]), 1);
         pool.send(&envelope(), EMAIL).await.unwrap();
-        let conn = pool.pop_idle().expect("the connection was parked");
-        assert!(conn.is_encrypted());
-        // Without STARTTLS on offer, `?tls=required` fails rather than send in clear text.
-        let (port, _) = start_server(None);
+        let parked = pool.pop_idle().expect("the connection was parked");
+        assert!(parked.conn.smtp.is_encrypted());
+
+        // Without the CA: a relay fault that names the cause and the fix, nothing sent;
+        // opportunistic does not fall back to plain text after the failed handshake.
+        for mode in ["required", "opportunistic"] {
+            let url = format!("smtp://127.0.0.1:{port}?tls={mode}");
+            let pool = SmtpPool::new(endpoint(&url, &[]), 1);
+            match pool.send(&envelope(), EMAIL).await {
+                Err(Failure::Relay(m)) => {
+                    assert!(
+                        m.contains("UnknownIssuer") && m.contains("email.ca_file"),
+                        "{m}"
+                    )
+                }
+                other => panic!("{mode}: {other:?}"),
+            }
+        }
+
+        // Without STARTTLS on offer, `required` fails rather than send in clear text, and
+        // `opportunistic` sends in plain text.
+        let (port, plain_messages) = start_server(None);
         let pool = SmtpPool::new(
-            Endpoint::from_url(&format!("smtp://127.0.0.1:{port}?tls=required"), None).unwrap(),
+            endpoint(&format!("smtp://127.0.0.1:{port}?tls=required"), &[]),
             1,
         );
         assert!(matches!(
             pool.send(&envelope(), EMAIL).await,
-            Err(Failure::Smtp(_))
+            Err(Failure::Relay(m)) if m.contains("does not offer STARTTLS")
         ));
+        let pool = SmtpPool::new(endpoint(&format!("smtp://127.0.0.1:{port}"), &[]), 1);
+        pool.send(&envelope(), EMAIL).await.unwrap();
+        assert!(!pool.pop_idle().unwrap().conn.smtp.is_encrypted());
         assert_eq!(messages.load(Ordering::SeqCst), 1);
+        assert_eq!(plain_messages.load(Ordering::SeqCst), 1);
     }
 
     /// The adapter that carries lettre's own stream for `smtps://`, over plain TCP here
@@ -544,62 +622,18 @@ lWzJYmZvg9B5oP3A/fhsExWPLp6lFlRASjK+zyRnHZa4pfdaMnqCnOQN
         assert_eq!(messages.load(Ordering::SeqCst), 2);
     }
 
-    fn endpoint(url: &str) -> Endpoint {
-        Endpoint::from_url(url, None).unwrap()
-    }
-
-    #[test]
-    fn urls_are_read_as_lettre_reads_them() {
-        let e = endpoint("smtp://mail.example.com");
-        assert_eq!((e.host.as_str(), e.port), ("mail.example.com", 25));
-        assert!(matches!(e.security, Security::Plain));
-        assert!(e.credentials.is_none());
-
-        let e = endpoint("smtp://127.0.0.1:2525");
-        assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 2525));
-
-        let e = endpoint("smtp://mail.example.com?tls=required");
-        assert_eq!(e.port, 587);
-        assert!(matches!(e.security, Security::StartTls(_)));
-
-        let e = endpoint("smtp://mail.example.com:2587?tls=opportunistic");
-        assert_eq!(e.port, 2587);
-        assert!(matches!(e.security, Security::StartTlsIfOffered(_)));
-
-        let e = endpoint("smtps://mail.example.com");
-        assert_eq!(e.port, 465);
-        assert!(matches!(e.security, Security::Implicit(_)));
-
-        let e = endpoint("smtp://[::1]:2525/rustig.school.example");
-        assert_eq!((e.host.as_str(), e.port), ("::1", 2525));
-        assert_eq!(e.server(), "[::1]:2525");
-        assert_eq!(e.hello, ClientId::Domain("rustig.school.example".into()));
-
-        for bad in [
-            "http://mail.example.com",
-            "smtp://mail.example.com?tls=sometimes",
-            "smtp:///nohost",
-            "not a url",
-        ] {
-            assert!(Endpoint::from_url(bad, None).is_err(), "{bad}");
-        }
-    }
-
     #[test]
     fn credentials_come_from_the_configuration_or_the_url() {
-        let e = endpoint("smtp://rustig:p%40ss%2Fw@mail.example.com");
+        let e = endpoint("smtp://rustig:p%40ss%2Fw@mail.example.com", &[]);
         assert_eq!(
             e.credentials,
             Some(Credentials::new("rustig".into(), "p@ss/w".into()))
         );
         let configured = Credentials::new("config".into(), "geheim".into());
-        let e = Endpoint::from_url(
-            "smtp://rustig:other@mail.example.com",
-            Some(configured.clone()),
-        )
-        .unwrap();
+        let target = SmtpTarget::parse("smtp://rustig:other@mail.example.com", None).unwrap();
+        let tls = super::super::trust::tls_parameters(&target.host, &[]).unwrap();
+        let e = Endpoint::new(target, tls, "a.example".into(), Some(configured.clone()));
         assert_eq!(e.credentials, Some(configured));
-        assert_eq!(percent_decode("a%2"), Ok("a%2".into()));
-        assert_eq!(percent_decode("%C3%A9%zz"), Ok("é%zz".into()));
+        assert_eq!(e.hello, ClientId::Domain("a.example".into()));
     }
 }

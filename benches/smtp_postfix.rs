@@ -1,0 +1,211 @@
+//! Messages per second from rustig's email channel into a real Postfix relay, next to what
+//! Postfix's own load generator (`smtp-source`) reaches against the same Postfix in the same
+//! run (`cargo bench --bench smtp_postfix`; BENCHMARKS.md, "SMTP to Postfix", holds figures).
+//!
+//! The relay is a private Postfix instance on loopback (tests/common/postfix.rs: discard
+//! transport, `reject_non_fqdn_helo_hostname`, STARTTLS with a certificate from a private
+//! CA); it needs Debian's `postfix` package and root. Both clients send messages of the same
+//! size (a rendered rustig message) to one recipient over `--pool` connections kept open
+//! (`smtp-source -d`). Each client sends a warm-up of 200 messages first.
+//!
+//! Options: `--messages N` (20000), `--pool N` (8, as comma list: `8,32`), `--tls` (also
+//! measure rustig with STARTTLS; smtp-source has no TLS).
+
+#[path = "../tests/common/postfix.rs"]
+mod postfix;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustig::config::{EmailConfig, EmailTransportConfig, SmtpConfig, TlsMode};
+use rustig::model::{ChannelKind, Contact, Locale, Role};
+use rustig::send::email::{build_message, EmailChannel};
+use rustig::send::{Channel, Outgoing, Rendered};
+
+const FROM: &str = "Coornhert Lyceum <noreply@coornhert.example>";
+
+struct Args {
+    messages: usize,
+    pools: Vec<u32>,
+    tls: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        messages: 20_000,
+        pools: vec![8],
+        tls: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--messages" => a.messages = it.next().and_then(|v| v.parse().ok()).unwrap(),
+            "--pool" => {
+                a.pools = it
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .map(|p| p.parse().unwrap())
+                    .collect()
+            }
+            "--tls" => a.tls = true,
+            _ => {} // `cargo bench` passes --bench
+        }
+    }
+    a
+}
+
+fn outgoing(key: String) -> Outgoing {
+    Outgoing {
+        key,
+        school: "coornhert".into(),
+        recipient: "g-2001".into(),
+        recipient_name: "Anna de Jong".into(),
+        role: Role::Guardian,
+        channel: ChannelKind::Email,
+        contacts: vec![Contact::Email("anna@example.nl".into())],
+        locale: Locale::Nl,
+        content: Rendered {
+            subject: "Nieuw cijfer voor Merel — wiskunde".into(),
+            text: "Beste Anna,\n\nMerel heeft een nieuw cijfer voor wiskunde: een toets \
+                   (hoofdstuk 4, weging 2). Het is vanmiddag in de klas besproken.\n\n\
+                   Met vriendelijke groet,\nCoornhert Lyceum\n"
+                .repeat(3),
+            html: "<p>Beste Anna,</p><p>Merel heeft een nieuw cijfer voor <b>wiskunde</b>: \
+                   een toets (hoofdstuk 4, weging 2).</p><p>Coornhert Lyceum</p>"
+                .repeat(3),
+            title: String::new(),
+            body: String::new(),
+        },
+        notices: vec![],
+    }
+}
+
+/// `smtp-source` over `pool` kept-open connections: messages per second.
+fn smtp_source(port: u16, pool: u32, messages: usize, size: usize) -> f64 {
+    let run = |n: usize| {
+        let started = Instant::now();
+        let out = Command::new("/usr/sbin/smtp-source")
+            .args(["-d", "-s", &pool.to_string(), "-m", &n.to_string()])
+            .args(["-l", &size.to_string()])
+            .args(["-f", "noreply@coornhert.example", "-t", "anna@example.nl"])
+            .args(["-M", "bench.coornhert.example"])
+            .arg(format!("127.0.0.1:{port}"))
+            .output()
+            .expect("smtp-source (Debian's postfix package)");
+        assert!(
+            out.status.success(),
+            "smtp-source: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed()
+    };
+    run(200);
+    messages as f64 / run(messages).as_secs_f64()
+}
+
+/// rustig's email channel with `pool` connections: messages per second.
+async fn rustig(pf: &postfix::Postfix, pool: u32, tls: TlsMode, messages: usize, tag: &str) -> f64 {
+    let url = match tls {
+        TlsMode::None => format!("smtp://127.0.0.1:{}", pf.smtp),
+        _ => format!("smtp://localhost:{}", pf.smtp),
+    };
+    let channel = Arc::new(
+        EmailChannel::new(&EmailConfig {
+            transport: EmailTransportConfig::Smtp(SmtpConfig {
+                pool_size: pool,
+                tls: Some(tls),
+                ca_file: Some(pf.ca_file.clone()),
+                ..SmtpConfig::new(url)
+            }),
+            from: FROM.into(),
+            timeout: Duration::from_secs(60),
+        })
+        .await
+        .unwrap(),
+    );
+    let run = |n: usize, prefix: String| {
+        let channel = channel.clone();
+        async move {
+            let started = Instant::now();
+            // More senders than connections, like the scheduler's release.
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..pool as usize * 2)
+                .map(|_| {
+                    let (channel, next, prefix) = (channel.clone(), next.clone(), prefix.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= n {
+                                return;
+                            }
+                            let msg = outgoing(format!("{prefix}-{i}"));
+                            channel.send(&msg).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            started.elapsed()
+        }
+    };
+    run(200, format!("warm-{tag}")).await;
+    messages as f64 / run(messages, format!("run-{tag}")).await.as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a = args();
+    let Some(pf) = postfix::Postfix::start() else {
+        eprintln!("no Postfix here: nothing measured");
+        return;
+    };
+    let size = build_message(FROM, &outgoing("size".into()))
+        .unwrap()
+        .formatted()
+        .len();
+    println!(
+        "Postfix {} on loopback, {} messages of {size} bytes each, per pool size",
+        postconf_version(),
+        a.messages
+    );
+    for pool in &a.pools {
+        let source = smtp_source(pf.smtp, *pool, a.messages, size);
+        let plain = rustig(&pf, *pool, TlsMode::None, a.messages, &format!("p{pool}")).await;
+        println!(
+            "pool {pool:>3}: smtp-source {source:>6.0} messages/s | rustig {plain:>6.0} messages/s ({:.2}×)",
+            plain / source
+        );
+        if a.tls {
+            let tls = rustig(
+                &pf,
+                *pool,
+                TlsMode::Required,
+                a.messages,
+                &format!("t{pool}"),
+            )
+            .await;
+            println!(
+                "pool {pool:>3}: rustig with STARTTLS (private CA) {tls:>6.0} messages/s ({:.2}× smtp-source without TLS)",
+                tls / source
+            );
+        }
+    }
+    let log = pf.log();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("warning:") || l.contains("reject:"))
+        .count();
+    println!("Postfix log: {warnings} warnings or rejects");
+}
+
+fn postconf_version() -> String {
+    Command::new("/usr/sbin/postconf")
+        .args(["-h", "mail_version"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
