@@ -132,6 +132,15 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+    /// Print what is waiting per school, when it goes, what failed (from the store; the
+    /// daemon need not run).
+    Status {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// As JSON (the admin API's `GET /v1/status`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
     /// Runs `rustig-bench` from the same folder: `cargo build --release --workspace`.
     #[command(disable_help_flag = true)]
@@ -257,6 +266,10 @@ async fn main() -> ExitCode {
                 };
                 audit(c, &filter, limit).await
             }
+            Err(code) => return code,
+        },
+        Command::Status { config, json } => match load_config(&config) {
+            Ok(c) => status(c, json).await,
             Err(code) => return code,
         },
         Command::Bench { .. } => unreachable!("handled before logging starts"),
@@ -396,30 +409,16 @@ async fn explain_cmd(
 ) -> Result<()> {
     if let Some(id) = event_id {
         let store = rustig::store::open(&config.store_url).await?;
-        let notices = store.notices_of_event(id).await?;
-        if notices.is_empty() {
-            bail!("no notices stored for event {id}");
-        }
-        for n in notices {
-            let tz = config
-                .policy(&n.school)
-                .map(|p| p.calendar.tz)
-                .unwrap_or(chrono_tz::UTC);
-            let chain: Vec<String> = n.reasons.iter().map(|r| explain::describe(r, tz)).collect();
-            let err = n
-                .last_error
-                .map(|e| format!(" (last error: {e})"))
-                .unwrap_or_default();
-            println!(
-                "{} {} {} [{}{}]: due {} — {}",
-                n.role.as_str(),
-                n.recipient,
-                n.channel.as_str(),
-                n.state,
-                err,
-                explain::local_short(n.due_at, tz),
-                chain.join("; ")
-            );
+        let dir = match directory {
+            Some(d) => rustig::daemon::read_directory(d)?,
+            None => rustig::daemon::initial_directory(&config, &*store, Utc::now()).await?,
+        };
+        let now = now.map(|n| n.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+        match rustig::admin::event::report(&*store, &config, &dir, id, now).await? {
+            Some(report) => print!("{}", report.text),
+            None => {
+                bail!("no event {id} is stored (input that could not be read is in quarantine)")
+            }
         }
         return Ok(());
     }
@@ -575,6 +574,17 @@ async fn erase(config: Config, student: &str) -> Result<()> {
             "note: the directory still lists this student; remove them in the SIS (or the \
              directory file) too, or new events will be planned for them again"
         );
+    }
+    Ok(())
+}
+
+async fn status(config: Config, json: bool) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    let status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", rustig::admin::status::text(&status));
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::RetentionConfig;
-use crate::ingest::Shared;
+use crate::shared::Shared;
 use crate::store::audit::AuditEntry;
 use crate::store::retention::Erased;
 use crate::store::{Store, StoreError};

@@ -13,10 +13,23 @@ use serde_json::json;
 
 const LEASE_SECS: u64 = 4;
 
-async fn wait_for(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> bool) {
+async fn wait_for(
+    what: &str,
+    secs: u64,
+    inbox: &common::Inbox,
+    mut cond: impl AsyncFnMut() -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            let seen: Vec<_> = inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|m| (m.key(), m.events()))
+                .collect();
+            panic!("timed out waiting for {what}; the relay got {seen:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -47,7 +60,7 @@ async fn crash_at_the_relay(store: &str) {
     common::wait_ready(http).await;
     let a = common::grade_line("evt-A", "s-1", &now());
     assert_eq!(common::post_events(&client, http, a).await, Some(202));
-    wait_for("A at the relay", 20, async || {
+    wait_for("A at the relay", 60, &inbox, async || {
         !inbox.lock().unwrap().is_empty()
     })
     .await;
@@ -68,7 +81,7 @@ async fn crash_at_the_relay(store: &str) {
 
     let mut daemon = common::start_named_daemon(&config, "rustig (restarted)");
     common::wait_ready(http).await;
-    wait_for("A again and B", 30, async || {
+    wait_for("A again and B", 60, &inbox, async || {
         let mail = inbox.lock().unwrap();
         let carrying = |e: &str| {
             mail.iter()

@@ -87,7 +87,20 @@ fn quarantined<'a>(raw: &'a [u8], t: DateTime<Utc>) -> QuarantineItem<'a> {
     QuarantineItem::new("test", QuarantineKind::Rejected, "bad".into(), raw, 4096, t)
 }
 
-async fn retention_suite(store: Arc<dyn Store>) {
+/// Outbox rows (`messages`) in the store at `url`.
+async fn messages(url: &str) -> i64 {
+    let sql = "SELECT COUNT(*) FROM messages";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+async fn retention_suite(url: &str) {
+    let store = rustig::store::open(url).await.unwrap();
     let t0 = at("2026-11-23T10:00:00+01:00");
     let cfg = RetentionConfig {
         batch: 10,
@@ -148,6 +161,11 @@ async fn retention_suite(store: Arc<dyn Store>) {
     assert_eq!((p.notices, p.events, p.quarantine), (26, 26, 0), "{p:?}");
     let c = store.counts().await.unwrap();
     assert_eq!((c.sent, c.dead, c.pending, c.events), (0, 0, 1, 27));
+    assert_eq!(
+        messages(url).await,
+        0,
+        "emptied outbox rows go with their notices"
+    );
     let days: Vec<(String, String, i64)> = store
         .retention()
         .notice_days()
@@ -190,7 +208,8 @@ async fn retention_suite(store: Arc<dyn Store>) {
     assert_eq!((p.notices, p.events, p.quarantine), (1, 1, 1));
 }
 
-async fn erasure_suite(store: Arc<dyn Store>) {
+async fn erasure_suite(url: &str) {
+    let store = rustig::store::open(url).await.unwrap();
     let t0 = at("2026-11-23T10:00:00+01:00");
     let a1 = event("e-a1", "r-a1", "st-a");
     let a2 = event("e-a2", "r-a2", "st-a");
@@ -238,6 +257,7 @@ async fn erasure_suite(store: Arc<dyn Store>) {
     assert!(store.notices_of_event("e-a2").await.unwrap().is_empty());
     assert_eq!(store.notices_of_event("e-b1").await.unwrap().len(), 1);
     assert_eq!(store.retention().quarantine_usage().await.unwrap().items, 1);
+    assert_eq!(messages(url).await, 1, "b1's message stays, a1's went");
     // The delivered one still counts in the figures; nothing is claimable for st-a any more.
     let days = store.retention().notice_days().await.unwrap();
     assert_eq!(days.iter().map(|d| d.notices).sum::<i64>(), 1);
@@ -270,14 +290,14 @@ async fn erasure_suite(store: Arc<dyn Store>) {
 async fn sqlite_purges_after_each_period_in_batches() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    retention_suite(rustig::store::open(&url).await.unwrap()).await;
+    retention_suite(&url).await;
 }
 
 #[tokio::test]
 async fn sqlite_erases_one_student() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    erasure_suite(rustig::store::open(&url).await.unwrap()).await;
+    erasure_suite(&url).await;
 }
 
 #[tokio::test]
@@ -285,7 +305,7 @@ async fn postgres_purges_after_each_period_in_batches() {
     let Some(pg) = common::postgres().await else {
         return;
     };
-    retention_suite(rustig::store::open(&pg.url).await.unwrap()).await;
+    retention_suite(&pg.url).await;
 }
 
 #[tokio::test]
@@ -293,7 +313,7 @@ async fn postgres_erases_one_student() {
     let Some(pg) = common::postgres().await else {
         return;
     };
-    erasure_suite(rustig::store::open(&pg.url).await.unwrap()).await;
+    erasure_suite(&pg.url).await;
 }
 
 /// The daemon's own purge loop, on a manual clock: what it delivered is gone after

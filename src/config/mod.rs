@@ -46,6 +46,18 @@ pub struct HttpIngestConfig {
     pub limits: crate::listener::Limits,
 }
 
+/// `[admin]`: the operators' API (views, actions, health), on a listener of its own so that
+/// it can be firewalled apart from ingest.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Tokens for the views (one per line, optionally `name token`).
+    pub read_token_file: Option<PathBuf>,
+    /// Tokens for the actions (and the views).
+    pub operate_token_file: Option<PathBuf>,
+    pub limits: crate::listener::Limits,
+}
+
 /// One `[[ingest.nats]]` table: a durable JetStream pull consumer.
 #[derive(Debug, Clone)]
 pub struct NatsIngestConfig {
@@ -106,12 +118,30 @@ pub struct DeliveryConfig {
     pub fallback: Fallback,
 }
 
+impl DeliveryConfig {
+    /// The rules the release step applies (`policy::release`).
+    pub fn release_rules(&self) -> crate::policy::release::Rules {
+        crate::policy::release::Rules {
+            max_attempts: self.max_attempts,
+            retry_base: self.retry_base,
+            retry_max: self.retry_max,
+            max_age: self.max_age,
+            email_fallback: self.fallback == Fallback::Email,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub file: PathBuf,
+    /// SHA-256 of the file's text as loaded (hex), so an operator can tell which version
+    /// is in force.
+    pub sha256: String,
     pub store_url: String,
     pub directory_file: Option<PathBuf>,
     pub http: Option<HttpIngestConfig>,
+    /// `None` without an `[admin]` table: no admin listener.
+    pub admin: Option<AdminConfig>,
     pub nats: Vec<NatsIngestConfig>,
     pub amqp: Vec<AmqpIngestConfig>,
     /// SOMtoday, Smartschool and export pollers, and the directory from an export.
@@ -133,6 +163,8 @@ pub struct Config {
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
+/// `[admin] listen` when the table leaves it out.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8426";
 
 impl Config {
     /// Reads and validates a config file.
@@ -324,6 +356,7 @@ impl Resolver<'_> {
             d.file
         });
         let http = http.map(|h| self.http(h));
+        let admin = raw.admin.map(|a| self.admin(a));
         let nats = nats
             .into_iter()
             .enumerate()
@@ -445,9 +478,14 @@ impl Resolver<'_> {
         }
         Ok(Config {
             file: path.to_path_buf(),
+            sha256: {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
+            },
             store_url,
             directory_file,
             http,
+            admin,
             nats,
             amqp,
             sis,
@@ -483,6 +521,41 @@ impl Resolver<'_> {
                 read_timeout: h.read_timeout.map(|t| t.0).unwrap_or(d.read_timeout),
                 idle_timeout: h.idle_timeout.map(|t| t.0).unwrap_or(d.idle_timeout),
                 max_connections: h.max_connections.unwrap_or(d.max_connections),
+            },
+        }
+    }
+
+    fn admin(&mut self, a: RawAdmin) -> AdminConfig {
+        use crate::listener::Limits;
+        let d = Limits::default();
+        let listen = a
+            .listen
+            .map(|l| l.0)
+            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("default parses"));
+        // Views show who is waiting for what; actions resend and cancel: beyond loopback
+        // only with tokens.
+        if a.read_token_file.is_none()
+            && a.operate_token_file.is_none()
+            && !listen.ip().is_loopback()
+        {
+            self.value_error(
+                "admin.listen",
+                "listening beyond loopback needs read_token_file or operate_token_file: \
+                 without tokens anyone who reaches this address could see and change what is \
+                 waiting"
+                    .into(),
+            );
+        }
+        AdminConfig {
+            listen,
+            read_token_file: a.read_token_file,
+            operate_token_file: a.operate_token_file,
+            limits: Limits {
+                // Directory imports are the largest bodies.
+                max_body_bytes: a.max_body_bytes.unwrap_or(d.max_body_bytes),
+                read_timeout: a.read_timeout.map(|t| t.0).unwrap_or(d.read_timeout),
+                idle_timeout: a.idle_timeout.map(|t| t.0).unwrap_or(d.idle_timeout),
+                max_connections: a.max_connections.unwrap_or(64),
             },
         }
     }
@@ -780,5 +853,38 @@ mod tests {
         assert!(http("0.0.0.0:8425", "token_file = \"/etc/rustig/t\"\n").is_ok());
         assert_eq!(http("127.0.0.1:8425", "").unwrap(), "127.0.0.1:8425");
         assert_eq!(http("[::1]:8425", "").unwrap(), "[::1]:8425");
+    }
+
+    #[test]
+    fn the_admin_listener_defaults_to_loopback_and_beyond_it_needs_a_token() {
+        let admin = |table: &str| {
+            parse(&format!("[admin]\n{table}"))
+                .map(|c| c.admin.unwrap())
+                .map_err(|e| e.to_string())
+        };
+        let a = admin("").unwrap();
+        assert_eq!(a.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert_eq!(a.limits.max_connections, 64);
+        assert!(parse("").unwrap().admin.is_none());
+        assert_eq!(
+            admin("listen = \"0.0.0.0:8426\"\n").unwrap_err(),
+            "config/rustig.toml:2:10: admin.listen = \"0.0.0.0:8426\": listening beyond \
+             loopback needs read_token_file or operate_token_file: without tokens anyone who \
+             reaches this address could see and change what is waiting"
+        );
+        assert!(admin("listen = \"0.0.0.0:8426\"\nread_token_file = \"/r\"\n").is_ok());
+        assert!(admin("listen = \"[::]:1\"\noperate_token_file = \"/o\"\n").is_ok());
+        assert!(admin("listen = \"nowhere\"\n")
+            .unwrap_err()
+            .contains("expected an address and port"));
+        assert_eq!(
+            admin("idle_timeout = \"0s\"\n").unwrap_err(),
+            "config/rustig.toml:2:16: admin.idle_timeout = \"0s\": must be at least \"1s\" \
+             (and at most read_timeout (\"30s\")): a client could not reuse its connection for \
+             the next request"
+        );
+        assert!(admin("token_file = \"/t\"\n")
+            .unwrap_err()
+            .contains("unknown key `token_file`"));
     }
 }

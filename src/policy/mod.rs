@@ -7,6 +7,7 @@ pub mod explain;
 pub mod planner;
 pub mod preference;
 pub mod reason;
+pub mod release;
 pub mod schedule;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,7 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod admin;
 pub mod audit;
 pub mod health;
 pub mod outbox;
@@ -184,6 +185,8 @@ pub trait Store: Send + Sync {
 
     /// The families' own choices (preference page), apart from the directory.
     fn preferences(&self) -> &dyn preference::PreferenceStore;
+    /// The admin API's views and operator changes.
+    fn views(&self) -> &dyn admin::AdminQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

@@ -11,6 +11,7 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod admin;
 mod audit;
 mod preference;
 mod retention;
@@ -197,11 +198,7 @@ fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
         event_id: r.try_get("event_id")?,
         student: r.try_get("student")?,
         recipient: r.try_get("recipient")?,
-        role: if role == "guardian" {
-            Role::Guardian
-        } else {
-            Role::Student
-        },
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         channel: ChannelKind::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
         kind: NoticeKind::parse(&kind)
@@ -249,6 +246,10 @@ impl Store for PgStore {
     }
 
     fn preferences(&self) -> &dyn super::preference::PreferenceStore {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 

@@ -2,6 +2,7 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod admin;
 mod audit;
 mod preference;
 mod retention;
@@ -100,11 +101,7 @@ fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
         event_id: r.try_get("event_id")?,
         student: r.try_get("student")?,
         recipient: r.try_get("recipient")?,
-        role: if role == "guardian" {
-            Role::Guardian
-        } else {
-            Role::Student
-        },
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         channel: ChannelKind::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
         kind: NoticeKind::parse(&kind)
@@ -143,6 +140,10 @@ impl Store for SqliteStore {
     }
 
     fn preferences(&self) -> &dyn super::preference::PreferenceStore {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 
