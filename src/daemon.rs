@@ -109,7 +109,7 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     /// The families' preference page (`[preferences] listen`), when configured.
     pub prefs_addr: Option<SocketAddr>,
-    /// The preference page's state, for the admin routes (`crate::prefs::admin::router`).
+    /// The preference page's state, for the admin routes (`crate::admin::preferences`).
     pub prefs: Option<Arc<crate::prefs::Prefs>>,
     /// The admin API's address, when `[admin]` is configured.
     pub admin_addr: Option<SocketAddr>,
@@ -191,12 +191,31 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         lock: tokio::sync::Mutex::new(()),
         prefs_keys: std::sync::OnceLock::new(),
     });
+    let mut prefs_addr = None;
+    let mut prefs = None;
+    let mut links = None;
+    if let Some(cfg) = prefs_cfg {
+        let keys = crate::prefs::token::Keyring::load(&cfg.key_file)
+            .map_err(crate::prefs::PrefsError::from)?;
+        let state = crate::prefs::Prefs::new(keys, store.clone(), ingestor.clone(), clock.clone());
+        let server = crate::prefs::PrefsServer::bind(&cfg, state.clone()).await?;
+        prefs_addr = Some(server.local_addr());
+        tracing::info!(listen = %server.local_addr(), "preference page listening");
+        tasks.spawn(server.run(stop_rx.clone()));
+        let _ = reloader.prefs_keys.set(state.keys.clone());
+        links = Some(Arc::new(crate::prefs::links::LinkMaker {
+            keys: state.keys.clone(),
+            config: cfg,
+        }));
+        prefs = Some(state);
+    }
     // Bound before anything runs: a port in use stops the start.
     let mut admin_addr = None;
     if let Some(cfg) = admin_cfg {
         let state = crate::admin::AdminState::new(store.clone(), shared.clone(), clock.clone())
             .with_sources(health.clone())
-            .with_daemon(ingestor.clone(), reloader.clone());
+            .with_daemon(ingestor.clone(), reloader.clone())
+            .with_prefs(prefs.clone());
         let server = crate::admin::AdminServer::bind(&cfg, state).await?;
         let addr = server.local_addr();
         admin_addr = Some(addr);
@@ -217,24 +236,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
                 tracing::error!(source = %name, "source stopped: {e}");
             }
         });
-    }
-    let mut prefs_addr = None;
-    let mut prefs = None;
-    let mut links = None;
-    if let Some(cfg) = prefs_cfg {
-        let keys = crate::prefs::token::Keyring::load(&cfg.key_file)
-            .map_err(crate::prefs::PrefsError::from)?;
-        let state = crate::prefs::Prefs::new(keys, store.clone(), ingestor.clone(), clock.clone());
-        let server = crate::prefs::PrefsServer::bind(&cfg, state.clone()).await?;
-        prefs_addr = Some(server.local_addr());
-        tracing::info!(listen = %server.local_addr(), "preference page listening");
-        tasks.spawn(server.run(stop_rx.clone()));
-        let _ = reloader.prefs_keys.set(state.keys.clone());
-        links = Some(Arc::new(crate::prefs::links::LinkMaker {
-            keys: state.keys.clone(),
-            config: cfg,
-        }));
-        prefs = Some(state);
     }
     tasks.spawn(crate::retention::run(
         store.clone(),

@@ -1,37 +1,48 @@
-//! The school's side of the families' choices (`rustig::prefs::admin::router`), served on
-//! its own with the admin caller set as the admin listener will: a mentor views and
-//! overrides a choice with a reason (audited), revokes links, and exports a person's data.
+//! The school's side of the families' choices (`rustig::admin::preferences`) on the daemon's
+//! admin listener: a mentor (operate token) views and overrides a choice with a reason
+//! (audited), revokes links, and exports a person's data; a read token only views.
 
 mod prefs;
 
-use axum::Extension;
 use chrono::Duration;
 use prefs::*;
 use rustig::clock::Clock;
 use rustig::model::Role;
-use rustig::prefs::admin::{router, AdminActor};
 use rustig::prefs::token::Keyring;
 use serde_json::json;
-
-async fn serve(r: axum::Router) -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, r).await.unwrap() });
-    format!("http://{addr}")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mentor_views_overrides_revokes_and_exports() {
     let f = start("2026-11-23T09:00:00+01:00").await;
-    let p = f.d.prefs.clone().unwrap();
-    let open = serve(router(p.clone())).await;
-    let admin = serve(router(p).layer(Extension(AdminActor("mentor".into())))).await;
-    let c = reqwest::Client::new();
+    let admin = format!("http://{}", f.d.admin_addr.unwrap());
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {ADMIN_OPERATE}");
+    headers.insert("authorization", bearer.parse().unwrap());
+    let c = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let bare = reqwest::Client::new();
     let url = |base: &str, path: &str| format!("{base}/v1/preferences/coornhert/{path}");
 
-    // Without the admin listener's caller: 401.
-    let r = c.get(url(&open, "g-2001")).send().await.unwrap();
+    // Without a token: 401; a read token views but cannot override.
+    let r = bare.get(url(&admin, "g-2001")).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    let r = bare
+        .get(url(&admin, "g-2001"))
+        .bearer_auth(ADMIN_READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = bare
+        .put(url(&admin, "g-2001"))
+        .bearer_auth(ADMIN_READ)
+        .json(&json!({"choice": {}, "reason": "x", "version": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 
     let v: serde_json::Value = c
         .get(url(&admin, "g-2001"))

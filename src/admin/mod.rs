@@ -28,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod event;
 pub mod health;
+pub mod preferences;
 pub mod status;
 pub mod views;
 
@@ -68,6 +69,8 @@ pub struct AdminState {
     pub ingestor: Option<Arc<Ingestor>>,
     /// Reloads the config and imports directories (absent outside the daemon).
     pub reloader: Option<Arc<Reloader>>,
+    /// The families' choices (absent without `[preferences]`).
+    pub prefs: Option<Arc<crate::prefs::Prefs>>,
 }
 
 impl AdminState {
@@ -81,6 +84,7 @@ impl AdminState {
             started_at,
             ingestor: None,
             reloader: None,
+            prefs: None,
         }
     }
 
@@ -88,6 +92,11 @@ impl AdminState {
     pub fn with_daemon(mut self, ingestor: Arc<Ingestor>, reloader: Arc<Reloader>) -> AdminState {
         self.ingestor = Some(ingestor);
         self.reloader = Some(reloader);
+        self
+    }
+
+    pub fn with_prefs(mut self, prefs: Option<Arc<crate::prefs::Prefs>>) -> AdminState {
+        self.prefs = prefs;
         self
     }
 
@@ -138,6 +147,7 @@ pub fn routes() -> Routes {
         .merge(status::routes())
         .merge(views::routes())
         .merge(actions::routes())
+        .merge(preferences::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 

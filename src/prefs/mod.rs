@@ -7,13 +7,13 @@
 //! - [`page`]: the server-rendered pages (no JavaScript), CSRF-safe form, one-click
 //!   unsubscribe, rate limits, a neutral 403 for every bad link.
 //! - [`links`]: the link in every email and webhook document, `List-Unsubscribe`.
-//! - [`admin`]: a mentor's view and override and the AVG export, for the admin listener.
+//! - the mentor's view and override and the AVG export live with the admin API
+//!   (`crate::admin::preferences`).
 //!
 //! The rules of what may be chosen are pure, in `crate::policy::preference`; a change is
 //! stored with its audit entry in one transaction and re-plans the person's pending notices
 //! at once, on the same path as a reload.
 
-pub mod admin;
 pub mod links;
 pub mod page;
 mod rate;

@@ -79,6 +79,10 @@ base_url = "http://localhost:{port}/"
 key_file = "{tmp}/links.key"
 per_link_per_minute = 1000
 per_address_per_minute = 10000
+[admin]
+listen = "127.0.0.1:0"
+read_token_file = "{tmp}/admin-read.token"
+operate_token_file = "{tmp}/admin-operate.token"
 [schools.coornhert]
 name = "Coornhert Lyceum"
 "#,
@@ -86,12 +90,26 @@ name = "Coornhert Lyceum"
     )
 }
 
+/// Admin tokens of the fixture's admin listener: a read one (`desk`), an operate one (`mentor`).
+pub const ADMIN_READ: &str = "read-token-of-the-front-desk";
+pub const ADMIN_OPERATE: &str = "operate-token-of-the-mentor";
+
 pub async fn start(now: &str) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     std::fs::write(tmp.path().join("directory.json"), DIRECTORY).unwrap();
     let (keys, _) = rustig::prefs::token::rotate("", at(now), Duration::days(30));
     std::fs::write(tmp.path().join("links.key"), keys).unwrap();
+    std::fs::write(
+        tmp.path().join("admin-read.token"),
+        format!("desk {ADMIN_READ}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("admin-operate.token"),
+        format!("mentor {ADMIN_OPERATE}\n"),
+    )
+    .unwrap();
     let config_path = tmp.path().join("rustig.toml");
     std::fs::write(&config_path, config_text(tmp.path(), port)).unwrap();
     let config = Config::load(&config_path).unwrap();

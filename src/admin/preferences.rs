@@ -11,55 +11,51 @@
 //!   entry, the stored choices, every notice addressed to the person and the audit entries
 //!   about them. The export itself is audited (`people.export`).
 //!
-//! The admin listener authenticates the request and puts the token's name into the
-//! request's extensions as [`AdminActor`]; without it these routes answer `401`.
-
-use std::sync::Arc;
+//! The admin listener authenticates the request (views: read token; the rest: operate
+//! token, as they change a choice or hand out a person's data) and names the caller for the
+//! audit trail. Without `[preferences]` these routes answer `404`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Change, Prefs};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::{AdminState, Caller, Routes};
 use crate::model::directory::channels;
 use crate::model::preference::Choice;
 use crate::model::Role;
 use crate::policy::preference::{self as rules, Chooser};
+use crate::prefs::{Change, Prefs};
 use crate::store::audit::{AuditEntry, AuditFilter};
 
-/// The authenticated admin token's name, set by the admin listener's authentication.
-#[derive(Debug, Clone)]
-pub struct AdminActor(pub String);
-
-pub fn router(prefs: Arc<Prefs>) -> Router {
-    Router::new()
-        .route(
-            "/v1/preferences/{school}/{person}",
-            get(view).put(override_choice),
+pub fn routes() -> Routes {
+    Routes::default()
+        .read(OpenApiRouter::new().routes(utoipa_axum::routes!(view)))
+        .operate(
+            OpenApiRouter::new()
+                .routes(utoipa_axum::routes!(override_choice))
+                .routes(utoipa_axum::routes!(revoke_links))
+                .routes(utoipa_axum::routes!(export)),
         )
-        .route(
-            "/v1/preferences/{school}/{person}/revoke-links",
-            post(revoke_links),
-        )
-        .route("/v1/people/{school}/{person}/export", get(export))
-        .with_state(prefs)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// `admin:<token name>`, or `None` when the admin listener did not authenticate the request.
-fn actor(a: Option<Extension<AdminActor>>) -> Option<String> {
-    a.map(|Extension(AdminActor(name))| format!("admin:{name}"))
-}
-
-fn unauthorized() -> Response {
-    error(StatusCode::UNAUTHORIZED, "an admin token is required")
+/// The preference page's state, or the answer when `[preferences]` is not configured.
+#[allow(clippy::result_large_err)]
+fn prefs(state: &AdminState) -> Result<std::sync::Arc<Prefs>, Response> {
+    state.prefs.clone().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "no preference page: [preferences] is not configured",
+        )
+    })
 }
 
 /// The person's role in the directory, if they are in it.
@@ -81,14 +77,20 @@ fn role_of(
         .map(|g| (Role::Guardian, channels(&g.contacts), 0))
 }
 
+/// What a person chose and what it means, with the version to override from.
+#[utoipa::path(get, path = "/v1/preferences/{school}/{person}", tag = "preferences",
+    params(("school" = String, Path), ("person" = String, Path)),
+    responses((status = 200, description = "the person's choice"), (status = 404, description = "no such person")))]
 async fn view(
-    State(p): State<Arc<Prefs>>,
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path((school, person)): Path<(String, String)>,
-    a: Option<Extension<AdminActor>>,
 ) -> Response {
-    if actor(a).is_none() {
-        return unauthorized();
-    }
+    let p = match prefs(&state) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let _ = caller;
     let Some((role, chans, age)) = role_of(&p, &school, &person) else {
         return error(StatusCode::NOT_FOUND, "no such person in the directory");
     };
@@ -124,15 +126,22 @@ struct Override {
     version: i64,
 }
 
+/// A mentor overrides a choice (`{"choice", "reason", "version"}`); same floors as the page.
+#[utoipa::path(put, path = "/v1/preferences/{school}/{person}", tag = "preferences",
+    params(("school" = String, Path), ("person" = String, Path)),
+    responses((status = 200, description = "the new version"), (status = 409, description = "changed since that version"),
+              (status = 422, description = "a floor or rule refuses it")))]
 async fn override_choice(
-    State(p): State<Arc<Prefs>>,
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path((school, person)): Path<(String, String)>,
-    a: Option<Extension<AdminActor>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(actor) = actor(a) else {
-        return unauthorized();
+    let p = match prefs(&state) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
+    let actor = caller.actor();
     let o: Override = match serde_json::from_slice(&body) {
         Ok(o) => o,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
@@ -188,15 +197,21 @@ struct Revoke {
     reason: String,
 }
 
+/// Every link sent so far stops working (`{"reason"}`); the next message brings a new one.
+#[utoipa::path(post, path = "/v1/preferences/{school}/{person}/revoke-links", tag = "preferences",
+    params(("school" = String, Path), ("person" = String, Path)),
+    responses((status = 200, description = "links signed before `links_from` are refused")))]
 async fn revoke_links(
-    State(p): State<Arc<Prefs>>,
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path((school, person)): Path<(String, String)>,
-    a: Option<Extension<AdminActor>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(actor) = actor(a) else {
-        return unauthorized();
+    let p = match prefs(&state) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
+    let actor = caller.actor();
     let r: Revoke = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
@@ -234,14 +249,20 @@ async fn revoke_links(
     error(StatusCode::CONFLICT, "the choice kept changing; try again")
 }
 
+/// The AVG right of access: everything rustig stores about the person (audited).
+#[utoipa::path(get, path = "/v1/people/{school}/{person}/export", tag = "preferences",
+    params(("school" = String, Path), ("person" = String, Path)),
+    responses((status = 200, description = "the person's data")))]
 async fn export(
-    State(p): State<Arc<Prefs>>,
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Path((school, person)): Path<(String, String)>,
-    a: Option<Extension<AdminActor>>,
 ) -> Response {
-    let Some(actor) = actor(a) else {
-        return unauthorized();
+    let p = match prefs(&state) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
+    let actor = caller.actor();
     let Some((role, _, _)) = role_of(&p, &school, &person) else {
         return error(StatusCode::NOT_FOUND, "no such person in the directory");
     };
