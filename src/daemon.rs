@@ -50,6 +50,8 @@ pub enum DaemonError {
     Amqp(#[from] crate::source::amqp::AmqpSourceError),
     #[error(transparent)]
     Sis(#[from] crate::source::sis::SisSetupError),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 /// Reads and validates a directory file.
@@ -103,13 +105,15 @@ pub async fn initial_directory(
 /// A running daemon.
 pub struct Running {
     pub http_addr: Option<SocketAddr>,
+    /// The admin API's address, when `[admin]` is configured.
+    pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     pub store: Arc<dyn Store>,
     pub ingestor: Arc<Ingestor>,
     /// One per configured source, for health checks and the admin API.
     pub sources: Vec<Arc<SourceHealth>>,
-    /// Applies the directory parts of the SIS sources again after a reload.
-    sis_directory: Option<tokio::sync::mpsc::Sender<crate::source::sis_directory::SyncMessage>>,
+    /// Applies a new config or directory (SIGHUP, the admin API).
+    pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -137,6 +141,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let http_cfg = config.http.clone();
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
     let sis_cfg = config.sis.clone();
+    let admin_cfg = config.admin.clone();
     let shared = Shared::new(config, directory);
     shared.set_gone(crate::shared::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
@@ -170,6 +175,30 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     if let Some(sync) = sis.sync {
         tasks.spawn(sync.run(stop_rx.clone()));
     }
+    let reloader = Arc::new(Reloader {
+        store: store.clone(),
+        shared: shared.clone(),
+        ingestor: ingestor.clone(),
+        sis_directory: sis.sync_tx.clone(),
+        lock: tokio::sync::Mutex::new(()),
+    });
+    // Bound before anything runs: a port in use stops the start.
+    let mut admin_addr = None;
+    if let Some(cfg) = admin_cfg {
+        let state = crate::admin::AdminState::new(store.clone(), shared.clone(), clock.clone())
+            .with_sources(health.clone())
+            .with_daemon(ingestor.clone(), reloader.clone());
+        let server = crate::admin::AdminServer::bind(&cfg, state).await?;
+        let addr = server.local_addr();
+        admin_addr = Some(addr);
+        tracing::info!(listen = %addr, "admin API listening");
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = server.serve(rx).await {
+                tracing::error!("admin listener stopped: {e}");
+            }
+        });
+    }
     for source in sources {
         let name = source.name();
         tracing::info!(source = %name, "listening for events");
@@ -180,6 +209,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    tasks.spawn(crate::retention::run(
+        store.clone(),
+        shared.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;
@@ -187,11 +222,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     tasks.spawn(async move { dispatcher.run(stop_rx).await });
     Ok(Running {
         http_addr,
+        admin_addr,
         shared,
         store,
         ingestor,
         sources: health,
-        sis_directory: sis.sync_tx,
+        reloader,
         stop,
         tasks,
     })
@@ -211,12 +247,74 @@ impl Running {
         config: Config,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, DaemonError> {
+        self.reloader.reload(config, now).await
+    }
+}
+
+/// Why a reload did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file has errors (one per line); the old config stays in force.
+    #[error("{0}")]
+    Config(crate::config::ConfigErrors),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+/// Applies a new config or directory to the running daemon, one at a time: for `SIGHUP` and
+/// the admin API (`POST /v1/reload`, `PUT /v1/directory`).
+pub struct Reloader {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    ingestor: Arc<Ingestor>,
+    /// Applies the directory parts of the SIS sources again after a reload.
+    sis_directory: Option<tokio::sync::mpsc::Sender<crate::source::sis_directory::SyncMessage>>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// Applies a new config and directory: re-plans every pending notice under the new rules.
+    pub async fn reload(
+        &self,
+        config: Config,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, DaemonError> {
+        let _one = self.lock.lock().await;
         // The directory file, or what `import-directory` stored while we ran.
         let dir = initial_directory(&config, &*self.store, now).await?;
+        self.shared.set_config(config);
+        self.apply(dir, now).await
+    }
+
+    /// Reads the config file in force again (as `SIGHUP` does) and applies it.
+    pub async fn reload_file(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, ReloadError> {
+        let path = self.shared.config().file.clone();
+        let config = Config::load(&path).map_err(ReloadError::Config)?;
+        Ok(self.reload(config, now).await?)
+    }
+
+    /// Stores a directory (an import through the admin API) and plans with it at once.
+    pub async fn apply_directory(
+        &self,
+        dir: Directory,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, DaemonError> {
+        let _one = self.lock.lock().await;
+        self.store.save_directory(&dir.to_json(), now).await?;
+        self.apply(dir, now).await
+    }
+
+    async fn apply(
+        &self,
+        dir: Directory,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, DaemonError> {
         self.shared.set_directory(dir);
         let gone = crate::shared::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
-        self.shared.set_config(config);
         if let Some(tx) = &self.sis_directory {
             let _ = tx
                 .send(crate::source::sis_directory::SyncMessage::Reapply)

@@ -3,7 +3,8 @@
 //!
 //! Sources call [`Ingestor::ingest`] and acknowledge only after it returns `Ok`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::model::{Directory, Event, EventBody, EventError};
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
+use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
 use crate::store::{Current, RecordKey, Store, StoreError, Tx};
 
 /// The ingestor plans against it; sources and tests also reach it here.
@@ -21,8 +23,11 @@ pub use crate::shared::Shared;
 pub enum Accepted {
     /// Stored and planned.
     New { id: String },
-    /// Its id was already stored; nothing changed.
+    /// Its id was already stored with the same content; nothing changed.
     Duplicate { id: String },
+    /// Its id was already stored with other content: kept in quarantine (kind `conflict`) for
+    /// the operator, nothing changed.
+    Conflict { id: String },
     /// Stored, but an event with a later `occurred_at` for the same record came first.
     Stale { id: String },
     /// Rejected and kept in quarantine.
@@ -36,6 +41,8 @@ pub struct Ingestor {
     store: Arc<dyn Store>,
     shared: Arc<Shared>,
     observer: Option<PlanObserver>,
+    /// Batches refused because the quarantine was full, since start.
+    quarantine_full: AtomicU64,
 }
 
 impl Ingestor {
@@ -44,6 +51,7 @@ impl Ingestor {
             store,
             shared,
             observer: None,
+            quarantine_full: AtomicU64::new(0),
         }
     }
 
@@ -54,6 +62,12 @@ impl Ingestor {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Batches refused since start because the quarantine was full (`[quarantine]
+    /// max_bytes`), for health and metrics.
+    pub fn quarantine_full_refusals(&self) -> u64 {
+        self.quarantine_full.load(Ordering::Relaxed)
     }
 
     /// Ingests raw events (one JSON object each) in one transaction. When this returns `Ok`
@@ -86,13 +100,24 @@ impl Ingestor {
     ) -> Result<Vec<Accepted>, StoreError> {
         let config = self.shared.config();
         let dir = self.shared.directory();
+        let keep = config.quarantine.keep_bytes;
         let mut tx = self.store.begin().await?;
         let mut out = Vec::with_capacity(parsed.len());
         let mut events = Vec::with_capacity(parsed.len());
+        // Input behind each event, for the quarantine of a conflict.
+        let mut event_raws: Vec<&[u8]> = Vec::with_capacity(parsed.len());
+        let mut quarantine = Vec::new();
         for (raw, item) in raws.iter().zip(parsed) {
             match item {
                 Err(error) => {
-                    tx.quarantine(source, &error.to_string(), raw, now).await?;
+                    quarantine.push(QuarantineItem::new(
+                        source,
+                        QuarantineKind::Rejected,
+                        error.to_string(),
+                        raw,
+                        keep,
+                        now,
+                    ));
                     // The message may quote the input; only the field is logged.
                     tracing::warn!(source, field = %error.field, "event rejected and quarantined");
                     out.push(Some(Accepted::Rejected { error }));
@@ -100,11 +125,38 @@ impl Ingestor {
                 Ok(event) => {
                     out.push(None);
                     events.push(event);
+                    event_raws.push(raw);
                 }
             }
         }
         let refs: Vec<&Event> = events.iter().collect();
         let new = tx.insert_events(&refs, now).await?;
+        let conflicts = conflicts(&mut *tx, &refs, &new).await?;
+        for &i in &conflicts {
+            let id = &events[i].id;
+            quarantine.push(QuarantineItem::new(
+                source,
+                QuarantineKind::Conflict,
+                format!("conflict: event id {id:?} was stored before with other content; the stored version stays"),
+                event_raws[i],
+                keep,
+                now,
+            ));
+            tracing::warn!(source, "event id stored before with other content; the new one is quarantined as a conflict");
+        }
+        if !quarantine.is_empty() {
+            let cost: i64 = quarantine.iter().map(QuarantineItem::cost).sum();
+            let used = tx.quarantine_bytes().await?;
+            let max = config.quarantine.max_bytes;
+            if (used + cost).max(0) as u64 > max {
+                // Dropping the transaction rolls the whole batch back: nothing is acknowledged.
+                self.quarantine_full.fetch_add(1, Ordering::Relaxed);
+                return Err(StoreError::QuarantineFull { used, max });
+            }
+            for item in &quarantine {
+                tx.quarantine(item).await?;
+            }
+        }
         let fresh: Vec<&Event> = refs
             .iter()
             .zip(&new)
@@ -119,9 +171,13 @@ impl Ingestor {
             observer: &self.observer,
         };
         let mut results = Vec::with_capacity(events.len());
-        for (event, is_new) in events.iter().zip(new) {
+        for (i, (event, is_new)) in events.iter().zip(new).enumerate() {
             results.push(if is_new {
                 batch.apply(&mut *tx, event, &ctx).await?
+            } else if conflicts.contains(&i) {
+                Accepted::Conflict {
+                    id: event.id.clone(),
+                }
             } else {
                 Accepted::Duplicate {
                     id: event.id.clone(),
@@ -174,6 +230,33 @@ impl Ingestor {
         self.shared.wake.notify_one();
         Ok(total)
     }
+}
+
+/// Indexes of the events that repeat a stored id (or one earlier in the batch) with other
+/// content. Only repeats are hashed again: new events cost nothing here.
+async fn conflicts(
+    tx: &mut dyn Tx,
+    events: &[&Event],
+    new: &[bool],
+) -> Result<BTreeSet<usize>, StoreError> {
+    let repeats: Vec<usize> = (0..events.len()).filter(|i| !new[*i]).collect();
+    if repeats.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let mut ids: Vec<String> = repeats.iter().map(|i| events[*i].id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    // The transaction sees the batch's own inserts: a repeat within it compares with the first.
+    let stored = tx.event_hashes(&ids).await?;
+    Ok(repeats
+        .into_iter()
+        .filter(|i| {
+            let e = events[*i];
+            stored
+                .get(&e.id)
+                .is_some_and(|h| *h != content_hash(&e.to_json()))
+        })
+        .collect())
 }
 
 /// Events must name a school the config knows (when it names any).

@@ -9,8 +9,9 @@
 //!
 //! - [`model`]: what rustig reads (events, the directory, time values, digest schedules,
 //!   whom the directory can reach). No IO.
-//! - [`policy`]: the pure core. The school's rules and the planner: `plan(event, directory,
-//!   policy, now)`; `now` is an argument, nothing is read.
+//! - [`policy`]: the pure core. The school's rules, the planner (`plan(event, directory,
+//!   policy, now)`) and the release step (retry, daily cap, max age, fallback); `now` is an
+//!   argument, nothing is read.
 //! - [`config`]: the operator's TOML, checked and merged into a [`policy::Policy`] per school.
 //! - [`store`]: the durable delay buffer (SQLite or PostgreSQL behind one trait).
 //! - [`shared`]: the config and directory in force and the views the planner and the
@@ -19,16 +20,21 @@
 //!   transaction per batch.
 //! - [`render`]: a group of notices → the text a recipient reads, in Dutch or English.
 //! - [`send`]: the channels (email, Web Push, FCM, ntfy, webhook); they only hand over.
-//! - [`scheduler`]: the release loop: claim what is due, group, render, send, record.
+//! - [`scheduler`]: the release loop: claim what is due, render, send, and record what
+//!   [`policy::release`] decides.
 //! - [`source`]: where events come from (HTTP, NATS, RabbitMQ, the SIS pollers); each
 //!   acknowledges only after [`ingest`] committed.
+//! - [`retention`]: the purge loop and a student's erasure, around the store's own.
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
+//! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
+//!   written to the audit trail, probes.
 //! - [`daemon`]: the wiring of all of the above for `rustig run`.
 //! - [`clock`]: the only reader of the wall clock; [`listener`]: HTTP with the limits every
 //!   rustig listener needs.
 //!
 //! The benchmark (`rustig bench`) is a workspace member of its own, `bench/`.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod daemon;
@@ -37,6 +43,7 @@ pub mod listener;
 pub mod model;
 pub mod policy;
 pub mod render;
+pub mod retention;
 pub mod scheduler;
 pub mod send;
 pub mod shared;

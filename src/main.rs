@@ -111,6 +111,15 @@ enum Command {
         #[arg(long)]
         event_id: Option<String>,
     },
+    /// Erase one student's data on request (AVG): their events, every notice about them, and
+    /// quarantined input naming them; written to the audit trail.
+    Erase {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// The student's id (as in events and the directory), in every school.
+        #[arg(long)]
+        student: String,
+    },
     /// Print the audit trail (operator actions, changed choices) as NDJSON, oldest first.
     Audit {
         #[arg(long, default_value = "config/rustig.toml")]
@@ -127,6 +136,15 @@ enum Command {
         /// At most this many entries.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+    },
+    /// Print what is waiting per school, when it goes, what failed (from the store; the
+    /// daemon need not run).
+    Status {
+        #[arg(long, default_value = "config/rustig.toml")]
+        config: PathBuf,
+        /// As JSON (the admin API's `GET /v1/status`).
+        #[arg(long)]
+        json: bool,
     },
     /// Measure ingest, hold, release and restart on a synthetic workload (BENCHMARKS.md).
     /// Runs `rustig-bench` from the same folder: `cargo build --release --workspace`.
@@ -238,6 +256,10 @@ async fn main() -> ExitCode {
             Ok(c) => resend(c, event_id.as_deref()).await,
             Err(code) => return code,
         },
+        Command::Erase { config, student } => match load_config(&config) {
+            Ok(c) => erase(c, &student).await,
+            Err(code) => return code,
+        },
         Command::Audit {
             config,
             action,
@@ -254,6 +276,10 @@ async fn main() -> ExitCode {
                 };
                 audit(c, &filter, limit).await
             }
+            Err(code) => return code,
+        },
+        Command::Status { config, json } => match load_config(&config) {
+            Ok(c) => status(c, json).await,
             Err(code) => return code,
         },
         Command::Bench { .. } => unreachable!("handled before logging starts"),
@@ -393,30 +419,16 @@ async fn explain_cmd(
 ) -> Result<()> {
     if let Some(id) = event_id {
         let store = rustig::store::open(&config.store_url).await?;
-        let notices = store.notices_of_event(id).await?;
-        if notices.is_empty() {
-            bail!("no notices stored for event {id}");
-        }
-        for n in notices {
-            let tz = config
-                .policy(&n.school)
-                .map(|p| p.calendar.tz)
-                .unwrap_or(chrono_tz::UTC);
-            let chain: Vec<String> = n.reasons.iter().map(|r| explain::describe(r, tz)).collect();
-            let err = n
-                .last_error
-                .map(|e| format!(" (last error: {e})"))
-                .unwrap_or_default();
-            println!(
-                "{} {} {} [{}{}]: due {} — {}",
-                n.role.as_str(),
-                n.recipient,
-                n.channel.as_str(),
-                n.state,
-                err,
-                explain::local_short(n.due_at, tz),
-                chain.join("; ")
-            );
+        let dir = match directory {
+            Some(d) => rustig::daemon::read_directory(d)?,
+            None => rustig::daemon::initial_directory(&config, &*store, Utc::now()).await?,
+        };
+        let now = now.map(|n| n.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+        match rustig::admin::event::report(&*store, &config, &dir, id, now).await? {
+            Some(report) => print!("{}", report.text),
+            None => {
+                bail!("no event {id} is stored (input that could not be read is in quarantine)")
+            }
         }
         return Ok(());
     }
@@ -545,6 +557,42 @@ fn bench(args: &[std::ffi::OsString]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn erase(config: Config, student: &str) -> Result<()> {
+    if student.trim().is_empty() {
+        bail!("--student must name a student id");
+    }
+    let store = rustig::store::open(&config.store_url).await?;
+    let erased =
+        rustig::retention::erase_student(&*store, student, &cli_actor(), SystemClock.now()).await?;
+    println!(
+        "erased student {student}: {} event(s), {} notice(s), {} quarantined item(s), {} gone mark(s)",
+        erased.events, erased.notices, erased.quarantine, erased.gone_contacts
+    );
+    let listed = store
+        .load_directory()
+        .await?
+        .and_then(|json| rustig::model::Directory::parse(json.as_bytes()).ok())
+        .is_some_and(|d| d.data().students.iter().any(|s| s.id == student));
+    if listed {
+        println!(
+            "note: the directory still lists this student; remove them in the SIS (or the \
+             directory file) too, or new events will be planned for them again"
+        );
+    }
+    Ok(())
+}
+
+async fn status(config: Config, json: bool) -> Result<()> {
+    let store = rustig::store::open(&config.store_url).await?;
+    let status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", rustig::admin::status::text(&status));
+    }
+    Ok(())
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {

@@ -1,23 +1,25 @@
 //! The release loop: sleep until the earliest due notice (or until woken), claim what is due
-//! in (school, recipient, channel) groups, render one message per group, send, and record the
-//! outcome. The daemon and `simulate` share [`Dispatcher::run_due`].
+//! in (school, recipient, channel) groups, render each claimed message (the store fixed its
+//! notices and key in the claim: [`crate::store::outbox`]), send, and record the outcome. The
+//! daemon and `simulate` share [`Dispatcher::run_due`].
 
 mod delivery;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+pub use crate::store::outbox::message_key;
+
 use crate::clock::Clock;
-use crate::config::{DeliveryConfig, Fallback};
-use crate::model::{Event, Role};
-use crate::policy::calendar::resolve_local;
-use crate::policy::{NoticeKind, Reason, Rule};
+use crate::config::DeliveryConfig;
+use crate::model::{ChannelKind, Event};
+use crate::policy::{release, NoticeKind};
 use crate::render::{Item, MessageInput, Renderer};
+use crate::send::failure_log::{FailureKind, FailureLog, Line};
 use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
 use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
@@ -43,6 +45,8 @@ pub struct Dispatcher {
     pub lease: Duration,
     /// Groups claimed per round trip to the store.
     pub batch_groups: u32,
+    /// Failed sends, logged as a summary per channel and kind (not a line per message).
+    failures: std::sync::Mutex<FailureLog>,
 }
 
 impl Dispatcher {
@@ -62,6 +66,20 @@ impl Dispatcher {
             observer: None,
             lease: Duration::minutes(5),
             batch_groups: 512,
+            failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
+        }
+    }
+
+    /// Counts a failed send; logs it when it is the first of its kind or a summary is due.
+    /// The message's own line (with its key) is at debug level.
+    fn failed(&self, now: DateTime<Utc>, channel: ChannelKind, kind: FailureKind, detail: &str) {
+        let line = self
+            .failures
+            .lock()
+            .expect("failure log lock")
+            .record(now, channel, kind, detail);
+        if let Some(line) = line {
+            line.log();
         }
     }
 
@@ -77,7 +95,14 @@ impl Dispatcher {
             if *stop.borrow() {
                 return;
             }
-            if let Err(e) = self.run_due(self.clock.now(), Some(&stop)).await {
+            let result = self.run_due(self.clock.now(), Some(&stop)).await;
+            let summaries = self
+                .failures
+                .lock()
+                .expect("failure log lock")
+                .flush(self.clock.now());
+            summaries.iter().for_each(Line::log);
+            if let Err(e) = result {
                 tracing::error!(error = %e, "dispatching failed; retrying shortly");
                 let pause = self.clock.now() + Duration::seconds(5);
                 tokio::select! {
@@ -138,11 +163,19 @@ impl Dispatcher {
                 .collect();
             let mut events = self.store.events(&ids).await?;
             let previous = self.previous_events(&claimed, &mut events).await?;
-            let mut groups: BTreeMap<(String, String, &'static str), Vec<StoredNotice>> =
-                BTreeMap::new();
+            // One message per outbox row, in (school, recipient, channel) order.
+            let mut groups: BTreeMap<
+                (String, String, &'static str, Option<i64>),
+                Vec<StoredNotice>,
+            > = BTreeMap::new();
             for n in claimed {
                 groups
-                    .entry((n.school.clone(), n.recipient.clone(), n.channel.as_str()))
+                    .entry((
+                        n.school.clone(),
+                        n.recipient.clone(),
+                        n.channel.as_str(),
+                        n.message_id,
+                    ))
                     .or_default()
                     .push(n);
             }
@@ -161,10 +194,12 @@ impl Dispatcher {
                 let left = stream::iter(groups.into_iter().zip(prepared))
                     .take_while(|_| std::future::ready(!done.is_closed()))
                     .map(|(g, outgoing)| async move {
-                        if self.clock.now() >= send_by {
+                        // The one clock reading for this group's decisions.
+                        let now = self.clock.now();
+                        if now >= send_by {
                             return None;
                         }
-                        Some(self.deliver(g, outgoing, events, delivery).await)
+                        Some(self.deliver(g, outgoing, events, delivery, now).await)
                     })
                     .buffer_unordered(delivery.concurrency)
                     .fold(0, |left, o| {
@@ -244,56 +279,77 @@ impl Dispatcher {
     }
 
     /// Sends one group's message (rendered by `prepare_all`); never fails, the outcome says
-    /// what happened.
+    /// what happened. The decisions are the release step's (`policy::release`), all taken at
+    /// `now`; this asks the store for the facts, sends, and stores an email fallback.
     async fn deliver(
         &self,
         group: Vec<StoredNotice>,
         prepared: Result<Outgoing, String>,
         events: &HashMap<String, Event>,
         delivery: &DeliveryConfig,
+        now: DateTime<Utc>,
     ) -> (Vec<i64>, Outcome) {
+        let config = self.shared.config();
+        let policy = config.policy(&group[0].school);
+        let rules = delivery.release_rules();
         let ids: Vec<i64> = group.iter().map(|n| n.id).collect();
+        let facts = |key| release::Group {
+            channel: group[0].channel,
+            role: group[0].role,
+            key,
+            attempts: group.iter().map(|n| n.attempts).max().unwrap_or(0),
+            first_due: delivery::first_due(&group, events),
+        };
         let outgoing = match prepared {
             Ok(o) => o,
             Err(error) => {
-                tracing::warn!(
+                tracing::debug!(
                     channel = group[0].channel.as_str(),
                     notices = group.len(),
                     "message dead: {error}"
                 );
-                return (ids, self.dead_or_fallback(&group, error, delivery).await);
+                self.failed(now, group[0].channel, FailureKind::Dead, &error);
+                let decision = release::give_up(&facts(""), error, policy, &rules, now);
+                return (ids, self.record(&group, decision, now).await);
             }
         };
-        let first_due = delivery::first_due(&group, events);
-        if self.clock.now() - first_due > delivery.max_age {
-            let error = format!(
-                "not delivered within max_age ({}) of {}",
-                crate::model::time::human(delivery.max_age),
-                first_due.to_rfc3339()
-            );
-            tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
-            return (ids, Outcome::Dead { error });
+        let g = facts(&outgoing.key);
+        if let Some(decision) = release::expired(&g, &rules, now) {
+            if let release::Decision::Dead { error } = &decision {
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "message dead: {error}");
+                self.failed(now, outgoing.channel, FailureKind::Dead, error);
+            }
+            return (ids, self.record(&group, decision, now).await);
         }
-        match self.over_daily_cap(&group).await {
-            Ok(Some(reason)) => return (ids, Outcome::Defer { reason }),
-            Ok(None) => {}
-            Err(e) => {
-                let at = self.clock.now() + Duration::seconds(30);
-                return (
-                    ids,
-                    Outcome::Retry {
-                        error: format!("checking the daily cap: {e}"),
-                        at,
-                    },
+        if let Some(since) = release::cap_since(policy, now) {
+            let first = &group[0];
+            let sent = match self
+                .store
+                .messages_sent_since(&first.school, &first.recipient, first.channel, since)
+                .await
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    let error = format!("checking the daily cap: {e}");
+                    let at = now + Duration::seconds(30);
+                    return (ids, Outcome::Retry { error, at });
+                }
+            };
+            if let Some(decision) = release::over_cap(&g, policy, sent, now) {
+                tracing::info!(
+                    channel = first.channel.as_str(),
+                    sent,
+                    "daily cap reached; deferred to the next day"
                 );
+                return (ids, self.record(&group, decision, now).await);
             }
         }
         let Some(channel) = self.channels.get(outgoing.channel) else {
             let error = format!("channel {} is not configured", outgoing.channel.as_str());
-            return (ids, self.dead_or_fallback(&group, error, delivery).await);
+            let decision = release::give_up(&g, error, policy, &rules, now);
+            return (ids, self.record(&group, decision, now).await);
         };
         let Delivery { result, gone } = channel.deliver(&outgoing).await;
-        let at = self.clock.now();
         if !gone.is_empty() {
             if let Err(e) = delivery::record_gone(
                 &*self.store,
@@ -301,165 +357,104 @@ impl Dispatcher {
                 &outgoing.school,
                 &outgoing.recipient,
                 &gone,
-                at,
+                now,
             )
             .await
             {
                 tracing::error!(error = %e, "recording gone contacts failed");
             }
         }
-        let attempts = group.iter().map(|n| n.attempts).max().unwrap_or(0) + 1;
-        let outcome = match result {
-            Ok(()) => {
-                tracing::info!(key = %outgoing.key, channel = outgoing.channel.as_str(), role = outgoing.role.as_str(), notices = group.len(), "message sent");
-                if let Some(obs) = &self.observer {
-                    obs(&SentMessage {
-                        at,
-                        outgoing: outgoing.clone(),
-                        notices: group.clone(),
-                    });
-                }
-                Outcome::Sent {
-                    message_key: outgoing.key.clone(),
-                    at,
-                }
+        // The channel's own words, for the failure log.
+        let detail = match &result {
+            Ok(()) => String::new(),
+            Err(SendError::Permanent(m)) | Err(SendError::Transient { message: m, .. }) => {
+                m.clone()
             }
+        };
+        let answer = match result {
+            Ok(()) => release::Answer::Delivered,
             Err(SendError::Permanent(error)) => {
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
-                self.dead_or_fallback(&group, error, delivery).await
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), "permanent failure: {error}");
+                self.failed(now, outgoing.channel, FailureKind::Permanent, &error);
+                release::Answer::Permanent(error)
             }
             Err(SendError::Transient {
                 message,
                 retry_after,
-            }) if attempts < delivery.max_attempts => {
-                let wait = backoff(delivery, attempts, &outgoing.key).max(
-                    retry_after
-                        .and_then(|d| Duration::from_std(d).ok())
-                        .unwrap_or_else(Duration::zero),
-                );
-                // A retry waits out quiet hours, weekends and holidays like the first try.
-                let retry_at = self
-                    .shared
-                    .config()
-                    .policy(&outgoing.school)
-                    .and_then(|p| p.calendar.next_allowed(at + wait, &mut vec![]).ok())
-                    .unwrap_or(at + wait);
-                if retry_at - first_due > delivery.max_age {
-                    tracing::warn!(key = %outgoing.key, attempts, "giving up at max_age: {message}");
-                    return (
-                        ids,
-                        Outcome::Dead {
-                            error: format!(
-                                "not delivered within max_age ({}): {message}",
-                                crate::model::time::human(delivery.max_age)
-                            ),
-                        },
-                    );
-                }
-                tracing::warn!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(retry_at - at), "transient failure: {message}");
-                Outcome::Retry {
-                    error: message,
-                    at: retry_at,
-                }
-            }
-            Err(SendError::Transient { message, .. }) => {
-                tracing::warn!(key = %outgoing.key, attempts, "giving up: {message}");
-                Outcome::Dead {
-                    error: format!("after {attempts} attempts: {message}"),
-                }
-            }
+            }) => release::Answer::Transient {
+                message,
+                retry_after,
+            },
         };
-        (ids, outcome)
+        let permanent = matches!(answer, release::Answer::Permanent(_));
+        let decision = release::after_send(&g, answer, policy, &rules, now);
+        let attempts = g.attempts + 1;
+        match &decision {
+            release::Decision::Sent { at } => {
+                tracing::info!(key = %outgoing.key, channel = outgoing.channel.as_str(), role = outgoing.role.as_str(), notices = group.len(), "message sent");
+                if let Some(obs) = &self.observer {
+                    obs(&SentMessage {
+                        at: *at,
+                        outgoing: outgoing.clone(),
+                        notices: group.clone(),
+                    });
+                }
+            }
+            release::Decision::Retry { at, .. } => {
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(*at - now), "transient failure: {detail}");
+                self.failed(now, outgoing.channel, FailureKind::Transient, &detail);
+            }
+            release::Decision::Dead { error } if !permanent => {
+                tracing::debug!(key = %outgoing.key, attempts, "giving up: {error}");
+                self.failed(now, outgoing.channel, FailureKind::Dead, &detail);
+            }
+            _ => {}
+        }
+        (ids, self.record(&group, decision, now).await)
     }
 
-    /// A push group that cannot be delivered goes by email with `[delivery] fallback =
-    /// "email"` (new email notices, stored before the push ones are marked dead, so a crash
-    /// in between only repeats the same no-op insert); otherwise, or without an email
-    /// address, it is dead.
-    async fn dead_or_fallback(
+    /// The outcome the store records for a decision; an email fallback stores its new
+    /// notices first (a crash in between only repeats the same no-op insert).
+    async fn record(
         &self,
         group: &[StoredNotice],
-        error: String,
-        delivery: &DeliveryConfig,
+        decision: release::Decision,
+        now: DateTime<Utc>,
     ) -> Outcome {
-        if delivery.fallback != Fallback::Email {
-            return Outcome::Dead { error };
-        }
-        let now = self.clock.now();
-        let at = self
-            .shared
-            .config()
-            .policy(&group[0].school)
-            .and_then(|p| p.calendar.next_allowed(now, &mut vec![]).ok())
-            .unwrap_or(now);
-        let why = format!("{} failed: {error}", group[0].channel.as_str());
-        let notices = delivery::fallback_notices(group, &self.shared.sending_directory(), at, &why);
-        if notices.is_empty() {
-            return Outcome::Dead { error };
-        }
-        match self.store.add_notices(&notices).await {
-            Ok(added) => {
-                tracing::info!(
-                    channel = group[0].channel.as_str(),
-                    notices = notices.len(),
-                    added,
-                    "push failed; falling back to email"
-                );
-                self.shared.wake.notify_one();
-                Outcome::Dead {
-                    error: format!("{error}; sent by email instead"),
+        match decision {
+            release::Decision::Sent { at } => Outcome::Sent {
+                message_key: group_key(group),
+                at,
+            },
+            release::Decision::Retry { at, error } => Outcome::Retry { error, at },
+            release::Decision::Dead { error } => Outcome::Dead { error },
+            release::Decision::Defer { reason } => Outcome::Defer { reason },
+            release::Decision::FallBack { at, why, error } => {
+                let notices =
+                    delivery::fallback_notices(group, &self.shared.sending_directory(), at, &why);
+                if notices.is_empty() {
+                    return Outcome::Dead { error };
+                }
+                match self.store.add_notices(&notices).await {
+                    Ok(added) => {
+                        tracing::info!(
+                            channel = group[0].channel.as_str(),
+                            notices = notices.len(),
+                            added,
+                            "push failed; falling back to email"
+                        );
+                        self.shared.wake.notify_one();
+                        Outcome::Dead {
+                            error: format!("{error}; sent by email instead"),
+                        }
+                    }
+                    Err(e) => Outcome::Retry {
+                        error: format!("{error}; storing the email fallback failed: {e}"),
+                        at: now + Duration::seconds(30),
+                    },
                 }
             }
-            Err(e) => Outcome::Retry {
-                error: format!("{error}; storing the email fallback failed: {e}"),
-                at: now + Duration::seconds(30),
-            },
         }
-    }
-
-    /// With `digest.max_per_day` reached for this recipient and channel today, the group
-    /// waits for the first allowed slot of the next local day (and is bundled there).
-    async fn over_daily_cap(&self, group: &[StoredNotice]) -> Result<Option<Reason>, StoreError> {
-        let first = &group[0];
-        let config = self.shared.config();
-        let Some(policy) = config.policy(&first.school) else {
-            return Ok(None);
-        };
-        let Some(cap) = policy.digest.max_per_day else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        let cal = &policy.calendar;
-        let today = now.with_timezone(&cal.tz).date_naive();
-        let midnight = resolve_local(cal.tz, today.and_time(NaiveTime::MIN));
-        let sent = self
-            .store
-            .messages_sent_since(&first.school, &first.recipient, first.channel, midnight)
-            .await?;
-        if sent < cap as i64 {
-            return Ok(None);
-        }
-        let tomorrow = resolve_local(cal.tz, (today + Duration::days(1)).and_time(NaiveTime::MIN));
-        let schedule = match first.role {
-            Role::Student => &policy.digest.students,
-            Role::Guardian => &policy.digest.guardians,
-        };
-        let mut reasons = vec![];
-        let mut at = cal.next_allowed(tomorrow, &mut reasons).unwrap_or(tomorrow);
-        if let Ok(Some(slot)) = schedule.next_slot(at, cal) {
-            at = slot;
-        }
-        tracing::info!(
-            channel = first.channel.as_str(),
-            cap,
-            "daily cap reached; deferred to the next day"
-        );
-        Ok(Some(Reason::moved(
-            Rule::DailyCap,
-            now,
-            at,
-            format!("{cap} message(s) a day"),
-        )))
     }
 
     /// The events recipients saw before a correction or withdrawal, for specific wording.
@@ -551,7 +546,7 @@ impl Dispatcher {
         };
         let content = self.renderer.render(&input).map_err(|e| e.to_string())?;
         Ok(Outgoing {
-            key: message_key(group),
+            key: group_key(group),
             school: first.school.clone(),
             recipient: first.recipient.clone(),
             recipient_name: person.name.to_string(),
@@ -574,26 +569,11 @@ impl Dispatcher {
     }
 }
 
-/// The idempotency key of a message: the same notices always make the same key.
-pub fn message_key(group: &[StoredNotice]) -> String {
-    let mut keys: Vec<&str> = group.iter().map(|n| n.key.as_str()).collect();
-    keys.sort_unstable();
-    let mut h = Sha256::new();
-    for k in keys {
-        h.update(k.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
-/// Exponential backoff from `retry_base`, capped at `retry_max`, with up to 20% jitter
-/// derived from the key and the attempt (spread out, yet reproducible in `simulate`).
-pub fn backoff(d: &DeliveryConfig, attempts: u32, key: &str) -> Duration {
-    let exp = d.retry_base * 2i32.saturating_pow(attempts.saturating_sub(1).min(20));
-    let base = exp.min(d.retry_max);
-    let mut h = Sha256::new();
-    h.update(key.as_bytes());
-    h.update(attempts.to_be_bytes());
-    let spread = h.finalize()[0] as i64 * 20 / 255;
-    base + base * spread as i32 / 100
+/// A group's message key: the one the claim recorded (a store that claimed without one: from
+/// the notices).
+fn group_key(group: &[StoredNotice]) -> String {
+    group[0]
+        .message_key
+        .clone()
+        .unwrap_or_else(|| message_key(group.iter().map(|n| n.key.as_str())))
 }

@@ -402,3 +402,51 @@ fn check_and_import_report_every_bad_contact_with_its_json_path() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("bad.json: students[").count(), 4, "{err}");
 }
+
+#[test]
+fn erase_removes_a_students_data_and_writes_an_audit_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "c.toml",
+        &format!(
+            "[store]\nurl = \"sqlite://{}/r.db\"\n",
+            tmp.path().display()
+        ),
+    );
+    let out = rustig(&[
+        "import-directory",
+        "--config",
+        &cfg,
+        "config/directory.example.json",
+    ]);
+    assert!(out.status.success());
+    let out = rustig(&["erase", "--config", &cfg, "--student", "s-1001"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("erased student s-1001: 0 event(s), 0 notice(s)"),
+        "{text}"
+    );
+    // Still in the directory: the operator is told to remove them at the source.
+    assert!(
+        text.contains("the directory still lists this student"),
+        "{text}"
+    );
+    let out = rustig(&["audit", "--config", &cfg, "--action", "student.erase"]);
+    let trail: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0]["target"], "student:s-1001");
+    assert_eq!(trail[0]["after"]["events"], 0);
+    assert!(trail[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    let out = rustig(&["erase", "--config", &cfg, "--student", " "]);
+    assert!(!out.status.success());
+}

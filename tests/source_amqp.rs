@@ -96,3 +96,62 @@ async fn a_missing_queue_is_a_clear_error() {
     );
     assert!(!err.contains("guest:guest"), "no password in errors: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_a_conflict_is_quarantined_and_acked_and_a_full_quarantine_acks_nothing() {
+    if !rabbit_up() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut queue = AmqpQueue::create("rustig-amqp-quota").await;
+    // 1 MiB in all, and whole items kept: one big rejected message fills it.
+    let extra = "\n[quarantine]\nkeep_bytes = 1048576\nmax_bytes = 1048576\n";
+    let d = start_daemon(tmp.path(), &format!("{}{extra}", queue.ingest(""))).await;
+    let health = d.sources[0].clone();
+
+    queue.publish(grade("c-1")).await;
+    queue.publish(grade("c-1").replace("7,1", "3,0")).await;
+    let big = format!(r#"{{"id":"c-big","pad":"{}"}}"#, "z".repeat(1_000_000));
+    queue.publish(big).await;
+    wait_until(
+        "the conflict and the big one quarantined, all acked",
+        Duration::from_secs(20),
+        || async {
+            let c = counts(&d).await;
+            c.events == 1 && c.quarantined == 2 && health.snapshot().acked == 3
+        },
+    )
+    .await;
+    // Nearly full: a rejected message of 60 kB cannot be kept; it goes back to the queue.
+    let bad = format!(r#"{{"id":"c-bad","pad":"{}"}}"#, "z".repeat(60_000));
+    queue.publish(bad).await;
+    wait_until(
+        "the source to report the full quarantine",
+        Duration::from_secs(20),
+        || async {
+            health
+                .snapshot()
+                .last_error
+                .is_some_and(|e| e.contains("quarantine is full"))
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(counts(&d).await.quarantined, 2);
+    assert_eq!(health.snapshot().acked, 3);
+
+    // Room again: the requeued message is kept and acknowledged.
+    let far = brokers::at("2030-01-01T00:00:00Z");
+    assert_eq!(
+        d.store.retention().purge_quarantine(far, 10).await.unwrap(),
+        2
+    );
+    wait_until(
+        "the requeued message kept and acked",
+        Duration::from_secs(30),
+        || async { counts(&d).await.quarantined == 1 && health.snapshot().acked == 4 },
+    )
+    .await;
+    d.shutdown().await;
+    assert_eq!(queue.ready().await, 0, "everything was acked in the end");
+}

@@ -172,3 +172,78 @@ impl Drop for Cleanup {
         .join();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_quarantined_and_acked_and_a_full_quarantine_acks_nothing() {
+    if !nats_up() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = NatsStream::create("rustig-nats-quota").await;
+    // 1 MiB in all, and whole items kept: one big rejected message fills it.
+    let extra = "\n[quarantine]\nkeep_bytes = 1048576\nmax_bytes = 1048576\n";
+    let d = start_daemon(tmp.path(), &format!("{}{extra}", stream.ingest(""))).await;
+    let health = d.sources[0].clone();
+
+    stream.publish(grade("q-1")).await;
+    stream.publish(grade("q-1").replace("7,1", "3,0")).await;
+    wait_until(
+        "the conflict quarantined and both acked",
+        Duration::from_secs(20),
+        || async {
+            let c = counts(&d).await;
+            c.events == 1 && c.quarantined == 1 && health.snapshot().acked == 2
+        },
+    )
+    .await;
+    let kept = d.store.notices_of_event("q-1").await.unwrap();
+    assert!(!kept.is_empty(), "the first version stays in force");
+
+    let big = format!(r#"{{"id":"q-big","pad":"{}"}}"#, "z".repeat(1_000_000));
+    stream.publish(big).await;
+    wait_until(
+        "the big one quarantined",
+        Duration::from_secs(20),
+        || async { counts(&d).await.quarantined == 2 },
+    )
+    .await;
+    // Now nearly full: a rejected message of 60 kB cannot be kept, so it is not acknowledged.
+    let bad = format!(r#"{{"id":"q-bad","pad":"{}"}}"#, "z".repeat(60_000));
+    stream.publish(bad).await;
+    wait_until(
+        "the source to report the full quarantine",
+        Duration::from_secs(20),
+        || async {
+            health
+                .snapshot()
+                .last_error
+                .is_some_and(|e| e.contains("quarantine is full"))
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(counts(&d).await.quarantined, 2);
+    assert_eq!(health.snapshot().acked, 3);
+    assert!(d.ingestor.quarantine_full_refusals() >= 1);
+
+    // Room again (retention or the operator): the redelivery is kept and acknowledged.
+    let far = brokers::at("2030-01-01T00:00:00Z");
+    assert_eq!(
+        d.store.retention().purge_quarantine(far, 10).await.unwrap(),
+        2
+    );
+    wait_until(
+        "the redelivered message kept and acked",
+        Duration::from_secs(30),
+        || async { counts(&d).await.quarantined == 1 && health.snapshot().acked == 4 },
+    )
+    .await;
+    d.shutdown().await;
+    let info = stream.consumer_info().await;
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    // Delivered more often than published: the refused message came back.
+    assert!(
+        info.delivered.consumer_sequence > info.delivered.stream_sequence,
+        "{info:?}"
+    );
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use rustig::model::{ChannelKind, Event, Role};
 use rustig::policy::{Notice, NoticeKind, Reason, Rule};
+use rustig::store::retention::{QuarantineItem, QuarantineKind, ROW_OVERHEAD};
 use rustig::store::{Current, Outcome, Store};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -90,7 +91,17 @@ async fn suite(store: Arc<dyn Store>) {
         tx.records_waiting_for("s", "a\u{1f}3c").await.unwrap(),
         vec!["r1", "r2"]
     );
-    tx.quarantine("test", "bad", b"{", t0).await.unwrap();
+    tx.quarantine(&QuarantineItem::new(
+        "test",
+        QuarantineKind::Rejected,
+        "bad".into(),
+        b"{",
+        4096,
+        t0,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(tx.quarantine_bytes().await.unwrap(), 1 + 3 + ROW_OVERHEAD);
     tx.commit().await.unwrap();
 
     // A dropped transaction leaves nothing behind.

@@ -74,7 +74,7 @@ pub async fn in_process(
             match r {
                 Accepted::New { .. } | Accepted::Stale { .. } => accepted += 1,
                 Accepted::Duplicate { .. } => duplicates += 1,
-                Accepted::Rejected { .. } => rejected += 1,
+                Accepted::Rejected { .. } | Accepted::Conflict { .. } => rejected += 1,
             }
         }
     }

@@ -40,35 +40,10 @@ impl Resolver<'_> {
     pub(super) fn bounds(&mut self, raw: &RawConfig) {
         if let Some(i) = &raw.ingest {
             if let Some(h) = &i.http {
-                let p = "ingest.http";
-                self.count(
-                    &format!("{p}.max_body_bytes"),
-                    h.max_body_bytes,
-                    1024,
-                    1 << 30,
-                    "every POST would be refused as too large (413)",
-                );
-                let read = self.duration(
-                    &format!("{p}.read_timeout"),
-                    h.read_timeout,
-                    SECOND,
-                    10 * MINUTE,
-                    "no client could send a request in time",
-                );
-                let read = read.unwrap_or(DEFAULT_READ_TIMEOUT).max(SECOND);
-                self.duration(
-                    &format!("{p}.idle_timeout"),
-                    h.idle_timeout,
-                    SECOND,
-                    of("read_timeout", read),
-                    "a client could not reuse its connection for the next request",
-                );
-                self.count(
-                    &format!("{p}.max_connections"),
-                    h.max_connections,
-                    1,
-                    10_000,
-                    "no connection would ever be served",
+                self.listener(
+                    "ingest.http",
+                    [h.max_body_bytes, h.max_connections],
+                    [h.read_timeout, h.idle_timeout],
                 );
             }
             for (n, nats) in i.nats.iter().enumerate() {
@@ -118,6 +93,13 @@ impl Resolver<'_> {
                     "no message would ever be committed",
                 );
             }
+        }
+        if let Some(a) = &raw.admin {
+            self.listener(
+                "admin",
+                [a.max_body_bytes, a.max_connections],
+                [a.read_timeout, a.idle_timeout],
+            );
         }
         if let Some(e) = &raw.email {
             self.count(
@@ -233,6 +215,45 @@ impl Resolver<'_> {
         }
     }
 
+    /// A listener's limits (`[ingest.http]`, `[admin]`): `[max_body_bytes, max_connections]`
+    /// and `[read_timeout, idle_timeout]`.
+    fn listener(
+        &mut self,
+        p: &str,
+        [max_body_bytes, max_connections]: [Option<usize>; 2],
+        [read_timeout, idle_timeout]: [Option<HumanDuration>; 2],
+    ) {
+        self.count(
+            &format!("{p}.max_body_bytes"),
+            max_body_bytes,
+            1024,
+            1 << 30,
+            "every POST would be refused as too large (413)",
+        );
+        let read = self.duration(
+            &format!("{p}.read_timeout"),
+            read_timeout,
+            SECOND,
+            10 * MINUTE,
+            "no client could send a request in time",
+        );
+        let read = read.unwrap_or(DEFAULT_READ_TIMEOUT).max(SECOND);
+        self.duration(
+            &format!("{p}.idle_timeout"),
+            idle_timeout,
+            SECOND,
+            of("read_timeout", read),
+            "a client could not reuse its connection for the next request",
+        );
+        self.count(
+            &format!("{p}.max_connections"),
+            max_connections,
+            1,
+            10_000,
+            "no connection would ever be served",
+        );
+    }
+
     /// The policy tables' numbers, global (`prefix` "") or of one school ("schools.x.").
     fn policy_bounds(
         &mut self,
@@ -295,7 +316,7 @@ impl Resolver<'_> {
     }
 
     /// Checks a number; returns it when it was given.
-    fn count<T: PartialOrd + Display + Copy + Default>(
+    pub(super) fn count<T: PartialOrd + Display + Copy + Default>(
         &mut self,
         key: &str,
         value: Option<T>,
@@ -309,7 +330,7 @@ impl Resolver<'_> {
     }
 
     /// Checks a duration; returns it when it was given.
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         key: &str,
         value: Option<HumanDuration>,
@@ -360,7 +381,7 @@ impl Resolver<'_> {
 
 /// A bound: a fixed value, or the value of another key (named in the message).
 #[derive(Debug, Clone, Copy)]
-struct Bound<T> {
+pub(super) struct Bound<T> {
     value: T,
     key: Option<&'static str>,
 }

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod email;
 mod error;
 mod raw;
+pub mod retention;
 mod sanity;
 pub mod sis;
 pub mod values;
@@ -32,6 +33,7 @@ pub use email::{DkimSettings, SmtpConfig, TlsMode};
 pub use channels::{
     ChannelsConfig, Fallback, FcmConfig, NtfyConfig, Urgency, WebPushConfig, WebhookConfig,
 };
+pub use retention::{QuarantineConfig, RetentionConfig};
 
 // ---- The effective configuration -----------------------------------------------------------
 
@@ -40,6 +42,18 @@ pub struct HttpIngestConfig {
     pub listen: SocketAddr,
     pub token_file: Option<PathBuf>,
     /// Body size, timeouts and connection limit of the listener.
+    pub limits: crate::listener::Limits,
+}
+
+/// `[admin]`: the operators' API (views, actions, health), on a listener of its own so that
+/// it can be firewalled apart from ingest.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Tokens for the views (one per line, optionally `name token`).
+    pub read_token_file: Option<PathBuf>,
+    /// Tokens for the actions (and the views).
+    pub operate_token_file: Option<PathBuf>,
     pub limits: crate::listener::Limits,
 }
 
@@ -105,12 +119,30 @@ pub struct DeliveryConfig {
     pub fallback: Fallback,
 }
 
+impl DeliveryConfig {
+    /// The rules the release step applies (`policy::release`).
+    pub fn release_rules(&self) -> crate::policy::release::Rules {
+        crate::policy::release::Rules {
+            max_attempts: self.max_attempts,
+            retry_base: self.retry_base,
+            retry_max: self.retry_max,
+            max_age: self.max_age,
+            email_fallback: self.fallback == Fallback::Email,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub file: PathBuf,
+    /// SHA-256 of the file's text as loaded (hex), so an operator can tell which version
+    /// is in force.
+    pub sha256: String,
     pub store_url: String,
     pub directory_file: Option<PathBuf>,
     pub http: Option<HttpIngestConfig>,
+    /// `None` without an `[admin]` table: no admin listener.
+    pub admin: Option<AdminConfig>,
     pub nats: Vec<NatsIngestConfig>,
     pub amqp: Vec<AmqpIngestConfig>,
     /// SOMtoday, Smartschool and export pollers, and the directory from an export.
@@ -123,9 +155,15 @@ pub struct Config {
     /// The global rules; used for every school when no `[schools.*]` table exists.
     pub default_policy: Policy,
     pub schools: BTreeMap<String, Policy>,
+    /// How long personal data is kept (`[retention]`).
+    pub retention: RetentionConfig,
+    /// How much rejected input is kept (`[quarantine]`).
+    pub quarantine: QuarantineConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
+/// `[admin] listen` when the table leaves it out.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8426";
 
 impl Config {
     /// Reads and validates a config file.
@@ -352,6 +390,7 @@ impl Resolver<'_> {
             d.file
         });
         let http = http.map(|h| self.http(h));
+        let admin = raw.admin.map(|a| self.admin(a));
         let nats = nats
             .into_iter()
             .enumerate()
@@ -457,6 +496,8 @@ impl Resolver<'_> {
             digest: raw.digest.unwrap_or_default(),
             consent: raw.consent.unwrap_or_default(),
         };
+        let retention = self.retention(raw.retention);
+        let quarantine = self.quarantine(raw.quarantine);
         let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
         let sis = self.sis(raw_sis, &school_ids);
         let default_policy = self.policy("", "", zone, &global, "");
@@ -473,9 +514,14 @@ impl Resolver<'_> {
         }
         Ok(Config {
             file: path.to_path_buf(),
+            sha256: {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
+            },
             store_url,
             directory_file,
             http,
+            admin,
             nats,
             amqp,
             sis,
@@ -485,6 +531,8 @@ impl Resolver<'_> {
             templates_dir: raw.templates.and_then(|t| t.dir),
             default_policy,
             schools,
+            retention,
+            quarantine,
         })
     }
 
@@ -508,6 +556,41 @@ impl Resolver<'_> {
                 read_timeout: h.read_timeout.map(|t| t.0).unwrap_or(d.read_timeout),
                 idle_timeout: h.idle_timeout.map(|t| t.0).unwrap_or(d.idle_timeout),
                 max_connections: h.max_connections.unwrap_or(d.max_connections),
+            },
+        }
+    }
+
+    fn admin(&mut self, a: RawAdmin) -> AdminConfig {
+        use crate::listener::Limits;
+        let d = Limits::default();
+        let listen = a
+            .listen
+            .map(|l| l.0)
+            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("default parses"));
+        // Views show who is waiting for what; actions resend and cancel: beyond loopback
+        // only with tokens.
+        if a.read_token_file.is_none()
+            && a.operate_token_file.is_none()
+            && !listen.ip().is_loopback()
+        {
+            self.value_error(
+                "admin.listen",
+                "listening beyond loopback needs read_token_file or operate_token_file: \
+                 without tokens anyone who reaches this address could see and change what is \
+                 waiting"
+                    .into(),
+            );
+        }
+        AdminConfig {
+            listen,
+            read_token_file: a.read_token_file,
+            operate_token_file: a.operate_token_file,
+            limits: Limits {
+                // Directory imports are the largest bodies.
+                max_body_bytes: a.max_body_bytes.unwrap_or(d.max_body_bytes),
+                read_timeout: a.read_timeout.map(|t| t.0).unwrap_or(d.read_timeout),
+                idle_timeout: a.idle_timeout.map(|t| t.0).unwrap_or(d.idle_timeout),
+                max_connections: a.max_connections.unwrap_or(64),
             },
         }
     }
@@ -805,5 +888,38 @@ mod tests {
         assert!(http("0.0.0.0:8425", "token_file = \"/etc/rustig/t\"\n").is_ok());
         assert_eq!(http("127.0.0.1:8425", "").unwrap(), "127.0.0.1:8425");
         assert_eq!(http("[::1]:8425", "").unwrap(), "[::1]:8425");
+    }
+
+    #[test]
+    fn the_admin_listener_defaults_to_loopback_and_beyond_it_needs_a_token() {
+        let admin = |table: &str| {
+            parse(&format!("[admin]\n{table}"))
+                .map(|c| c.admin.unwrap())
+                .map_err(|e| e.to_string())
+        };
+        let a = admin("").unwrap();
+        assert_eq!(a.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert_eq!(a.limits.max_connections, 64);
+        assert!(parse("").unwrap().admin.is_none());
+        assert_eq!(
+            admin("listen = \"0.0.0.0:8426\"\n").unwrap_err(),
+            "config/rustig.toml:2:10: admin.listen = \"0.0.0.0:8426\": listening beyond \
+             loopback needs read_token_file or operate_token_file: without tokens anyone who \
+             reaches this address could see and change what is waiting"
+        );
+        assert!(admin("listen = \"0.0.0.0:8426\"\nread_token_file = \"/r\"\n").is_ok());
+        assert!(admin("listen = \"[::]:1\"\noperate_token_file = \"/o\"\n").is_ok());
+        assert!(admin("listen = \"nowhere\"\n")
+            .unwrap_err()
+            .contains("expected an address and port"));
+        assert_eq!(
+            admin("idle_timeout = \"0s\"\n").unwrap_err(),
+            "config/rustig.toml:2:16: admin.idle_timeout = \"0s\": must be at least \"1s\" \
+             (and at most read_timeout (\"30s\")): a client could not reuse its connection for \
+             the next request"
+        );
+        assert!(admin("token_file = \"/t\"\n")
+            .unwrap_err()
+            .contains("unknown key `token_file`"));
     }
 }

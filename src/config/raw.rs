@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub(super) store: Option<RawStore>,
     pub(super) directory: Option<RawDirectory>,
     pub(super) ingest: Option<RawIngest>,
+    pub(super) admin: Option<RawAdmin>,
     pub(super) email: Option<RawEmail>,
     pub(super) delivery: Option<RawDelivery>,
     pub(super) webpush: Option<channels::RawWebPush>,
@@ -33,6 +34,8 @@ pub(super) struct RawConfig {
     pub(super) absences: Option<RawAbsences>,
     pub(super) digest: Option<RawDigest>,
     pub(super) consent: Option<RawConsent>,
+    pub(super) retention: Option<super::retention::RawRetention>,
+    pub(super) quarantine: Option<super::retention::RawQuarantine>,
     #[serde(default)]
     pub(super) schools: BTreeMap<String, RawSchool>,
 }
@@ -95,6 +98,19 @@ pub(super) struct RawAmqp {
 pub(super) struct RawHttp {
     pub(super) listen: Listen,
     pub(super) token_file: Option<PathBuf>,
+    pub(super) max_body_bytes: Option<usize>,
+    pub(super) read_timeout: Option<HumanDuration>,
+    pub(super) idle_timeout: Option<HumanDuration>,
+    pub(super) max_connections: Option<usize>,
+}
+
+/// `[admin]`: the operators' API on a listener of its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub(super) listen: Option<Listen>,
+    pub(super) read_token_file: Option<PathBuf>,
+    pub(super) operate_token_file: Option<PathBuf>,
     pub(super) max_body_bytes: Option<usize>,
     pub(super) read_timeout: Option<HumanDuration>,
     pub(super) idle_timeout: Option<HumanDuration>,

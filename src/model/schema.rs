@@ -136,6 +136,16 @@ impl Role {
             Role::Guardian => "guardian",
         }
     }
+
+    /// The inverse of [`Role::as_str`]; anything else is no role (a store reading one says
+    /// its data is corrupt, rather than taking a guardian for a student).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "student" => Some(Role::Student),
+            "guardian" => Some(Role::Guardian),
+            _ => None,
+        }
+    }
 }
 
 /// A person who can receive notices, looked up by id.
@@ -163,6 +173,16 @@ impl Student {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_parse_as_they_print_and_nothing_else() {
+        for r in [Role::Student, Role::Guardian] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for bad in ["", "Guardian", "parent", "students"] {
+            assert_eq!(Role::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn lessons_parse_and_print() {

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod explain;
 pub mod planner;
 pub mod reason;
+pub mod release;
 pub mod schedule;
 
 use std::collections::BTreeMap;

@@ -28,6 +28,10 @@ pub enum Rule {
     Fallback,
     /// A dead message put back by `rustig resend`.
     Resend,
+    /// Released early by an operator (admin API).
+    Released,
+    /// Cancelled by an operator (admin API): never sent.
+    Cancelled,
 }
 
 impl Rule {
@@ -50,6 +54,8 @@ impl Rule {
             Rule::DailyCap => "daily cap",
             Rule::Fallback => "email fallback",
             Rule::Resend => "resent",
+            Rule::Released => "released by an operator",
+            Rule::Cancelled => "cancelled by an operator",
         }
     }
 }

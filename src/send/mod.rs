@@ -2,6 +2,7 @@
 //! over; it says whether a failure is worth retrying.
 
 pub mod email;
+pub mod failure_log;
 pub mod fcm;
 pub mod http;
 pub mod ntfy;

@@ -1,6 +1,9 @@
 //! The embedded source: `POST /v1/events` with one JSON event or NDJSON. Answers 202 only
 //! after the batch is committed; a duplicate id is accepted and ignored; bad events get a
-//! 400 (single) or a per-line result (NDJSON) and are quarantined.
+//! 400 (single) or a per-line result (NDJSON) and are quarantined; an id stored before with
+//! other content gets a 409 (single) or a `conflict` line and is quarantined too. When the
+//! quarantine is full a request that needs it gets 507 with Retry-After, and nothing of it is
+//! accepted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -156,6 +159,11 @@ async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: By
         return match state.ingestor.ingest(&[raw], "http", now).await {
             Err(e) => unavailable(e),
             Ok(mut r) => match r.remove(0) {
+                Accepted::Conflict { id } => (
+                    StatusCode::CONFLICT,
+                    Json(json!({"status": "conflict", "id": id, "error": CONFLICT, "quarantined": true})),
+                )
+                    .into_response(),
                 Accepted::Rejected { error } => (
                     StatusCode::BAD_REQUEST,
                     Json(json!({"status": "rejected", "field": error.field, "error": error.to_string(), "quarantined": true})),
@@ -171,16 +179,21 @@ async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(results) => {
             let count = |f: fn(&Accepted) -> bool| results.iter().filter(|r| f(r)).count();
             let rejected = count(|r| matches!(r, Accepted::Rejected { .. }));
+            let conflicts = count(|r| matches!(r, Accepted::Conflict { .. }));
             let summary = json!({
                 "accepted": count(|r| matches!(r, Accepted::New { .. } | Accepted::Stale { .. })),
                 "duplicates": count(|r| matches!(r, Accepted::Duplicate { .. })),
                 "rejected": rejected,
+                "conflicts": conflicts,
                 "results": results.iter().zip(&numbers).map(|(r, n)| line_result(Some(*n), r)).collect::<Vec<_>>(),
             });
-            let status = if rejected == results.len() && rejected > 0 {
+            // Nothing taken: 400 when a line was malformed, 409 when all were conflicts.
+            let status = if results.is_empty() || rejected + conflicts < results.len() {
+                StatusCode::ACCEPTED
+            } else if rejected > 0 {
                 StatusCode::BAD_REQUEST
             } else {
-                StatusCode::ACCEPTED
+                StatusCode::CONFLICT
             };
             (status, Json(summary)).into_response()
         }
@@ -194,6 +207,9 @@ fn line_result(line: Option<usize>, r: &Accepted) -> serde_json::Value {
             json!({"status": "accepted", "id": id, "note": "a newer version of this record is already in force"})
         }
         Accepted::Duplicate { id } => json!({"status": "duplicate", "id": id}),
+        Accepted::Conflict { id } => {
+            json!({"status": "conflict", "id": id, "error": CONFLICT, "quarantined": true})
+        }
         Accepted::Rejected { error } => {
             json!({"status": "rejected", "field": error.field, "error": error.to_string(), "quarantined": true})
         }
@@ -204,8 +220,23 @@ fn line_result(line: Option<usize>, r: &Accepted) -> serde_json::Value {
     v
 }
 
-/// The store is down: the sender should retry later; nothing was acknowledged.
+const CONFLICT: &str =
+    "an event with this id was stored before with other content; the stored version stays";
+
+/// The store is down, or the quarantine full: the sender should retry later; nothing was
+/// acknowledged.
 fn unavailable(e: crate::store::StoreError) -> Response {
+    if let crate::store::StoreError::QuarantineFull { .. } = e {
+        // 507: the request was fine, but input that must be kept cannot be; a retry helps once
+        // retention or the operator makes room.
+        tracing::error!(error = %e, "ingest refused; answering 507");
+        return (
+            StatusCode::INSUFFICIENT_STORAGE,
+            [(header::RETRY_AFTER, "300")],
+            Json(json!({"error": "the quarantine for rejected input is full; nothing of this request was accepted, retry later"})),
+        )
+            .into_response();
+    }
     tracing::error!(error = %e, "ingest failed; answering 503");
     (
         StatusCode::SERVICE_UNAVAILABLE,

@@ -4,9 +4,12 @@
 //! Ingest works in one transaction per batch ([`Tx`]); the scheduler claims due notices in
 //! groups of one (school, recipient, channel) and marks them sent or failed.
 
+pub mod admin;
 pub mod audit;
 pub mod health;
+pub mod outbox;
 pub mod postgres;
+pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
 
@@ -33,6 +36,9 @@ pub enum StoreError {
     Unsupported(String),
     #[error("{0}")]
     Setup(String),
+    /// Input that would need quarantine finds it full: the batch is refused, not acknowledged.
+    #[error("the quarantine is full ({used} of {max} bytes, [quarantine] max_bytes): rejected input cannot be kept; purge it or raise the quota")]
+    QuarantineFull { used: i64, max: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -62,6 +68,11 @@ pub struct StoredNotice {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub reasons: Vec<Reason>,
+    /// The message (outbox row) the notice is in: set by the claim that first takes it, kept
+    /// until it is sent or dead, so a re-send carries the same notices under the same key.
+    pub message_id: Option<i64>,
+    /// That message's idempotency key (also kept on sent notices).
+    pub message_key: Option<String>,
 }
 
 /// Totals for health checks and the bench.
@@ -101,14 +112,19 @@ pub trait Store: Send + Sync {
     /// The earliest instant at which something becomes claimable.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
     /// Claims every due notice of up to `groups` (school, recipient, channel) groups until
-    /// `lease_until`; a claim whose holder died is claimable again after its lease.
+    /// `lease_until`; a claim whose holder died is claimable again after its lease. In the same
+    /// transaction each claimed notice gets its message ([`outbox`]): a notice already in one
+    /// keeps it, the others of a group form a new one. Every returned notice has
+    /// `message_id` and `message_key` set.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         groups: u32,
     ) -> Result<Vec<StoredNotice>>;
-    /// Records the outcome of many groups in one transaction.
+    /// Records the outcome of many messages in one transaction. A retried or dead message
+    /// keeps its notices; a deferred one is dissolved only if it was never claimed before
+    /// (no send can have been tried), so its notices bundle again at their new time.
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()>;
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>>;
     async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>>;
@@ -141,7 +157,8 @@ pub trait Store: Send + Sync {
     /// Drops marks whose contacts changed or left the directory.
     async fn clear_gone(&self, keys: &[GoneKey]) -> Result<()>;
     /// Puts dead notices (all, or one event's) back to pending, due at `now` with a fresh
-    /// attempt count and a `resend` reason (which also restarts `max_age`); returns how many.
+    /// attempt count and a `resend` reason (which also restarts `max_age`), out of their dead
+    /// message (they form a new one); returns how many.
     async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64>;
     /// Stores notices unless one with the same key exists (the email fallback); returns how
     /// many were new.
@@ -159,8 +176,13 @@ pub trait Store: Send + Sync {
     /// The SIS pollers' snapshots, kept in the same database.
     fn snapshots(&self) -> &dyn snapshot::SnapshotStore;
 
+    /// Retention (AVG) and the erasure of one student's data.
+    fn retention(&self) -> &dyn retention::Retention;
+
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
+    /// The admin API's views and operator changes.
+    fn views(&self) -> &dyn admin::AdminQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
@@ -214,13 +236,12 @@ pub trait Tx: Send {
         -> Result<()>;
     async fn records_waiting_for(&mut self, school: &str, release_key: &str)
         -> Result<Vec<String>>;
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()>;
+    /// Keeps a rejected or conflicting item (its prefix, size and hash).
+    async fn quarantine(&mut self, item: &retention::QuarantineItem<'_>) -> Result<()>;
+    /// What the quarantine holds, against `[quarantine] max_bytes`.
+    async fn quarantine_bytes(&mut self) -> Result<i64>;
+    /// The content hashes of these stored events (ids not stored are left out).
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>>;
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // The one-row forms.

@@ -11,7 +11,9 @@
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
 
+mod admin;
 mod audit;
+mod retention;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -28,6 +30,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::health::{self, Health, HealthState};
+use super::outbox;
 use super::{
     from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError, StoredNotice,
     Tx,
@@ -153,7 +156,7 @@ async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, health: Arc<He
     }
 }
 
-const NOTICE_COLUMNS: [&str; 15] = [
+const NOTICE_COLUMNS: [&str; 17] = [
     "id",
     "key",
     "school",
@@ -169,6 +172,8 @@ const NOTICE_COLUMNS: [&str; 15] = [
     "attempts",
     "last_error",
     "reasons",
+    "message_id",
+    "message_key",
 ];
 
 fn columns(prefix: &str) -> String {
@@ -192,11 +197,7 @@ fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
         event_id: r.try_get("event_id")?,
         student: r.try_get("student")?,
         recipient: r.try_get("recipient")?,
-        role: if role == "guardian" {
-            Role::Guardian
-        } else {
-            Role::Student
-        },
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         channel: ChannelKind::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
         kind: NoticeKind::parse(&kind)
@@ -207,6 +208,8 @@ fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
         last_error: r.try_get("last_error")?,
         reasons: serde_json::from_str(&reasons)
             .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+        message_id: r.try_get("message_id")?,
+        message_key: r.try_get("message_key")?,
     })
 }
 
@@ -233,7 +236,15 @@ impl Store for PgStore {
         self
     }
 
+    fn retention(&self) -> &dyn super::retention::Retention {
+        self
+    }
+
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 
@@ -305,20 +316,30 @@ impl Store for PgStore {
             cn = claimable("n."),
             cols = columns("t."),
         );
-        let r = sqlx::query(&sql)
-            .bind(to_ms(now))
-            .bind(to_ms(lease_until))
-            .bind(groups as i64 * CANDIDATES_PER_GROUP)
-            .bind(groups as i64)
-            .bind(format!("{}group{SEP}", self.lock_prefix))
-            .bind(groups as i64 * CANDIDATES_PER_GROUP * ROWS_PER_GROUP)
-            .fetch_all(&self.pool)
-            .await;
-        let rows = self.health.observe(r.map_err(StoreError::from))?;
-        let mut out = rows
-            .iter()
-            .map(notice_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        // The claim and its messages (the outbox) commit together, before anything is sent.
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(&sql)
+                .bind(to_ms(now))
+                .bind(to_ms(lease_until))
+                .bind(groups as i64 * CANDIDATES_PER_GROUP)
+                .bind(groups as i64)
+                .bind(format!("{}group{SEP}", self.lock_prefix))
+                .bind(groups as i64 * CANDIDATES_PER_GROUP * ROWS_PER_GROUP)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut out = rows
+                .iter()
+                .map(notice_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            let plan = outbox::compose(&out);
+            let ids = record_messages(&mut tx, &plan, now).await?;
+            outbox::link(&mut out, &plan.new, &ids);
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        let mut out = self.health.observe(r)?;
         sort_claim(&mut out);
         Ok(out)
     }
@@ -327,6 +348,9 @@ impl Store for PgStore {
         let r = async {
             let mut tx = self.pool.begin().await?;
             for (ids, outcome) in outcomes {
+                if matches!(outcome, Outcome::Defer { .. }) {
+                    dissolve_unsent(&mut tx, ids).await?;
+                }
                 let q = match outcome {
                     Outcome::Sent { message_key, at } => sqlx::query(
                         "UPDATE notices SET state = 'sent', sent_at = $2, message_key = $3, claimed_until = NULL, \
@@ -366,7 +390,7 @@ impl Store for PgStore {
     }
 
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
-        let r = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1)")
+        let r = sqlx::query("SELECT id, body FROM events WHERE id = ANY($1) AND purged_at IS NULL")
             .bind(ids)
             .fetch_all(&self.pool)
             .await;
@@ -580,7 +604,7 @@ impl Store for PgStore {
                 let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
                 sqlx::query(
                     "UPDATE notices SET state = 'pending', due_at = $2, attempts = 0, claimed_until = NULL, \
-                     reasons = $3 WHERE id = $1",
+                     reasons = $3, message_id = NULL, message_key = NULL WHERE id = $1",
                 )
                 .bind(id)
                 .bind(to_ms(now))
@@ -635,6 +659,104 @@ impl Store for PgStore {
 async fn notify(tx: &mut Transaction<'static, Postgres>, channel: &str) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(channel)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records a claim's messages (see [`outbox`]); returns the rows of `plan.new`, in order.
+async fn record_messages(
+    tx: &mut Transaction<'static, Postgres>,
+    plan: &outbox::Composition,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    if !plan.again.is_empty() {
+        sqlx::query("UPDATE messages SET claims = claims + 1 WHERE id = ANY($1)")
+            .bind(&plan.again)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if plan.new.is_empty() {
+        return Ok(vec![]);
+    }
+    let col = |f: fn(&outbox::NewMessage) -> String| plan.new.iter().map(f).collect::<Vec<_>>();
+    // The same notices put together again (after `resend`) make the same key: that row.
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO messages (key, school, recipient, channel, created_at) \
+         SELECT k, s, r, c, $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS u(k, s, r, c) \
+         ON CONFLICT (key) DO UPDATE SET claims = messages.claims + 1 RETURNING key, id",
+    )
+    .bind(col(|m| m.key.clone()))
+    .bind(col(|m| m.school.clone()))
+    .bind(col(|m| m.recipient.clone()))
+    .bind(col(|m| m.channel.as_str().to_string()))
+    .bind(to_ms(now))
+    .fetch_all(&mut **tx)
+    .await?;
+    let by_key: HashMap<String, i64> = rows.into_iter().collect();
+    let ids: Vec<i64> = plan.new.iter().map(|m| by_key[&m.key]).collect();
+    let (mut notices, mut messages, mut keys) = (vec![], vec![], vec![]);
+    for (m, id) in plan.new.iter().zip(&ids) {
+        for n in &m.notices {
+            notices.push(*n);
+            messages.push(*id);
+            keys.push(m.key.clone());
+        }
+    }
+    sqlx::query(
+        "UPDATE notices SET message_id = u.m, message_key = u.k \
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS u(n, m, k) WHERE notices.id = u.n",
+    )
+    .bind(notices)
+    .bind(messages)
+    .bind(keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ids)
+}
+
+/// Deletes the messages (of these, from notices just deleted) that no notice is in any more:
+/// a message row lives as long as its notices (superseded, purged or erased).
+pub(super) async fn drop_emptied_messages(
+    tx: &mut Transaction<'static, Postgres>,
+    messages: Vec<Option<i64>>,
+) -> std::result::Result<(), sqlx::Error> {
+    let mut messages: Vec<i64> = messages.into_iter().flatten().collect();
+    messages.sort_unstable();
+    messages.dedup();
+    if !messages.is_empty() {
+        sqlx::query(
+            "DELETE FROM messages m WHERE m.id = ANY($1) \
+             AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = m.id)",
+        )
+        .bind(messages)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A deferred message that no claim before this one took cannot have been sent: its notices
+/// leave it, free to bundle with others at their new time, and it goes.
+async fn dissolve_unsent(tx: &mut Transaction<'static, Postgres>, notices: &[i64]) -> Result<()> {
+    let unsent: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT m.id FROM notices n JOIN messages m ON m.id = n.message_id \
+         WHERE n.id = ANY($1) AND m.claims = 1",
+    )
+    .bind(notices)
+    .fetch_all(&mut **tx)
+    .await?;
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE notices SET message_id = NULL, message_key = NULL WHERE message_id = ANY($1)",
+    )
+    .bind(&unsent)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM messages WHERE id = ANY($1)")
+        .bind(&unsent)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -735,11 +857,12 @@ impl PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM events WHERE id = $1 AND purged_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(|e| self.health.db(e))?;
         body.map(|b| parse_event(&b)).transpose()
     }
 
@@ -779,24 +902,48 @@ impl Tx for PgTx {
         .map_err(|e| self.health.db(e))
     }
 
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn quarantine(&mut self, item: &super::retention::QuarantineItem<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO quarantine (received_at, source, reason, raw, kind, size, hash, kept) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(to_ms(at))
-        .bind(source)
-        .bind(reason)
-        .bind(raw)
+        .bind(to_ms(item.at))
+        .bind(item.source)
+        .bind(&item.reason)
+        .bind(item.prefix)
+        .bind(item.kind.as_str())
+        .bind(item.size as i64)
+        .bind(&item.hash)
+        .bind(item.cost())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
         Ok(())
+    }
+
+    async fn quarantine_bytes(&mut self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(SUM(kept), 0)::BIGINT FROM quarantine")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.db(e))
+    }
+
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>> {
+        let rows: Vec<(String, Option<String>, String)> =
+            sqlx::query_as("SELECT id, hash, body FROM events WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| self.health.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, hash, body)| {
+                (
+                    id,
+                    hash.unwrap_or_else(|| super::retention::content_hash(&body)),
+                )
+            })
+            .collect())
     }
 
     async fn insert_events(
@@ -811,11 +958,16 @@ impl Tx for PgTx {
         let occurred: Vec<i64> = events.iter().map(|e| to_ms(e.occurred_utc())).collect();
         // A concurrent insert of the same id waits for the other transaction, then does
         // nothing: exactly one of them stores the event.
+        let (bodies, hashes): (Vec<String>, Vec<String>) = events
+            .iter()
+            .map(|e| super::retention::body_and_hash(e))
+            .unzip();
         let inserted: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) \
-             SELECT id, school, type, record, occurred_at, $7, body \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) \
-                  AS u(id, school, type, record, occurred_at, body) \
+            "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) \
+             SELECT id, school, type, record, occurred_at, $7, body, hash \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], \
+                         $8::text[]) \
+                  AS u(id, school, type, record, occurred_at, body, hash) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(col(|e| e.id.clone()))
@@ -823,8 +975,9 @@ impl Tx for PgTx {
         .bind(col(|e| e.type_name().to_string()))
         .bind(col(|e| e.record.clone()))
         .bind(occurred)
-        .bind(col(Event::to_json))
+        .bind(bodies)
         .bind(to_ms(received_at))
+        .bind(hashes)
         .fetch_all(&mut *self.tx)
         .await
         .map_err(|e| self.health.db(e))?;
@@ -940,16 +1093,22 @@ impl Tx for PgTx {
         if !records.is_empty() {
             self.lock_all("record", records, false).await?;
             let (schools, keys) = split(records);
-            // Only pending rows go: a notice claimed meanwhile is being sent and stays.
-            sqlx::query(
+            // Only pending rows go: a notice claimed meanwhile is being sent and stays. A
+            // superseded notice leaves its message (one back from a transient failure), so a
+            // withdrawn or corrected value is never sent again; an emptied message goes.
+            let messages: Vec<Option<i64>> = sqlx::query_scalar(
                 "DELETE FROM notices n USING UNNEST($1::text[], $2::text[]) AS u(school, record) \
-                 WHERE n.school = u.school AND n.record = u.record AND n.state = 'pending'",
+                 WHERE n.school = u.school AND n.record = u.record AND n.state = 'pending' \
+                 RETURNING n.message_id",
             )
             .bind(schools)
             .bind(keys)
-            .execute(&mut *self.tx)
+            .fetch_all(&mut *self.tx)
             .await
             .map_err(|e| self.health.db(e))?;
+            drop_emptied_messages(&mut self.tx, messages)
+                .await
+                .map_err(|e| self.health.db(e))?;
         }
         if notices.is_empty() {
             return Ok(());

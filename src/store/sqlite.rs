@@ -2,7 +2,9 @@
 //! acknowledged event survives a power cut. One connection does all writes: SQLite has one
 //! writer anyway, and a single connection never meets "database is locked".
 
+mod admin;
 mod audit;
+mod retention;
 mod snapshot;
 
 use std::collections::{HashMap, HashSet};
@@ -17,6 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::health::{self, Health, HealthState};
+use super::outbox;
 use super::{
     directory_hash, from_ms, to_ms, Counts, Current, Outcome, RecordKey, Result, Store, StoreError,
     StoredNotice, Tx,
@@ -82,7 +85,7 @@ impl SqliteStore {
 
 const NOTICE_COLUMNS: &str =
     "id, key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
-                              state, attempts, last_error, reasons";
+                              state, attempts, last_error, reasons, message_id, message_key";
 
 fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
     let role: String = r.try_get("role")?;
@@ -97,11 +100,7 @@ fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
         event_id: r.try_get("event_id")?,
         student: r.try_get("student")?,
         recipient: r.try_get("recipient")?,
-        role: if role == "guardian" {
-            Role::Guardian
-        } else {
-            Role::Student
-        },
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         channel: ChannelKind::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
         kind: NoticeKind::parse(&kind)
@@ -112,6 +111,8 @@ fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
         last_error: r.try_get("last_error")?,
         reasons: serde_json::from_str(&reasons)
             .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+        message_id: r.try_get("message_id")?,
+        message_key: r.try_get("message_key")?,
     })
 }
 
@@ -129,7 +130,15 @@ impl Store for SqliteStore {
         self
     }
 
+    fn retention(&self) -> &dyn super::retention::Retention {
+        self
+    }
+
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn views(&self) -> &dyn super::admin::AdminQueries {
         self
     }
 
@@ -185,19 +194,27 @@ impl Store for SqliteStore {
                  AND (school, recipient, channel) IN g) \
              RETURNING {NOTICE_COLUMNS}"
         );
+        let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
         let rows = sqlx::query(&sql)
             .bind(to_ms(now))
             .bind(to_ms(lease_until))
             .bind(groups as i64)
             .bind(groups as i64 * 8)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.health.db(e))?;
-        self.health.ok();
         let mut out = rows
             .iter()
             .map(notice_from_row)
             .collect::<Result<Vec<_>>>()?;
+        // The outbox: the claim's messages are recorded before anything is sent.
+        let plan = outbox::compose(&out);
+        let ids = record_messages(&mut tx, &plan, now)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        outbox::link(&mut out, &plan.new, &ids);
+        tx.commit().await.map_err(|e| self.health.db(e))?;
+        self.health.ok();
         out.sort_by(|a, b| {
             (&a.school, &a.recipient, a.channel, a.due_at, a.id).cmp(&(
                 &b.school,
@@ -236,6 +253,11 @@ impl Store for SqliteStore {
             if matches!(outcome, Outcome::Sent { .. }) {
                 continue;
             }
+            if matches!(outcome, Outcome::Defer { .. }) {
+                dissolve_unsent(&mut tx, ids)
+                    .await
+                    .map_err(|e| self.health.db(e))?;
+            }
             let ids = ids_json(ids);
             let q = match outcome {
                 Outcome::Sent { .. } => unreachable!("recorded above"),
@@ -268,7 +290,8 @@ impl Store for SqliteStore {
 
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>> {
         let rows = sqlx::query(
-            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND purged_at IS NULL",
         )
         .bind(serde_json::to_string(ids).expect("ids serialize"))
         .fetch_all(&self.pool)
@@ -463,7 +486,7 @@ impl Store for SqliteStore {
             let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
             sqlx::query(
                 "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, claimed_until = NULL, \
-                 reasons = ?3 WHERE id = ?1",
+                 reasons = ?3, message_id = NULL, message_key = NULL WHERE id = ?1",
             )
             .bind(id)
             .bind(to_ms(now))
@@ -500,10 +523,11 @@ struct SqliteTx {
 #[async_trait]
 impl Tx for SqliteTx {
     async fn event(&mut self, id: &str) -> Result<Option<Event>> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM events WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM events WHERE id = ?1 AND purged_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
         body.map(|b| parse_event(&b)).transpose()
     }
 
@@ -541,23 +565,48 @@ impl Tx for SqliteTx {
         .await?)
     }
 
-    async fn quarantine(
-        &mut self,
-        source: &str,
-        reason: &str,
-        raw: &[u8],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn quarantine(&mut self, item: &super::retention::QuarantineItem<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO quarantine (received_at, source, reason, raw, kind, size, hash, kept) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
-        .bind(to_ms(at))
-        .bind(source)
-        .bind(reason)
-        .bind(raw)
+        .bind(to_ms(item.at))
+        .bind(item.source)
+        .bind(&item.reason)
+        .bind(item.prefix)
+        .bind(item.kind.as_str())
+        .bind(item.size as i64)
+        .bind(&item.hash)
+        .bind(item.cost())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn quarantine_bytes(&mut self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(SUM(kept), 0) FROM quarantine")
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>> {
+        let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, hash, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(ids))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, hash, body)| {
+                (
+                    id,
+                    hash.unwrap_or_else(|| super::retention::content_hash(&body)),
+                )
+            })
+            .collect())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
@@ -580,16 +629,18 @@ impl Tx for SqliteTx {
         let mut inserted: Vec<String> = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body) ",
+                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) ",
             );
             q.push_values(chunk, |mut row, e| {
+                let (body, hash) = super::retention::body_and_hash(e);
                 row.push_bind(&e.id)
                     .push_bind(&e.school)
                     .push_bind(e.type_name())
                     .push_bind(&e.record)
                     .push_bind(to_ms(e.occurred_utc()))
                     .push_bind(to_ms(received_at))
-                    .push_bind(e.to_json());
+                    .push_bind(body)
+                    .push_bind(hash);
             });
             q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             inserted.extend(
@@ -605,7 +656,8 @@ impl Tx for SqliteTx {
 
     async fn events_by_id(&mut self, ids: &[String]) -> Result<HashMap<String, Event>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+            "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND purged_at IS NULL",
         )
         .bind(json(ids))
         .fetch_all(&mut *self.tx)
@@ -708,14 +760,18 @@ impl Tx for SqliteTx {
         notices: &[Notice],
     ) -> Result<()> {
         if !records.is_empty() {
-            sqlx::query(
+            // A superseded notice leaves its message (one back from a transient failure): a
+            // withdrawn or corrected value is never sent again. An emptied message goes.
+            let messages: Vec<Option<i64>> = sqlx::query_scalar(
                 "DELETE FROM notices WHERE id IN (SELECT n.id FROM json_each(?1) AS j \
                  JOIN notices AS n INDEXED BY notices_once \
-                 ON n.school = j.value->>0 AND n.record = j.value->>1 WHERE n.state = 'pending')",
+                 ON n.school = j.value->>0 AND n.record = j.value->>1 WHERE n.state = 'pending') \
+                 RETURNING message_id",
             )
             .bind(json(records))
-            .execute(&mut *self.tx)
+            .fetch_all(&mut *self.tx)
             .await?;
+            drop_emptied_messages(&mut self.tx, messages).await?;
         }
         insert_notices(&mut self.tx, notices).await?;
         Ok(())
@@ -759,6 +815,108 @@ async fn insert_notices(tx: &mut Transaction<'static, Sqlite>, notices: &[Notice
             .rows_affected();
     }
     Ok(added)
+}
+
+/// Records a claim's messages (see [`outbox`]); returns the rows of `plan.new`, in order.
+async fn record_messages(
+    tx: &mut Transaction<'static, Sqlite>,
+    plan: &outbox::Composition,
+    now: DateTime<Utc>,
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    if !plan.again.is_empty() {
+        sqlx::query(
+            "UPDATE messages SET claims = claims + 1 WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&plan.again))
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(plan.new.len());
+    for chunk in plan.new.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO messages (key, school, recipient, channel, created_at) ",
+        );
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(&m.key)
+                .push_bind(&m.school)
+                .push_bind(&m.recipient)
+                .push_bind(m.channel.as_str())
+                .push_bind(to_ms(now));
+        });
+        // The same notices put together again (after `resend`) make the same key: that row.
+        q.push(" ON CONFLICT (key) DO UPDATE SET claims = claims + 1 RETURNING key, id");
+        let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        ids.extend(rows);
+    }
+    let ids: Vec<i64> = plan.new.iter().map(|m| ids[&m.key]).collect();
+    let links: Vec<(i64, i64, &str)> = plan
+        .new
+        .iter()
+        .zip(&ids)
+        .flat_map(|(m, id)| m.notices.iter().map(move |n| (*n, *id, m.key.as_str())))
+        .collect();
+    if !links.is_empty() {
+        sqlx::query(
+            "UPDATE notices SET message_id = j.value->>1, message_key = j.value->>2 \
+             FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
+        )
+        .bind(json(&links))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(ids)
+}
+
+/// Deletes the messages (of these, from notices just deleted) that no notice is in any more:
+/// a message row lives as long as its notices (superseded, purged or erased).
+pub(super) async fn drop_emptied_messages(
+    tx: &mut Transaction<'static, Sqlite>,
+    messages: Vec<Option<i64>>,
+) -> std::result::Result<(), sqlx::Error> {
+    let mut messages: Vec<i64> = messages.into_iter().flatten().collect();
+    messages.sort_unstable();
+    messages.dedup();
+    if !messages.is_empty() {
+        sqlx::query(
+            "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND NOT EXISTS (SELECT 1 FROM notices WHERE message_id = messages.id)",
+        )
+        .bind(json(&messages))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A deferred message that no claim before this one took cannot have been sent: its notices
+/// leave it, free to bundle with others at their new time, and it goes.
+async fn dissolve_unsent(
+    tx: &mut Transaction<'static, Sqlite>,
+    notices: &[i64],
+) -> std::result::Result<(), sqlx::Error> {
+    let unsent: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT m.id FROM notices AS n JOIN messages AS m ON m.id = n.message_id \
+         WHERE n.id IN (SELECT value FROM json_each(?1)) AND m.claims = 1",
+    )
+    .bind(ids_json(notices))
+    .fetch_all(&mut **tx)
+    .await?;
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    let unsent = ids_json(&unsent);
+    sqlx::query(
+        "UPDATE notices SET message_id = NULL, message_key = NULL \
+         WHERE message_id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(&unsent)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")
+        .bind(&unsent)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Rows for `json_each`.

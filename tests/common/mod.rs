@@ -418,3 +418,196 @@ pub async fn wait_ready(http: u16) {
     }
     panic!("rustig did not become ready");
 }
+
+// ---- A slow relay that records what each message carries ------------------------------------
+
+/// A relay that records each message when its data ends and answers 250 only `delay` later
+/// (settable while it runs): a sender killed while waiting has handed the message over, as
+/// with a real relay that is slow to confirm.
+#[derive(Clone)]
+struct SlowRecorder {
+    inner: Recorder,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Handler for SlowRecorder {
+    fn helo(&mut self, ip: IpAddr, domain: &str) -> Response {
+        self.inner.helo(ip, domain)
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        self.inner.rcpt(to)
+    }
+
+    fn data_start(&mut self, domain: &str, from: &str, is8bit: bool, to: &[String]) -> Response {
+        self.inner.data_start(domain, from, is8bit, to)
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.data(buf)
+    }
+
+    fn data_end(&mut self) -> Response {
+        let answer = self.inner.data_end();
+        let ms = self.delay_ms.load(Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        answer
+    }
+}
+
+/// A relay on a free port of 127.0.0.1 that answers 250 `delay_ms` after a message's data
+/// (change it through the returned handle).
+pub fn start_slow_server(delay_ms: u64) -> (u16, Inbox, Arc<std::sync::atomic::AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox: Inbox = Arc::default();
+    let delay = Arc::new(std::sync::atomic::AtomicU64::new(delay_ms));
+    let handler = SlowRecorder {
+        inner: Recorder {
+            inbox: Arc::clone(&inbox),
+            permanent: Arc::new([GONE.to_string()].into()),
+            transient: Arc::new([BUSY.to_string()].into()),
+            sessions: Arc::default(),
+            current: None,
+        },
+        delay_ms: Arc::clone(&delay),
+    };
+    let mut server = Server::new(handler);
+    server
+        .with_name("mx.test")
+        .with_num_threads(32)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        if let Err(e) = server.serve() {
+            panic!("SMTP test server stopped: {e}");
+        }
+    });
+    (port, inbox, delay)
+}
+
+impl Received {
+    /// The idempotency key in `Message-ID: <key@rustig>`.
+    pub fn key(&self) -> String {
+        let id = self.header("Message-ID").expect("Message-ID");
+        id.trim_start_matches('<')
+            .split('@')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The event ids the message carries, from the `rustig-event:` lines that the templates
+    /// in `tests/fixtures/outbox_templates` put in the text part (quoted-printable soft line
+    /// breaks undone, should a line ever be long).
+    pub fn events(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .data
+            .replace("=\r\n", "")
+            .split("\r\n")
+            .filter_map(|l| l.strip_prefix("rustig-event: "))
+            .map(|id| id.trim().to_string())
+            .collect();
+        assert!(!ids.is_empty(), "no rustig-event line in {}", self.data);
+        ids.sort();
+        ids
+    }
+}
+
+/// The templates that list each message's event ids (see [`Received::events`]).
+pub fn outbox_templates() -> String {
+    format!(
+        "{}/tests/fixtures/outbox_templates",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Starts the `rustig` binary with `run --config CONFIG`, its warnings and errors on the
+/// test's stderr prefixed with `name`.
+pub fn start_named_daemon(config: &std::path::Path, name: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUSTIG_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("[{name}] {line}");
+        }
+    });
+    child
+}
+
+// ---- A daemon on a relay, for the crash tests ------------------------------------------------
+
+/// Writes `NAME.toml` for a daemon on `store`, sending by SMTP to `smtp`, with every rule that
+/// could hold a message back switched off (`extra` is appended: `[delivery]`, `[grades]`, …)
+/// and the templates of [`outbox_templates`].
+pub fn write_relay_config(
+    dir: &std::path::Path,
+    name: &str,
+    store: &str,
+    http: u16,
+    smtp: u16,
+    extra: &str,
+) -> std::path::PathBuf {
+    let text = format!(
+        r#"timezone = "Europe/Amsterdam"
+[store]
+url = "{store}"
+[directory]
+file = "{dir}/directory.json"
+[ingest.http]
+listen = "127.0.0.1:{http}"
+[email]
+transport = "smtp"
+url = "smtp://127.0.0.1:{smtp}"
+from = "Coornhert Lyceum <noreply@coornhert.example>"
+[templates]
+dir = "{templates}"
+[quiet_hours]
+enabled = false
+[weekend]
+enabled = false
+[schools.coornhert]
+name = "Coornhert Lyceum"
+{extra}
+"#,
+        dir = dir.display(),
+        templates = outbox_templates(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `grade.entered` event for `student`, record `r-{id}`, as one NDJSON line.
+pub fn grade_line(id: &str, student: &str, occurred_at: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"grade.entered","school":"coornhert","occurred_at":"{occurred_at}","record":"r-{id}","student":"{student}","grade":{{"assessment":"a-{id}","subject":"wiskunde","class":"3c","description":"Toets","value":"7,1","kind":"test"}}}}"#
+    )
+}
+
+/// POSTs NDJSON to a daemon's ingest; the status, or `None` when it did not answer.
+pub async fn post_events(client: &reqwest::Client, http: u16, body: String) -> Option<u16> {
+    client
+        .post(format!("http://127.0.0.1:{http}/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// Kills a child with SIGKILL (no goodbye) and reaps it.
+pub fn kill9(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}

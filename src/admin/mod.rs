@@ -1,0 +1,276 @@
+//! The operators' HTTP API (`[admin]`): views of the delay buffer, actions on it (each written
+//! to the audit trail), health probes and metrics, on a listener of its own so that it can be
+//! firewalled apart from ingest. Served by [`crate::listener`] with its timeouts and limits.
+//!
+//! # Adding routes from another module
+//!
+//! A module writes its handlers with `#[utoipa::path(…)]` (so they appear in
+//! `GET /v1/openapi.json`), returns them as a [`Routes`] by the token they need, and adds one
+//! line to [`routes`]:
+//!
+//! ```ignore
+//! // src/metrics.rs
+//! pub fn admin_routes() -> admin::Routes {
+//!     admin::Routes::default()
+//!         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
+//! }
+//! // src/admin/mod.rs, fn routes():
+//!     .merge(crate::metrics::admin_routes())
+//! ```
+//!
+//! Handlers take `State<AdminState>` (store, config and directory, clock, sources, audit)
+//! and, behind a token, `Extension<Caller>` (who asked, for the audit trail:
+//! [`Caller::actor`]). `public` routes (`/healthz`, `/readyz`) answer without a token; every
+//! other route answers 401 without a valid one, and `operate` routes 403 to a read token.
+
+pub mod api;
+pub mod auth;
+pub mod event;
+pub mod health;
+pub mod status;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::clock::Clock;
+use crate::config::AdminConfig;
+use crate::daemon::Reloader;
+use crate::ingest::{Ingestor, Shared};
+use crate::listener::Limits;
+use crate::source::health::SourceHealth;
+use crate::store::Store;
+
+pub use auth::{Caller, Level, Tokens};
+
+/// What every admin handler can reach. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<dyn Store>,
+    /// The config and directory in force (swapped on reload).
+    pub shared: Arc<Shared>,
+    pub clock: Arc<dyn Clock>,
+    /// One per configured source: connected, lag, last error.
+    pub sources: Arc<Vec<Arc<SourceHealth>>>,
+    /// When this process started.
+    pub started_at: DateTime<Utc>,
+    /// Replays quarantined input through normal ingest (absent outside the daemon).
+    pub ingestor: Option<Arc<Ingestor>>,
+    /// Reloads the config and imports directories (absent outside the daemon).
+    pub reloader: Option<Arc<Reloader>>,
+}
+
+impl AdminState {
+    pub fn new(store: Arc<dyn Store>, shared: Arc<Shared>, clock: Arc<dyn Clock>) -> AdminState {
+        let started_at = clock.now();
+        AdminState {
+            store,
+            shared,
+            clock,
+            sources: Arc::default(),
+            started_at,
+            ingestor: None,
+            reloader: None,
+        }
+    }
+
+    /// What the actions need of the running daemon.
+    pub fn with_daemon(mut self, ingestor: Arc<Ingestor>, reloader: Arc<Reloader>) -> AdminState {
+        self.ingestor = Some(ingestor);
+        self.reloader = Some(reloader);
+        self
+    }
+
+    pub fn with_sources(mut self, sources: Vec<Arc<SourceHealth>>) -> AdminState {
+        self.sources = Arc::new(sources);
+        self
+    }
+}
+
+/// Routes of one module, by the token they need.
+#[derive(Default)]
+pub struct Routes {
+    /// Answered without a token (probes).
+    pub public: OpenApiRouter<AdminState>,
+    /// Need a read or operate token.
+    pub read: OpenApiRouter<AdminState>,
+    /// Need an operate token; every one of them writes the audit trail.
+    pub operate: OpenApiRouter<AdminState>,
+}
+
+impl Routes {
+    pub fn public(mut self, r: OpenApiRouter<AdminState>) -> Routes {
+        self.public = self.public.merge(r);
+        self
+    }
+
+    pub fn read(mut self, r: OpenApiRouter<AdminState>) -> Routes {
+        self.read = self.read.merge(r);
+        self
+    }
+
+    pub fn operate(mut self, r: OpenApiRouter<AdminState>) -> Routes {
+        self.operate = self.operate.merge(r);
+        self
+    }
+
+    pub fn merge(self, other: Routes) -> Routes {
+        self.public(other.public)
+            .read(other.read)
+            .operate(other.operate)
+    }
+}
+
+/// Every route of the admin API: one line per module.
+pub fn routes() -> Routes {
+    Routes::default()
+        .merge(health::routes())
+        .merge(status::routes())
+        .merge(views::routes())
+        .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
+}
+
+/// The OpenAPI 3.1 document of every route, generated from the handlers' annotations.
+pub fn openapi() -> OpenApi {
+    let Routes {
+        public,
+        mut read,
+        mut operate,
+    } = routes();
+    secure(read.get_openapi_mut(), Level::Read);
+    secure(operate.get_openapi_mut(), Level::Operate);
+    let mut api = public.merge(read).merge(operate).into_openapi();
+    api.info.title = "rustig admin API".into();
+    api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.description = Some(
+        "Views of the delay buffer and actions on it. Bearer tokens from \
+         `[admin] read_token_file` (views) and `operate_token_file` (actions, audited); \
+         `/healthz` and `/readyz` need none."
+            .into(),
+    );
+    api.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    api
+}
+
+/// Marks every operation of `api` as needing a bearer token of `level`.
+fn secure(api: &mut OpenApi, level: Level) {
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.security = Some(vec![SecurityRequirement::new("bearer", [] as [&str; 0])]);
+            let note = format!("Needs a bearer token of level `{}`.", level.as_str());
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{d}\n\n{note}"),
+                None => note,
+            });
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    static SPEC: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+        serde_json::to_value(openapi()).expect("the OpenAPI document serializes")
+    });
+    axum::Json(SPEC.clone())
+}
+
+/// The admin router: every route of [`routes`] behind its token, with `state`.
+pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
+    let Routes {
+        public,
+        read,
+        operate,
+    } = routes();
+    let gate = |routes: OpenApiRouter<AdminState>, level: Level| {
+        // axum refuses a route layer on no routes.
+        if routes.get_openapi().paths.paths.is_empty() {
+            return routes;
+        }
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            (tokens.clone(), level),
+            auth::require,
+        ))
+    };
+    let (router, _) = public
+        .merge(gate(read, Level::Read))
+        .merge(gate(operate, Level::Operate))
+        .split_for_parts();
+    router.with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Tokens(#[from] auth::TokenError),
+    #[error("admin listener {0}: beyond loopback only with read_token_file or operate_token_file")]
+    Open(SocketAddr),
+    #[error("admin listener: listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A bound admin listener, ready to serve.
+pub struct AdminServer {
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+}
+
+impl AdminServer {
+    /// Reads the token files and binds `cfg.listen`.
+    pub async fn bind(cfg: &AdminConfig, state: AdminState) -> Result<AdminServer, AdminError> {
+        let tokens = Tokens::load(cfg)?;
+        // The config refuses this already; a second lock on the door.
+        if !tokens.required() && !cfg.listen.ip().is_loopback() {
+            return Err(AdminError::Open(cfg.listen));
+        }
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| AdminError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        Ok(AdminServer {
+            listener,
+            router: router(state, Arc::new(tokens)),
+            limits: cfg.limits,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Serves until `stop` turns true; requests in flight finish first.
+    pub async fn serve(self, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        crate::listener::serve(self.listener, self.router, self.limits, stop).await
+    }
+}

@@ -1,0 +1,116 @@
+//! What the admin API and `rustig status` read from the buffer, and the operators' changes to
+//! single notices. Every list is keyset-paginated by id (`after`, `limit`) and served from an
+//! index (migration 0030), never a scan of the whole table per request.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Result, StoredNotice};
+use crate::model::{ChannelKind, Role};
+
+/// Which notices to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeFilter {
+    pub school: Option<String>,
+    /// `pending`, `claimed`, `sent`, `dead` or `cancelled`.
+    pub state: Option<String>,
+    pub channel: Option<ChannelKind>,
+    pub role: Option<Role>,
+    pub recipient: Option<String>,
+    pub student: Option<String>,
+    pub event: Option<String>,
+    /// Due at or after.
+    pub due_from: Option<DateTime<Utc>>,
+    /// Due before.
+    pub due_until: Option<DateTime<Utc>>,
+}
+
+/// A stored notice with when it was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeRow {
+    pub notice: StoredNotice,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Notices of one school in one state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateCount {
+    pub school: String,
+    pub state: String,
+    pub count: i64,
+}
+
+/// The next instant a school's pending notices become due, and how many are due then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextRelease {
+    pub at: DateTime<Utc>,
+    /// (role, channel, notices) due at that instant.
+    pub holds: Vec<(Role, ChannelKind, i64)>,
+}
+
+/// One quarantined input; `raw` only when asked for one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub reason: String,
+    pub bytes: i64,
+    pub raw: Option<Vec<u8>>,
+}
+
+/// A stored event as the admin API shows it (the body stays in the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub event: crate::model::Event,
+    pub received_at: DateTime<Utc>,
+    /// The event now in force for its record (itself, or the one that superseded it).
+    pub current: Option<String>,
+}
+
+/// What an operator did to one notice.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    /// The notice, before and after.
+    Done(Box<NoticeRow>, Box<NoticeRow>),
+    /// Not in a state that allows it (e.g. already sent); unchanged.
+    Refused(Box<NoticeRow>),
+    NotFound,
+}
+
+#[async_trait]
+pub trait AdminQueries: Send + Sync {
+    /// Notices matching `filter` with an id above `after`, by id, at most `limit`.
+    async fn notices(
+        &self,
+        filter: &NoticeFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<NoticeRow>>;
+    async fn notice(&self, id: i64) -> Result<Option<NoticeRow>>;
+    /// Notices per school and state.
+    async fn state_counts(&self) -> Result<Vec<StateCount>>;
+    /// The first instant at or after `now` when pending notices of `school` are due.
+    async fn next_release(&self, school: &str, now: DateTime<Utc>) -> Result<Option<NextRelease>>;
+    /// The earliest due instant of the school's pending notices, and how many are due
+    /// before `now` (overdue: the release is behind).
+    async fn oldest_pending(
+        &self,
+        school: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<DateTime<Utc>>, i64)>;
+    async fn quarantine_count(&self) -> Result<i64>;
+    async fn quarantined(&self, after: Option<i64>, limit: u32) -> Result<Vec<Quarantined>>;
+    async fn quarantine_item(&self, id: i64) -> Result<Option<Quarantined>>;
+    /// Deletes a quarantined item; `false` when there was none.
+    async fn discard_quarantined(&self, id: i64) -> Result<bool>;
+    async fn stored_event(&self, id: &str) -> Result<Option<StoredEvent>>;
+    /// A pending notice becomes `cancelled` (it stays, so a re-plan does not bring it back).
+    async fn cancel_notice(&self, id: i64, reason: crate::policy::Reason) -> Result<Changed>;
+    /// A pending notice becomes due at `reason.to`, with `reason` appended.
+    async fn release_notice(&self, id: i64, reason: crate::policy::Reason) -> Result<Changed>;
+    /// Puts these dead notices back to pending, due at `now` (as `resend_dead`); returns the
+    /// ids that were dead.
+    async fn resend_ids(&self, ids: &[i64], now: DateTime<Utc>) -> Result<Vec<i64>>;
+}
