@@ -29,6 +29,8 @@
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
 //! - [`daemon`]: the wiring of all of the above for `rustig run`.
+//! - [`admin`]: the operators' HTTP API (views, audited actions, probes) on the running
+//!   daemon; its status and event reports also serve `rustig status` and `rustig explain`.
 //! - [`clock`]: the only reader of the wall clock; [`listener`]: HTTP with the limits every
 //!   rustig listener needs.
 //!

@@ -79,26 +79,25 @@ async fn suite(store: Arc<dyn Store>) {
     tx.replace_pending("t", "r2", &[notice(&e2, "st2", Role::Student, t0 + h)])
         .await
         .unwrap();
-    tx.quarantine(&QuarantineItem::new(
-        "http",
-        QuarantineKind::Rejected,
-        "grade: missing".into(),
-        b"{x",
-        4096,
-        t0,
-    ))
-    .await
-    .unwrap();
-    tx.quarantine(&QuarantineItem::new(
-        "nats x",
-        QuarantineKind::Rejected,
-        "not JSON".into(),
-        b"nope",
-        4096,
-        t0 + h,
-    ))
-    .await
-    .unwrap();
+    let item = |source, reason: &str, raw, keep, at| {
+        QuarantineItem::new(
+            source,
+            QuarantineKind::Rejected,
+            reason.into(),
+            raw,
+            keep,
+            at,
+        )
+    };
+    tx.quarantine(&item("http", "grade: missing", b"{x", 4096, t0))
+        .await
+        .unwrap();
+    tx.quarantine(&item("nats x", "not JSON", b"nope", 4096, t0 + h))
+        .await
+        .unwrap();
+    tx.quarantine(&item("http", "long", b"0123456789", 4, t0 + h))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let v = store.views();
 
@@ -308,15 +307,22 @@ async fn suite(store: Arc<dyn Store>) {
     assert!(v.stored_event("nope").await.unwrap().is_none());
 
     // Quarantine: listed without the input, one item with it; discarded once.
-    assert_eq!(v.quarantine_count().await.unwrap(), 2);
+    assert_eq!(v.quarantine_count().await.unwrap(), 3);
     let page = v.quarantined(None, 1).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(
         (page[0].source.as_str(), page[0].bytes, page[0].raw.as_ref()),
         ("http", 2, None)
     );
+    assert_eq!(page[0].kind, "rejected");
     let next = v.quarantined(Some(page[0].id), 10).await.unwrap();
-    assert_eq!(next.len(), 1);
+    assert_eq!(next.len(), 2);
+    // Only a prefix was kept of the long one: the whole size is known.
+    let long = v.quarantine_item(next[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        (long.bytes, long.raw.as_deref(), long.truncated()),
+        (10, Some(&b"0123"[..]), true)
+    );
     let item = v.quarantine_item(next[0].id).await.unwrap().unwrap();
     assert_eq!(
         (item.reason.as_str(), item.raw.as_deref()),
@@ -325,8 +331,9 @@ async fn suite(store: Arc<dyn Store>) {
     assert_eq!(item.received_at, t0 + h);
     assert!(v.discard_quarantined(item.id).await.unwrap());
     assert!(!v.discard_quarantined(item.id).await.unwrap());
+    assert!(!item.truncated());
     assert!(v.quarantine_item(item.id).await.unwrap().is_none());
-    assert_eq!(v.quarantine_count().await.unwrap(), 1);
+    assert_eq!(v.quarantine_count().await.unwrap(), 2);
 }
 
 #[tokio::test]

@@ -22,7 +22,8 @@ pub fn routes() -> Routes {
             .routes(utoipa_axum::routes!(student_timeline))
             .routes(utoipa_axum::routes!(list_dead))
             .routes(utoipa_axum::routes!(list_quarantine))
-            .routes(utoipa_axum::routes!(get_quarantined)),
+            .routes(utoipa_axum::routes!(get_quarantined))
+            .routes(utoipa_axum::routes!(list_audit)),
     )
 }
 
@@ -200,27 +201,29 @@ pub struct QuarantineView {
     pub id: i64,
     pub received_at: String,
     pub source: String,
+    /// `rejected` (not a valid event) or `conflict` (an id stored before with other content).
+    pub kind: String,
     /// Why it was refused, naming the field.
     pub reason: String,
+    /// The size of the whole input.
     pub bytes: i64,
-    /// The input as received (UTF-8, invalid bytes replaced; the first 64 KiB).
+    /// Only the first bytes were kept (`[quarantine] keep_bytes`): it cannot be replayed.
+    pub truncated: bool,
+    /// What was kept of the input (UTF-8, invalid bytes replaced).
     pub raw: Option<String>,
 }
-
-/// The most of a quarantined input shown.
-const RAW_SHOWN: usize = 64 * 1024;
 
 impl QuarantineView {
     fn new(q: crate::store::admin::Quarantined, tz: chrono_tz::Tz) -> QuarantineView {
         QuarantineView {
             id: q.id,
             received_at: local(q.received_at, tz),
+            truncated: q.truncated(),
             source: q.source,
+            kind: q.kind,
             reason: q.reason,
             bytes: q.bytes,
-            raw: q
-                .raw
-                .map(|r| String::from_utf8_lossy(&r[..r.len().min(RAW_SHOWN)]).into_owned()),
+            raw: q.raw.map(|r| String::from_utf8_lossy(&r).into_owned()),
         }
     }
 }
@@ -264,4 +267,88 @@ async fn get_quarantined(
     let q = q.ok_or_else(|| ApiError::not_found(format!("no quarantined item {id}")))?;
     let tz = state.shared.config().default_policy.calendar.tz;
     Ok(Json(QuarantineView::new(q, tz)))
+}
+
+/// Filters of `GET /v1/audit`; all optional.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// `admin:<token name>`, `cli:<user>`, …
+    pub actor: Option<String>,
+    /// An action (`notices.cancel`), or every action under a prefix ending in `.`.
+    pub action: Option<String>,
+    /// `notice:17`, `event:e-1`, `quarantine:3`, …
+    pub target: Option<String>,
+    /// At or after this instant (RFC 3339).
+    pub since: Option<String>,
+    /// Before this instant (RFC 3339).
+    pub until: Option<String>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditView>,
+    pub next_after: Option<i64>,
+}
+
+/// The audit trail: operator actions (by token name) and changed choices, oldest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "views",
+    params(AuditQuery, PageQuery),
+    responses((status = 200, body = AuditPage), (status = 400, body = super::api::ErrorBody)))]
+async fn list_audit(
+    State(state): State<AdminState>,
+    Query(q): Query<AuditQuery>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<AuditPage> {
+    let limit = page.limit()?;
+    let instant = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "{name} = {s:?}: expected an instant like \"2026-11-23T11:05:00+01:00\""
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let filter = crate::store::audit::AuditFilter {
+        actor: q.actor,
+        action: q.action,
+        target: q.target,
+        since: instant("since", &q.since)?,
+        until: instant("until", &q.until)?,
+    };
+    let rows = state.store.audit().list(&filter, page.after, limit).await?;
+    let tz = state.shared.config().default_policy.calendar.tz;
+    let next = next_after(rows.iter().map(|r| r.id), limit);
+    Ok(Json(AuditPage {
+        items: rows
+            .into_iter()
+            .map(|r| AuditView {
+                id: r.id,
+                at: local(r.entry.at, tz),
+                actor: r.entry.actor,
+                action: r.entry.action,
+                target: r.entry.target,
+                before: r.entry.before,
+                after: r.entry.after,
+            })
+            .collect(),
+        next_after: next,
+    }))
 }

@@ -55,9 +55,22 @@ pub struct Quarantined {
     pub id: i64,
     pub received_at: DateTime<Utc>,
     pub source: String,
+    /// `rejected` (not a valid event) or `conflict` (an id stored before with other content).
+    pub kind: String,
     pub reason: String,
+    /// The size of the whole input.
     pub bytes: i64,
+    /// The first bytes of it that were kept (`[quarantine] keep_bytes`).
     pub raw: Option<Vec<u8>>,
+}
+
+impl Quarantined {
+    /// Only a prefix of the input was kept: it cannot be replayed.
+    pub fn truncated(&self) -> bool {
+        self.raw
+            .as_ref()
+            .is_some_and(|r| (r.len() as i64) < self.bytes)
+    }
 }
 
 /// A stored event as the admin API shows it (the body stays in the store).
@@ -105,6 +118,7 @@ pub trait AdminQueries: Send + Sync {
     async fn quarantine_item(&self, id: i64) -> Result<Option<Quarantined>>;
     /// Deletes a quarantined item; `false` when there was none.
     async fn discard_quarantined(&self, id: i64) -> Result<bool>;
+    /// An event whose personal fields were not purged yet.
     async fn stored_event(&self, id: &str) -> Result<Option<StoredEvent>>;
     /// A pending notice becomes `cancelled` (it stays, so a re-plan does not bring it back).
     async fn cancel_notice(&self, id: i64, reason: crate::policy::Reason) -> Result<Changed>;

@@ -197,9 +197,10 @@ impl AdminQueries for PgStore {
     }
 
     async fn quarantined(&self, after: Option<i64>, limit: u32) -> Result<Vec<Quarantined>> {
-        let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
-            "SELECT id, received_at, source, reason, COALESCE(size, octet_length(raw)) FROM quarantine \
-             WHERE id > $1 ORDER BY id LIMIT $2",
+        let rows: Vec<(i64, i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, received_at, source, kind, reason, \
+             COALESCE(size, octet_length(raw))::BIGINT \
+             FROM quarantine WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after.unwrap_or(0))
         .bind(i64::from(limit))
@@ -207,10 +208,11 @@ impl AdminQueries for PgStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, at, source, reason, bytes)| Quarantined {
+            .map(|(id, at, source, kind, reason, bytes)| Quarantined {
                 id,
                 received_at: from_ms(at),
                 source,
+                kind,
                 reason,
                 bytes,
                 raw: None,
@@ -219,20 +221,24 @@ impl AdminQueries for PgStore {
     }
 
     async fn quarantine_item(&self, id: i64) -> Result<Option<Quarantined>> {
-        let row: Option<(i64, i64, String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, received_at, source, reason, raw FROM quarantine WHERE id = $1",
+        let row: Option<(i64, i64, String, String, String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, received_at, source, kind, reason, \
+             COALESCE(size, octet_length(raw))::BIGINT, raw FROM quarantine WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, at, source, reason, raw)| Quarantined {
-            id,
-            received_at: from_ms(at),
-            source,
-            reason,
-            bytes: raw.len() as i64,
-            raw: Some(raw),
-        }))
+        Ok(
+            row.map(|(id, at, source, kind, reason, bytes, raw)| Quarantined {
+                id,
+                received_at: from_ms(at),
+                source,
+                kind,
+                reason,
+                bytes,
+                raw: Some(raw),
+            }),
+        )
     }
 
     async fn discard_quarantined(&self, id: i64) -> Result<bool> {
@@ -246,7 +252,8 @@ impl AdminQueries for PgStore {
     async fn stored_event(&self, id: &str) -> Result<Option<StoredEvent>> {
         let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
             "SELECT e.body, e.received_at, r.event_id FROM events e \
-             LEFT JOIN records r ON r.school = e.school AND r.record = e.record WHERE e.id = $1",
+             LEFT JOIN records r ON r.school = e.school AND r.record = e.record \
+             WHERE e.id = $1 AND e.purged_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
