@@ -79,6 +79,8 @@ fn outgoing(key: String) -> Outgoing {
             body: String::new(),
         },
         notices: vec![],
+        settings_url: None,
+        unsubscribe_url: None,
     }
 }
 

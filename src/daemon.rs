@@ -51,6 +51,8 @@ pub enum DaemonError {
     #[error(transparent)]
     Sis(#[from] crate::source::sis::SisSetupError),
     #[error(transparent)]
+    Prefs(#[from] crate::prefs::PrefsError),
+    #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
 }
 
@@ -105,6 +107,10 @@ pub async fn initial_directory(
 /// A running daemon.
 pub struct Running {
     pub http_addr: Option<SocketAddr>,
+    /// The families' preference page (`[preferences] listen`), when configured.
+    pub prefs_addr: Option<SocketAddr>,
+    /// The preference page's state, for the admin routes (`crate::prefs::admin::router`).
+    pub prefs: Option<Arc<crate::prefs::Prefs>>,
     /// The admin API's address, when `[admin]` is configured.
     pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
@@ -141,8 +147,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let http_cfg = config.http.clone();
     let (nats_cfgs, amqp_cfgs) = (config.nats.clone(), config.amqp.clone());
     let sis_cfg = config.sis.clone();
+    let prefs_cfg = config.preferences.clone();
     let admin_cfg = config.admin.clone();
     let shared = Shared::new(config, directory);
+    crate::prefs::load_choices(&*store, &shared).await?;
     shared.set_gone(crate::shared::load_gone(&*store, &shared.listed_directory()).await?);
     let ingestor = Arc::new(Ingestor::new(store.clone(), shared.clone()));
     let (stop, stop_rx) = watch::channel(false);
@@ -181,6 +189,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         ingestor: ingestor.clone(),
         sis_directory: sis.sync_tx.clone(),
         lock: tokio::sync::Mutex::new(()),
+        prefs_keys: std::sync::OnceLock::new(),
     });
     // Bound before anything runs: a port in use stops the start.
     let mut admin_addr = None;
@@ -209,6 +218,24 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    let mut prefs_addr = None;
+    let mut prefs = None;
+    let mut links = None;
+    if let Some(cfg) = prefs_cfg {
+        let keys = crate::prefs::token::Keyring::load(&cfg.key_file)
+            .map_err(crate::prefs::PrefsError::from)?;
+        let state = crate::prefs::Prefs::new(keys, store.clone(), ingestor.clone(), clock.clone());
+        let server = crate::prefs::PrefsServer::bind(&cfg, state.clone()).await?;
+        prefs_addr = Some(server.local_addr());
+        tracing::info!(listen = %server.local_addr(), "preference page listening");
+        tasks.spawn(server.run(stop_rx.clone()));
+        let _ = reloader.prefs_keys.set(state.keys.clone());
+        links = Some(Arc::new(crate::prefs::links::LinkMaker {
+            keys: state.keys.clone(),
+            config: cfg,
+        }));
+        prefs = Some(state);
+    }
     tasks.spawn(crate::retention::run(
         store.clone(),
         shared.clone(),
@@ -216,12 +243,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         stop_rx.clone(),
     ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
+    dispatcher.links = links;
     let delivery = shared.config().delivery.clone();
     dispatcher.lease = delivery.lease;
     dispatcher.batch_groups = delivery.batch;
     tasks.spawn(async move { dispatcher.run(stop_rx).await });
     Ok(Running {
         http_addr,
+        prefs_addr,
+        prefs,
         admin_addr,
         shared,
         store,
@@ -270,6 +300,8 @@ pub struct Reloader {
     /// Applies the directory parts of the SIS sources again after a reload.
     sis_directory: Option<tokio::sync::mpsc::Sender<crate::source::sis_directory::SyncMessage>>,
     lock: tokio::sync::Mutex<()>,
+    /// The preference links' keys, read again on reload (a rotated key file).
+    prefs_keys: std::sync::OnceLock<Arc<std::sync::RwLock<Arc<crate::prefs::token::Keyring>>>>,
 }
 
 impl Reloader {
@@ -313,6 +345,14 @@ impl Reloader {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, DaemonError> {
         self.shared.set_directory(dir);
+        crate::prefs::load_choices(&*self.store, &self.shared).await?;
+        // A rotated key file takes effect on reload (links keep their key's grace).
+        let config = self.shared.config();
+        if let (Some(keys), Some(cfg)) = (self.prefs_keys.get(), &config.preferences) {
+            let ring = crate::prefs::token::Keyring::load(&cfg.key_file)
+                .map_err(crate::prefs::PrefsError::from)?;
+            *keys.write().expect("keys lock") = Arc::new(ring);
+        }
         let gone = crate::shared::load_gone(&*self.store, &self.shared.listed_directory()).await?;
         self.shared.set_gone(gone);
         if let Some(tx) = &self.sis_directory {

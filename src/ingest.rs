@@ -196,6 +196,43 @@ impl Ingestor {
 
     /// Re-plans every record with pending notices (after a config or directory change).
     pub async fn replan_all(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let records = self.store.pending_records().await?;
+        self.replan_records(&records, now).await
+    }
+
+    /// Re-plans the pending notices about the students a person (a student, or a guardian
+    /// of one or more) belongs to, on the same path as a reload: after a change of their
+    /// choices, so that it takes effect at once.
+    pub async fn replan_person(
+        &self,
+        school: &str,
+        person: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let dir = self.shared.listed_directory();
+        let students: Vec<String> = dir
+            .students_of(school, person)
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        if students.is_empty() {
+            return Ok(0);
+        }
+        let records = self
+            .store
+            .preferences()
+            .pending_records_of_students(school, &students)
+            .await?;
+        self.replan_records(&records, now).await
+    }
+
+    /// Re-plans these records (their current versions) under the config, directory and
+    /// choices in force.
+    pub async fn replan_records(
+        &self,
+        records: &[RecordKey],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let config = self.shared.config();
         let dir = self.shared.directory();
         let ctx = Ctx {
@@ -204,7 +241,6 @@ impl Ingestor {
             now,
             observer: &self.observer,
         };
-        let records = self.store.pending_records().await?;
         let total = records.len();
         for (i, chunk) in records.chunks(1000).enumerate() {
             if i % 20 == 19 {

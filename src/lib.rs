@@ -44,6 +44,7 @@ pub mod ingest;
 pub mod listener;
 pub mod model;
 pub mod policy;
+pub mod prefs;
 pub mod render;
 pub mod retention;
 pub mod scheduler;

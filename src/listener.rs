@@ -86,7 +86,7 @@ pub async fn serve(
         let stream = tokio::select! {
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // keep serving the others.
@@ -96,13 +96,18 @@ pub async fn serve(
                 }
             },
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Tracked {
             inner: stream,
             activity: activity.clone(),
         });
-        let conn = http.serve_connection(io, TowerToHyperService::new(router.clone()));
+        // The client's address, for handlers that limit per address (`ConnectInfo`).
+        let service = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let conn = http.serve_connection(io, TowerToHyperService::new(service));
         let mut stop = stop.clone();
         let idle = limits.idle_timeout;
         tokio::spawn(async move {

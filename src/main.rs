@@ -100,6 +100,16 @@ enum Command {
         #[arg(long)]
         ed25519: bool,
     },
+    /// Make or rotate the key that signs preference-page links (`[preferences] key_file`):
+    /// a new key signs from the next reload, the old one keeps verifying for `--grace`.
+    PrefsKey {
+        #[arg(long)]
+        key_file: PathBuf,
+        /// How long links signed with the old key keep working (default: 30d, the default
+        /// `link_ttl`).
+        #[arg(long, default_value = "30d")]
+        grace: humantime::Duration,
+    },
     /// Put dead messages back to pending: all of them (--dead) or one event's (--event-id).
     Resend {
         #[arg(long, default_value = "config/rustig.toml")]
@@ -248,6 +258,7 @@ async fn main() -> ExitCode {
             domain,
             ed25519,
         } => dkim_keygen(&private_key_file, &selector, &domain, ed25519),
+        Command::PrefsKey { key_file, grace } => prefs_key(&key_file, grace.into()),
         Command::Resend {
             config,
             dead: _,
@@ -532,6 +543,37 @@ fn vapid_keygen(private_key_file: Option<&Path>) -> Result<()> {
     }
     println!("# public key: the applicationServerKey browsers pass to pushManager.subscribe()");
     println!("{public}");
+    Ok(())
+}
+
+fn prefs_key(path: &Path, grace: std::time::Duration) -> Result<()> {
+    use std::io::Write;
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => {
+            rustig::prefs::token::Keyring::parse(&path.display().to_string(), &t)?;
+            t
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let grace = chrono::Duration::from_std(grace).context("--grace is too long")?;
+    let (text, id) = rustig::prefs::token::rotate(&old, chrono::Utc::now(), grace);
+    // Written next to the file and renamed over it: never a half-written key file.
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "# key {id} written to {}; reload the daemon (SIGHUP) to sign with it",
+        path.display()
+    );
     Ok(())
 }
 

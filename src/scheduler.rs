@@ -41,6 +41,8 @@ pub struct Dispatcher {
     renderer: Arc<Renderer>,
     clock: Arc<dyn Clock>,
     observer: Option<Observer>,
+    /// Signs the personal preference link of email and webhook messages (`[preferences]`).
+    pub links: Option<Arc<crate::prefs::links::LinkMaker>>,
     /// How long a claim holds before another instance (or a restart) may take it over.
     pub lease: Duration,
     /// Groups claimed per round trip to the store.
@@ -64,6 +66,7 @@ impl Dispatcher {
             renderer,
             clock,
             observer: None,
+            links: None,
             lease: Duration::minutes(5),
             batch_groups: 512,
             failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
@@ -544,7 +547,15 @@ impl Dispatcher {
             push_shows_value: policy.grades.push_shows_value,
             items,
         };
-        let content = self.renderer.render(&input).map_err(|e| e.to_string())?;
+        let mut content = self.renderer.render(&input).map_err(|e| e.to_string())?;
+        let links = self
+            .links
+            .as_ref()
+            .filter(|_| crate::prefs::links::carries_link(first.channel))
+            .map(|m| m.links(&first.school, person.role, person.id, self.clock.now()));
+        if let Some(l) = &links {
+            crate::prefs::links::add_footer(&mut content, l);
+        }
         Ok(Outgoing {
             key: group_key(group),
             school: first.school.clone(),
@@ -565,6 +576,8 @@ impl Dispatcher {
                     student: n.student.clone(),
                 })
                 .collect(),
+            settings_url: links.as_ref().map(|l| l.page.clone()),
+            unsubscribe_url: links.map(|l| l.unsubscribe),
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
 use crate::config::{Config, Fallback};
+use crate::model::preference::Choices;
 use crate::model::reachability::{push_first, stale_marks, GoneSet};
 use crate::model::Directory;
 use crate::store::{Store, StoreError};
@@ -16,6 +17,8 @@ use crate::store::{Store, StoreError};
 /// The config and directory in force; both can be swapped while running.
 pub struct Shared {
     config: RwLock<Arc<Config>>,
+    /// The families' stored choices (preference page), applied over the directory.
+    choices: RwLock<Arc<Choices>>,
     views: RwLock<Views>,
     /// Wakes the scheduler when new notices may be due sooner than it thinks.
     pub wake: Notify,
@@ -24,6 +27,8 @@ pub struct Shared {
 /// The directory as imported and the two views derived from it, swapped together.
 struct Views {
     listed: Arc<Directory>,
+    /// As imported, with the families' choices applied (channels off, language).
+    chosen: Arc<Directory>,
     gone: Arc<GoneSet>,
     /// Less the gone contacts: whom messages can reach.
     sending: Arc<Directory>,
@@ -33,11 +38,21 @@ struct Views {
 }
 
 impl Views {
-    fn new(listed: Arc<Directory>, gone: Arc<GoneSet>, config: &Config) -> Views {
+    fn new(
+        listed: Arc<Directory>,
+        choices: &Arc<Choices>,
+        gone: Arc<GoneSet>,
+        config: &Config,
+    ) -> Views {
+        let chosen = if choices.is_empty() {
+            listed.clone()
+        } else {
+            Arc::new(listed.with_choices(choices.clone()))
+        };
         let sending = gone
-            .apply(&listed)
+            .apply(&chosen)
             .map(Arc::new)
-            .unwrap_or_else(|| listed.clone());
+            .unwrap_or_else(|| chosen.clone());
         let planning = if config.delivery.fallback == Fallback::Email {
             push_first(&sending)
                 .map(Arc::new)
@@ -47,6 +62,7 @@ impl Views {
         };
         Views {
             listed,
+            chosen,
             gone,
             sending,
             planning,
@@ -56,9 +72,11 @@ impl Views {
 
 impl Shared {
     pub fn new(config: Config, directory: Directory) -> Arc<Shared> {
-        let views = Views::new(Arc::new(directory), Arc::default(), &config);
+        let choices = Arc::default();
+        let views = Views::new(Arc::new(directory), &choices, Arc::default(), &config);
         Arc::new(Shared {
             config: RwLock::new(Arc::new(config)),
+            choices: RwLock::new(choices),
             views: RwLock::new(views),
             wake: Notify::new(),
         })
@@ -84,27 +102,49 @@ impl Shared {
         self.views.read().expect("directory lock").listed.clone()
     }
 
+    /// The directory with the families' choices applied (before gone contacts).
+    pub fn chosen_directory(&self) -> Arc<Directory> {
+        self.views.read().expect("directory lock").chosen.clone()
+    }
+
+    /// The families' stored choices.
+    pub fn choices(&self) -> Arc<Choices> {
+        self.choices.read().expect("choices lock").clone()
+    }
+
+    /// Replaces the families' choices (after a change on the page, at start and reload).
+    pub fn set_choices(&self, choices: Choices) {
+        let choices = Arc::new(choices);
+        let config = self.config();
+        let mut views = self.views.write().expect("directory lock");
+        *self.choices.write().expect("choices lock") = choices.clone();
+        *views = Views::new(views.listed.clone(), &choices, views.gone.clone(), &config);
+    }
+
     /// Contacts marked gone.
     pub fn gone(&self) -> Arc<GoneSet> {
         self.views.read().expect("directory lock").gone.clone()
     }
 
     pub fn set_config(&self, c: Config) {
+        let choices = self.choices();
         let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(views.listed.clone(), views.gone.clone(), &c);
+        *views = Views::new(views.listed.clone(), &choices, views.gone.clone(), &c);
         *self.config.write().expect("config lock") = Arc::new(c);
     }
 
     pub fn set_directory(&self, d: Directory) {
         let config = self.config();
+        let choices = self.choices();
         let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(Arc::new(d), views.gone.clone(), &config);
+        *views = Views::new(Arc::new(d), &choices, views.gone.clone(), &config);
     }
 
     pub fn set_gone(&self, gone: GoneSet) {
         let config = self.config();
+        let choices = self.choices();
         let mut views = self.views.write().expect("directory lock");
-        *views = Views::new(views.listed.clone(), Arc::new(gone), &config);
+        *views = Views::new(views.listed.clone(), &choices, Arc::new(gone), &config);
     }
 }
 

@@ -652,6 +652,27 @@ async fn views_and_actions_answer_what_waits_what_failed_and_leave_an_audit_trai
     assert_eq!(release["after"]["override_blackout"], true);
     let (_, only) = d.get("/v1/audit?action=notices.", Some(READ)).await;
     assert_eq!(items(&only).len(), 3, "{only}");
+
+    // Erasure on request (AVG): the student's event (unresolved: not in the directory) is
+    // gone, and the erasure is audited.
+    let (status, erased) = d
+        .send(
+            reqwest::Method::DELETE,
+            "/v1/students/g-1",
+            Some(OPERATE),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["events"], 1, "{erased}");
+    assert_eq!(erased["still_in_directory"], false, "{erased}");
+    assert_eq!(d.get("/v1/events/e-g", Some(READ)).await.0, 404);
+    let (_, audit) = d.get("/v1/audit?action=student.erase", Some(READ)).await;
+    let entry = &items(&audit)[0];
+    assert_eq!(
+        (entry["actor"].as_str(), entry["target"].as_str()),
+        (Some(m), Some("student:g-1"))
+    );
 }
 
 /// Every route of the OpenAPI document is served, and answers each token as its level says:

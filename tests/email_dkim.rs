@@ -64,6 +64,8 @@ fn outgoing(key: &str) -> Outgoing {
             body: String::new(),
         },
         notices: vec![],
+        settings_url: None,
+        unsubscribe_url: None,
     }
 }
 

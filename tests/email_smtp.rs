@@ -63,6 +63,8 @@ fn outgoing(key: &str, addresses: &[&str]) -> Outgoing {
             body: String::new(),
         },
         notices: vec![],
+        settings_url: None,
+        unsubscribe_url: None,
     }
 }
 

@@ -57,6 +57,8 @@ fn outgoing(channel: ChannelKind, contacts: Vec<Contact>, records: &[&str]) -> O
                 student: "s-1001".into(),
             })
             .collect(),
+        settings_url: None,
+        unsubscribe_url: None,
     }
 }
 

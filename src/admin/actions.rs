@@ -24,7 +24,8 @@ pub fn routes() -> Routes {
             .routes(utoipa_axum::routes!(cancel_notice))
             .routes(utoipa_axum::routes!(release_notice))
             .routes(utoipa_axum::routes!(put_directory))
-            .routes(utoipa_axum::routes!(reload_config)),
+            .routes(utoipa_axum::routes!(reload_config))
+            .routes(utoipa_axum::routes!(erase_student)),
     )
 }
 
@@ -504,4 +505,41 @@ async fn reload_config(
             .with_details(lines))
         }
     }
+}
+
+/// What an erasure removed (counts only).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasedView {
+    pub student: String,
+    pub events: u64,
+    pub notices: u64,
+    pub quarantine: u64,
+    pub gone_contacts: u64,
+    /// Still listed in the directory: the next import or SIS poll brings the student back
+    /// unless the school removes them there too.
+    pub still_in_directory: bool,
+}
+
+/// Erases one student's data on request (AVG): their events, every notice about them in any
+/// state, quarantined input naming them, gone marks; written to the audit trail as
+/// `student.erase` (`rustig erase` does the same from the command line).
+#[utoipa::path(delete, path = "/v1/students/{id}", tag = "actions",
+    params(("id" = String, Path, description = "the student's id")),
+    responses((status = 200, body = ErasedView)))]
+async fn erase_student(
+    State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<ErasedView> {
+    let now = state.clock.now();
+    let erased = crate::retention::erase_student(&*state.store, &id, &caller.actor(), now).await?;
+    let still_in_directory = (state.shared.directory().data().students.iter()).any(|s| s.id == id);
+    Ok(Json(ErasedView {
+        student: id,
+        events: erased.events,
+        notices: erased.notices,
+        quarantine: erased.quarantine,
+        gone_contacts: erased.gone_contacts,
+        still_in_directory,
+    }))
 }

@@ -5,6 +5,7 @@ mod bounds;
 pub mod channels;
 pub mod email;
 mod error;
+pub mod preferences;
 mod raw;
 pub mod retention;
 mod sanity;
@@ -155,6 +156,8 @@ pub struct Config {
     /// The global rules; used for every school when no `[schools.*]` table exists.
     pub default_policy: Policy,
     pub schools: BTreeMap<String, Policy>,
+    /// The families' preference page (`[preferences]`), when the school offers it.
+    pub preferences: Option<preferences::PreferencesConfig>,
     /// How long personal data is kept (`[retention]`).
     pub retention: RetentionConfig,
     /// How much rejected input is kept (`[quarantine]`).
@@ -496,6 +499,7 @@ impl Resolver<'_> {
             digest: raw.digest.unwrap_or_default(),
             consent: raw.consent.unwrap_or_default(),
         };
+        let preferences = raw.preferences.map(|p| self.preferences(p));
         let retention = self.retention(raw.retention);
         let quarantine = self.quarantine(raw.quarantine);
         let school_ids: Vec<String> = raw.schools.keys().cloned().collect();
@@ -531,6 +535,7 @@ impl Resolver<'_> {
             templates_dir: raw.templates.and_then(|t| t.dir),
             default_policy,
             schools,
+            preferences,
             retention,
             quarantine,
         })

@@ -34,6 +34,7 @@ pub(super) struct RawConfig {
     pub(super) absences: Option<RawAbsences>,
     pub(super) digest: Option<RawDigest>,
     pub(super) consent: Option<RawConsent>,
+    pub(super) preferences: Option<super::preferences::RawPreferences>,
     pub(super) retention: Option<super::retention::RawRetention>,
     pub(super) quarantine: Option<super::retention::RawQuarantine>,
     #[serde(default)]

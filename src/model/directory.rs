@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 pub use crate::model::contact::{channels, ChannelKind, Contact, WebPushKeys, WebPushSubscription};
+use crate::model::preference::{Choice, Choices};
 pub use crate::model::schema::{
     DirectoryData, Guardian, GuardianAccess, Lesson, Person, Role, Student, TimetableEntry,
 };
 use crate::model::validate::{self, Problem};
+use crate::model::Locale;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -31,6 +33,8 @@ pub struct Directory {
     data: DirectoryData,
     students: HashMap<(String, String), usize>,
     timetable: HashMap<(String, String, String), usize>,
+    /// The families' own choices (preference page), applied by [`Directory::with_choices`].
+    choices: std::sync::Arc<Choices>,
 }
 
 impl Directory {
@@ -85,7 +89,50 @@ impl Directory {
             data,
             students,
             timetable,
+            choices: Default::default(),
         })
+    }
+
+    /// This directory with the families' stored choices applied: channels a person switched
+    /// off are left out of their contacts (never all of them), a chosen language replaces
+    /// the school's, and the planner reads the rest (frequency, sharing) through
+    /// [`Directory::choice`]. Everything else stays as the school exported it.
+    pub fn with_choices(&self, choices: std::sync::Arc<Choices>) -> Directory {
+        let mut data = self.data.clone();
+        for s in &mut data.students {
+            if let Some(c) = choices.get(&(s.school.clone(), s.id.clone())) {
+                apply_choice(c, &mut s.contacts, &mut s.locale);
+            }
+            for g in &mut s.guardians {
+                if let Some(c) = choices.get(&(s.school.clone(), g.id.clone())) {
+                    apply_choice(c, &mut g.contacts, &mut g.locale);
+                }
+            }
+        }
+        Directory {
+            data,
+            students: self.students.clone(),
+            timetable: self.timetable.clone(),
+            choices,
+        }
+    }
+
+    /// A person's stored choice (student or guardian), if they made one.
+    pub fn choice(&self, school: &str, person: &str) -> Option<&Choice> {
+        if self.choices.is_empty() {
+            return None;
+        }
+        self.choices.get(&(school.to_string(), person.to_string()))
+    }
+
+    /// The students a guardian (or a student: themselves) belongs to in a school.
+    pub fn students_of(&self, school: &str, person: &str) -> Vec<&Student> {
+        self.data
+            .students
+            .iter()
+            .filter(|s| s.school == school)
+            .filter(|s| s.id == person || s.guardians.iter().any(|g| g.id == person))
+            .collect()
     }
 
     pub fn data(&self) -> &DirectoryData {
@@ -143,6 +190,21 @@ impl Directory {
 
     pub fn is_empty(&self) -> bool {
         self.data.students.is_empty()
+    }
+}
+
+/// Leaves out the channels a person switched off (unless that leaves none) and sets the
+/// chosen language.
+fn apply_choice(c: &Choice, contacts: &mut Vec<Contact>, locale: &mut Locale) {
+    if let Some(l) = c.locale {
+        *locale = l;
+    }
+    if !c.channels_off.is_empty()
+        && contacts
+            .iter()
+            .any(|x| !c.channels_off.contains(&x.channel()))
+    {
+        contacts.retain(|x| !c.channels_off.contains(&x.channel()));
     }
 }
 

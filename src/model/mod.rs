@@ -4,6 +4,7 @@ pub mod contact;
 pub mod directory;
 pub mod event;
 pub mod ndjson;
+pub mod preference;
 pub mod reachability;
 pub mod schedule;
 pub mod schema;

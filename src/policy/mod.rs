@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod explain;
 pub mod planner;
+pub mod preference;
 pub mod reason;
 pub mod release;
 pub mod schedule;

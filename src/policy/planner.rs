@@ -116,6 +116,7 @@ pub fn plan(
 ) -> Plan {
     let mut p = Planner {
         event,
+        dir,
         facts,
         policy,
         now,
@@ -187,6 +188,7 @@ impl Timeline {
 
 struct Planner<'a> {
     event: &'a Event,
+    dir: &'a Directory,
     facts: &'a Facts<'a>,
     policy: &'a Policy,
     now: DateTime<Utc>,
@@ -290,13 +292,54 @@ impl Planner<'_> {
         tl
     }
 
-    /// The guardian's own calmer schedule; ignored (the school's applies) when it is not
-    /// valid or never has a slot outside the school's blackouts.
-    fn guardian_schedule(&self, g: &Guardian) -> Option<Schedule> {
-        let s = Schedule::parse(g.digest.as_deref()?).ok()?;
+    /// The guardian's own calmer schedule: their choice on the preference page, else the
+    /// directory's `digest`; ignored (the school's applies) when it is not valid or never has
+    /// a slot outside the school's blackouts.
+    fn guardian_schedule(&self, g: &Guardian) -> Option<(Schedule, Rule)> {
+        let (s, rule) = match self
+            .dir
+            .choice(&self.event.school, &g.id)
+            .and_then(|c| c.frequency)
+        {
+            Some(f) => (
+                crate::policy::preference::frequency_schedule(f, self.policy)?,
+                Rule::Preference,
+            ),
+            None => (
+                Schedule::parse(g.digest.as_deref()?).ok()?,
+                Rule::PersonalDigest,
+            ),
+        };
         s.next_slot(self.event.occurred_utc(), self.cal())
             .ok()
-            .map(|_| s)
+            .map(|_| (s, rule))
+    }
+
+    /// The student's own digest chosen on the preference page, if any.
+    fn student_schedule(&self, s: &Student) -> Option<Schedule> {
+        let own = self.dir.choice(&s.school, &s.id)?.own?;
+        let sched = crate::policy::preference::own_schedule(own, self.policy)?;
+        sched
+            .next_slot(self.event.occurred_utc(), self.cal())
+            .ok()
+            .map(|_| sched)
+    }
+
+    /// The student's sharing choice for `what`: from the preference page when made there
+    /// (`true` in the second place), else the directory's `guardian_access`.
+    fn sharing_choice(&self, s: &Student, grades: bool) -> (Option<bool>, bool) {
+        let chosen = self.dir.choice(&s.school, &s.id).and_then(|c| {
+            if grades {
+                c.share_grades
+            } else {
+                c.share_absences
+            }
+        });
+        match chosen {
+            Some(v) => (Some(v), true),
+            None if grades => (s.guardian_access.grades, false),
+            None => (s.guardian_access.absences, false),
+        }
     }
 
     /// Emits one notice per channel of `person`, skipping channels that already carry this
@@ -454,11 +497,15 @@ impl Planner<'_> {
         // The student's timeline. Their actual delivery, if any, is the guardians' anchor.
         // A report grade keeps to its window rather than the students' digest slot (a slot
         // outside the window would undo it): it is news to hear with a mentor around.
-        let students: &[(&Schedule, Rule)] = if window.is_some() {
-            &[]
-        } else {
-            &[(&self.policy.digest.students, Rule::DigestSlot)]
-        };
+        let own = self.student_schedule(s);
+        let mut students: Vec<(&Schedule, Rule)> = Vec::new();
+        if window.is_none() {
+            students.push((&self.policy.digest.students, Rule::DigestSlot));
+            if let Some(own) = &own {
+                students.push((own, Rule::Preference));
+            }
+        }
+        let students = students.as_slice();
         let notional = self.finish(tl.clone(), students, window);
         let student_person = Person {
             id: &s.id,
@@ -537,8 +584,8 @@ impl Planner<'_> {
             );
             let personal = self.guardian_schedule(guardian);
             let mut schedules = vec![(&self.policy.digest.guardians, Rule::DigestSlot)];
-            if let Some(p) = &personal {
-                schedules.push((p, Rule::PersonalDigest));
+            if let Some((p, rule)) = &personal {
+                schedules.push((p, *rule));
             }
             let gt = self.finish(gt, &schedules, None);
             self.emit(person, NoticeKind::Grade, &gt, waits_for_release.as_ref());
@@ -568,10 +615,29 @@ impl Planner<'_> {
         if is_report && age < 18 {
             return Ok(()); // The law: report grades reach guardians of minors.
         }
-        self.consent(age, s.guardian_access.grades, "grades")
+        let (choice, by_preference) = self.sharing_choice(s, true);
+        self.consent(age, choice, "grades", by_preference)
     }
 
+    /// May guardians see `what`, given the student's choice? A refusal made on the
+    /// preference page (`by_preference`) is reported as the `preference` rule.
     fn consent(
+        &self,
+        age: u32,
+        choice: Option<bool>,
+        what: &str,
+        by_preference: bool,
+    ) -> Result<(), (&'static str, String)> {
+        self.consent_rule(age, choice, what).map_err(|(rule, why)| {
+            if by_preference && choice == Some(false) {
+                ("preference", format!("{why}, on the preference page"))
+            } else {
+                (rule, why)
+            }
+        })
+    }
+
+    fn consent_rule(
         &self,
         age: u32,
         choice: Option<bool>,
@@ -614,7 +680,8 @@ impl Planner<'_> {
         let entered = self.event.occurred_utc();
         let mode = self.policy.absences.mode(absence.kind);
         let date = entered.with_timezone(&self.cal().tz).date_naive();
-        let access = self.consent(s.age_on(date), s.guardian_access.absences, "absences");
+        let (choice, by_preference) = self.sharing_choice(s, false);
+        let access = self.consent(s.age_on(date), choice, "absences", by_preference);
         let mut base = Timeline::start(entered, "");
         base.move_to(
             Rule::Settle,
@@ -641,10 +708,12 @@ impl Planner<'_> {
             }
             let personal = self.guardian_schedule(guardian);
             let mut schedules = vec![];
+            // An absence the school sends at once (unauthorized: is the child safe?) keeps
+            // coming at once; a guardian's calmer schedule holds for the digest kinds.
             if mode == AbsenceMode::Digest {
                 schedules.push((&self.policy.digest.guardians, Rule::DigestSlot));
-                if let Some(p) = &personal {
-                    schedules.push((p, Rule::PersonalDigest));
+                if let Some((p, rule)) = &personal {
+                    schedules.push((p, *rule));
                 }
             }
             let tl = self.finish(base.clone(), &schedules, None);
@@ -687,8 +756,8 @@ impl Planner<'_> {
                 Role::Student => schedules.push((&self.policy.digest.students, Rule::DigestSlot)),
                 Role::Guardian => {
                     schedules.push((&self.policy.digest.guardians, Rule::DigestSlot));
-                    if let Some(p) = &personal {
-                        schedules.push((p, Rule::PersonalDigest));
+                    if let Some((p, rule)) = &personal {
+                        schedules.push((p, *rule));
                     }
                 }
             }

@@ -22,6 +22,8 @@ pub enum Rule {
     Holiday,
     DigestSlot,
     PersonalDigest,
+    /// The person's own choice on the preference page (a calmer schedule).
+    Preference,
     /// `digest.max_per_day` reached: waits for the next day's slot.
     DailyCap,
     /// Push contacts gone or refusing: sent by email instead (`[delivery] fallback`).
@@ -51,6 +53,7 @@ impl Rule {
             Rule::Holiday => "holiday",
             Rule::DigestSlot => "digest slot",
             Rule::PersonalDigest => "personal digest",
+            Rule::Preference => "preference",
             Rule::DailyCap => "daily cap",
             Rule::Fallback => "email fallback",
             Rule::Resend => "resent",

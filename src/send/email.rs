@@ -270,6 +270,19 @@ fn build_with(from: &Mailbox, msg: &Outgoing) -> Result<Message, SendError> {
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_string(),
         ));
+    // RFC 2369 and RFC 8058: the mail program's "unsubscribe" button sets the calmest
+    // setting the school's rules allow (never silence where the law requires delivery).
+    if let Some(url) = &msg.unsubscribe_url {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_string(),
+            ));
+    }
 
     let mut count = 0;
     for (i, contact) in msg.contacts.iter().enumerate() {
@@ -591,6 +604,8 @@ mod tests {
                 body: String::new(),
             },
             notices: vec![],
+            settings_url: None,
+            unsubscribe_url: None,
         }
     }
 

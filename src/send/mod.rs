@@ -39,6 +39,10 @@ pub struct Outgoing {
     /// The notices the message carries: webhooks send them, push derives its topic from
     /// their records.
     pub notices: Vec<OutgoingNotice>,
+    /// The recipient's preference page (email and webhook, with `[preferences]`).
+    pub settings_url: Option<String>,
+    /// One-click unsubscribe (email's `List-Unsubscribe`, RFC 8058).
+    pub unsubscribe_url: Option<String>,
 }
 
 /// One notice inside an [`Outgoing`] message.

@@ -63,7 +63,7 @@ pub fn document(msg: &Outgoing) -> serde_json::Value {
             students.push(&n.student);
         }
     }
-    json!({
+    let mut doc = json!({
         "type": "rustig.message",
         "version": 1,
         "key": msg.key,
@@ -80,7 +80,12 @@ pub fn document(msg: &Outgoing) -> serde_json::Value {
             "body": msg.content.body,
         },
         "notices": msg.notices,
-    })
+    });
+    // The recipient's own preference page ("Berichtinstellingen / Message settings").
+    if let Some(url) = &msg.settings_url {
+        doc["settings_url"] = json!(url);
+    }
+    doc
 }
 
 impl WebhookChannel {

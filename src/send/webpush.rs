@@ -298,6 +298,8 @@ mod tests {
                 ..Default::default()
             },
             notices: vec![],
+            settings_url: None,
+            unsubscribe_url: None,
         };
         let p = payload(&msg);
         assert!(p.len() <= MAX_PAYLOAD, "{}", p.len());

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod health;
 pub mod outbox;
 pub mod postgres;
+pub mod preference;
 pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
@@ -181,6 +182,9 @@ pub trait Store: Send + Sync {
 
     /// The audit trail of operator actions and personal choices, in the same database.
     fn audit(&self) -> &dyn audit::AuditLog;
+
+    /// The families' own choices (preference page), apart from the directory.
+    fn preferences(&self) -> &dyn preference::PreferenceStore;
     /// The admin API's views and operator changes.
     fn views(&self) -> &dyn admin::AdminQueries;
 }

@@ -13,6 +13,7 @@
 
 mod admin;
 mod audit;
+mod preference;
 mod retention;
 mod snapshot;
 
@@ -241,6 +242,10 @@ impl Store for PgStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn preferences(&self) -> &dyn super::preference::PreferenceStore {
         self
     }
 

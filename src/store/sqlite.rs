@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod preference;
 mod retention;
 mod snapshot;
 
@@ -135,6 +136,10 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self) -> &dyn super::audit::AuditLog {
+        self
+    }
+
+    fn preferences(&self) -> &dyn super::preference::PreferenceStore {
         self
     }
 

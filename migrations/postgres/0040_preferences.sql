@@ -1,0 +1,14 @@
+-- Mirrors migrations/sqlite/0040_preferences.sql: the families' own choices, kept apart from the directory so that an import never overwrites them. One row per person.
+CREATE TABLE preferences (
+    school     TEXT NOT NULL,
+    person     TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    choice     TEXT NOT NULL,
+    -- Links signed before this unix second are revoked (NULL: none).
+    links_from BIGINT,
+    -- Milliseconds of the last change: a form carries it, a stale form is refused.
+    version    BIGINT NOT NULL,
+    PRIMARY KEY (school, person)
+);
+-- A change re-plans the pending notices about the person's students at once.
+CREATE INDEX notices_pending_student ON notices (school, student) WHERE state = 'pending';
