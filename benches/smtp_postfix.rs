@@ -123,6 +123,7 @@ async fn rustig(pf: &postfix::Postfix, pool: u32, tls: TlsMode, messages: usize,
             }),
             from: FROM.into(),
             timeout: Duration::from_secs(60),
+            dkim: None,
         })
         .await
         .unwrap(),

@@ -85,6 +85,21 @@ enum Command {
         #[arg(long)]
         private_key_file: Option<PathBuf>,
     },
+    /// Make a DKIM key (`[email.dkim] private_key_file`) and print the DNS record to publish.
+    DkimKeygen {
+        /// Write the private key (PEM) to this new file, mode 0600.
+        #[arg(long)]
+        private_key_file: PathBuf,
+        /// The selector: the record is `{selector}._domainkey.{domain}`.
+        #[arg(long, default_value = "rustig")]
+        selector: String,
+        /// The signing domain (the domain of `[email] from`).
+        #[arg(long)]
+        domain: String,
+        /// Ed25519 instead of RSA 2048 (short, but not verified by every receiver yet).
+        #[arg(long)]
+        ed25519: bool,
+    },
     /// Make or rotate the key that signs preference-page links (`[preferences] key_file`):
     /// a new key signs from the next reload, the old one keeps verifying for `--grace`.
     PrefsKey {
@@ -237,6 +252,12 @@ async fn main() -> ExitCode {
             Err(code) => return code,
         },
         Command::VapidKeygen { private_key_file } => vapid_keygen(private_key_file.as_deref()),
+        Command::DkimKeygen {
+            private_key_file,
+            selector,
+            domain,
+            ed25519,
+        } => dkim_keygen(&private_key_file, &selector, &domain, ed25519),
         Command::PrefsKey { key_file, grace } => prefs_key(&key_file, grace.into()),
         Command::Resend {
             config,
@@ -468,6 +489,33 @@ async fn import_directory(config: Config, file: &Path) -> Result<()> {
     if config.directory_file.is_some() {
         println!("note: [directory] file in the config replaces this at the next start");
     }
+    Ok(())
+}
+
+fn dkim_keygen(path: &Path, selector: &str, domain: &str, ed25519: bool) -> Result<()> {
+    use rustig::send::email::dkim::{generate, KeyKind};
+    use std::io::Write;
+    let kind = if ed25519 {
+        KeyKind::Ed25519
+    } else {
+        KeyKind::Rsa
+    };
+    let (private, record) = generate(kind).map_err(anyhow::Error::msg)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(private.as_bytes())?;
+    println!("# private key written to {}", path.display());
+    println!("# publish this TXT record, then set in [email.dkim]:");
+    println!(
+        "#   selector = {selector:?}, domain = {domain:?}, private_key_file = {:?}",
+        path.display().to_string()
+    );
+    println!("{selector}._domainkey.{domain}. IN TXT \"{record}\"");
     Ok(())
 }
 

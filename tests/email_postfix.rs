@@ -30,6 +30,7 @@ fn config(url: String, tls: Option<TlsMode>, ca_file: Option<PathBuf>, pool: u32
         }),
         from: FROM.into(),
         timeout: Duration::from_secs(20),
+        dkim: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn config(url: String, timeout: Duration) -> EmailConfig {
         }),
         from: FROM.into(),
         timeout,
+        dkim: None,
     }
 }
 
@@ -536,6 +537,7 @@ async fn credentials_are_sent_once_per_connection() {
         }),
         from: FROM.into(),
         timeout: Duration::from_secs(10),
+        dkim: None,
     })
     .await
     .unwrap();

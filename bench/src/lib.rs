@@ -507,6 +507,7 @@ async fn smtp_release(
         }),
         from: workload::FROM.into(),
         timeout: Duration::from_secs(30),
+        dkim: None,
     })
     .await
     .map_err(|e| BenchError::Email(e.to_string()))?;

@@ -256,6 +256,73 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
+/// `[email.dkim]`: sign every message (for schools that send without a signing relay).
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    /// The DNS record is `{selector}._domainkey.{domain}`.
+    pub selector: String,
+    /// The signing domain (`d=`); default: the domain of `from`.
+    pub domain: String,
+    pub private_key_file: PathBuf,
+}
+
+/// A DKIM signing key as lettre takes it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DkimKey {
+    /// RSA-SHA256: the key as PKCS#1 PEM.
+    Rsa(String),
+    /// Ed25519-SHA256 (RFC 8463): the 32-byte secret, base64.
+    Ed25519(String),
+}
+
+impl std::fmt::Debug for DkimKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DkimKey::Rsa(_) => "DkimKey::Rsa(..)",
+            DkimKey::Ed25519(_) => "DkimKey::Ed25519(..)",
+        })
+    }
+}
+
+/// Reads a DKIM private key: RSA (PKCS#1 `BEGIN RSA PRIVATE KEY` or PKCS#8, at least 1024
+/// bits) or Ed25519 (PKCS#8), PEM, as `rustig dkim-keygen` and `openssl genpkey` write them.
+pub fn read_dkim_key(path: &Path) -> Result<DkimKey, String> {
+    use base64::Engine as _;
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
+    use rsa::traits::PublicKeyParts as _;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let rsa_key = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs1_pem(&pem).ok()
+    } else if pem.contains("-----BEGIN PRIVATE KEY-----") {
+        if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem) {
+            let secret = base64::engine::general_purpose::STANDARD.encode(key.to_bytes());
+            return Ok(DkimKey::Ed25519(secret));
+        }
+        rsa::RsaPrivateKey::from_pkcs8_pem(&pem).ok()
+    } else {
+        None
+    };
+    let key = rsa_key.ok_or_else(|| {
+        format!(
+            "{} is not an RSA or Ed25519 private key in PEM (as `rustig dkim-keygen` writes)",
+            path.display()
+        )
+    })?;
+    if key.size() * 8 < 1024 {
+        return Err(format!(
+            "{}: an RSA key of {} bits; DKIM needs at least 1024 (2048 advised)",
+            path.display(),
+            key.size() * 8
+        ));
+    }
+    let pkcs1 = key
+        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(DkimKey::Rsa(pkcs1.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

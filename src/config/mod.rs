@@ -29,7 +29,7 @@ use crate::policy::{
     GuardianGrades, Policy, Schedule, StudentControls,
 };
 
-pub use email::{SmtpConfig, TlsMode};
+pub use email::{DkimSettings, SmtpConfig, TlsMode};
 
 pub use channels::{
     ChannelsConfig, Fallback, FcmConfig, NtfyConfig, Urgency, WebPushConfig, WebhookConfig,
@@ -96,6 +96,8 @@ pub struct EmailConfig {
     pub transport: EmailTransportConfig,
     pub from: String,
     pub timeout: std::time::Duration,
+    /// `[email.dkim]`: sign every message.
+    pub dkim: Option<DkimSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +320,41 @@ impl Resolver<'_> {
         }
     }
 
+    /// `[email.dkim]`: a selector that is a DNS label, a domain, a readable key.
+    fn dkim(&mut self, d: RawDkim, from: &str) -> DkimSettings {
+        let label = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        if !label(&d.selector) {
+            self.value_error(
+                "email.dkim.selector",
+                "expected a DNS label like \"rustig2026\" (letters, digits, hyphens)".into(),
+            );
+        }
+        let domain = d
+            .domain
+            .clone()
+            .or_else(|| email::from_domain(from))
+            .unwrap_or_default();
+        if !email::is_fqdn(&domain) || domain.starts_with('[') {
+            self.error(
+                "email.dkim.domain",
+                format!("{domain:?} is not a domain like \"coornhert.example\" (default: the domain of email.from)"),
+            );
+        }
+        if let Err(e) = email::read_dkim_key(&d.private_key_file) {
+            self.value_error("email.dkim.private_key_file", e);
+        }
+        DkimSettings {
+            selector: d.selector,
+            domain: domain.to_ascii_lowercase(),
+            private_key_file: d.private_key_file,
+        }
+    }
+
     fn resolve(mut self, path: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
         self.bounds(&raw);
         let zone = raw
@@ -374,6 +411,7 @@ impl Resolver<'_> {
                 },
                 from: "rustig <noreply@localhost>".into(),
                 timeout: std::time::Duration::from_secs(30),
+                dkim: None,
             },
             Some(e) => {
                 if e.from.parse::<lettre::message::Mailbox>().is_err() {
@@ -403,10 +441,12 @@ impl Resolver<'_> {
                         EmailTransportConfig::Smtp(smtp)
                     }
                 };
+                let dkim = e.dkim.map(|d| self.dkim(d, &e.from));
                 EmailConfig {
                     transport,
                     from: e.from,
                     timeout: e.timeout.map(|t| t.0).unwrap_or(email::DEFAULT_TIMEOUT),
+                    dkim,
                 }
             }
         };

@@ -151,6 +151,15 @@ pub(super) struct RawEmail {
     pub(super) tls: Option<super::email::TlsMode>,
     pub(super) ca_file: Option<PathBuf>,
     pub(super) helo_name: Option<String>,
+    pub(super) dkim: Option<RawDkim>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDkim {
+    pub(super) selector: String,
+    pub(super) domain: Option<String>,
+    pub(super) private_key_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

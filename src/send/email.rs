@@ -48,6 +48,7 @@ use crate::config::email::{effective_helo_name, read_ca_file, SmtpTarget};
 use crate::config::{EmailConfig, EmailTransportConfig, SmtpConfig};
 use crate::model::Contact;
 
+pub mod dkim;
 mod relay_fault;
 mod smtp_pool;
 mod trust;
@@ -70,6 +71,8 @@ pub enum EmailError {
     CaFile(String),
     #[error("email: TLS settings for the relay: {0}")]
     Tls(String),
+    #[error("email.dkim.private_key_file: {0}")]
+    Dkim(String),
     #[error("email.password_file {path}: {source}")]
     PasswordFile {
         path: PathBuf,
@@ -88,6 +91,8 @@ pub enum EmailError {
 pub struct EmailChannel {
     from: Mailbox,
     transport: Transport,
+    /// `[email.dkim]`: every message is signed.
+    dkim: Option<lettre::message::dkim::DkimConfig>,
 }
 
 enum Transport {
@@ -148,7 +153,17 @@ impl EmailChannel {
                 )?))
             }
         };
-        Ok(EmailChannel { from, transport })
+        let dkim = cfg
+            .dkim
+            .as_ref()
+            .map(dkim::signer)
+            .transpose()
+            .map_err(EmailError::Dkim)?;
+        Ok(EmailChannel {
+            from,
+            transport,
+            dkim,
+        })
     }
 
     /// Connects to the relay (greeting, TLS, AUTH) and says QUIT, sending nothing: what
@@ -185,7 +200,10 @@ impl EmailChannel {
 #[async_trait]
 impl Channel for EmailChannel {
     async fn send(&self, msg: &Outgoing) -> Result<(), SendError> {
-        let message = build_with(&self.from, msg)?;
+        let mut message = build_with(&self.from, msg)?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
         match &self.transport {
             Transport::File { dir } => {
                 let path = eml_path(dir, &key_token(&msg.key));
@@ -821,6 +839,7 @@ mod tests {
             },
             from: FROM.into(),
             timeout: Duration::from_secs(5),
+            dkim: None,
         }
     }
 
@@ -922,6 +941,7 @@ mod tests {
                 }),
                 from: FROM.into(),
                 timeout: Duration::from_secs(5),
+                dkim: None,
             };
         assert!(matches!(
             EmailChannel::new(&smtp("http://example.com", None, None)).await,

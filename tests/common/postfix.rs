@@ -169,12 +169,12 @@ postlog unix-dgram n - n - 1 postlogd
             other_ca_file: conf.join("other-ca.pem"),
             dir,
         };
-        pf.postfix("check");
         let status = Command::new("chown")
             .args(["postfix", &format!("{d_str}/data")])
             .status()
             .unwrap();
         assert!(status.success(), "chown of the data directory");
+        pf.postfix("check");
         let out = pf.postfix("start");
         assert!(out.status.success(), "postfix start: {}", pf.explain(&out));
         // The master logs this after it bound its listeners; no probe connections, which

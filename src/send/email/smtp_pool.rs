@@ -13,8 +13,10 @@
 //!
 //! The pool: a connection parked for less than [`NOOP_AFTER_IDLE`], on which the relay has
 //! sent nothing since (no FIN, no unasked 421: a look at the socket, no round trip), is reused
-//! as it is; any other must first answer NOOP (lettre's pool sends a NOOP before every
-//! message, one round trip per message for nothing while messages flow). A connection that broke is never
+//! as it is, and its MAIL FROM is the check: when that fails without a reply (the relay
+//! closed the connection in between), nothing was sent and a new connection carries the
+//! message. Any other parked connection must first answer NOOP (lettre's pool sends a NOOP
+//! before every message, one round trip per message for nothing while messages flow). A connection that broke is never
 //! parked; connections idle for [`IDLE_TIMEOUT`] are closed with QUIT, and so are all idle
 //! ones when the pool is dropped. The pool bounds idle connections only; the caller bounds the
 //! sends in flight (and so the connections open).
@@ -31,6 +33,7 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)] // See `implicit_tls`.
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -201,6 +204,19 @@ impl Endpoint {
     }
 }
 
+/// RCPT for each recipient, DATA and the message, after a MAIL that succeeded.
+async fn rest_of_transaction(
+    smtp: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<Response, lettre::transport::smtp::Error> {
+    for to in envelope.to() {
+        smtp.command(Rcpt::new(to.clone(), vec![])).await?;
+    }
+    smtp.command(Data).await?;
+    smtp.message(email).await
+}
+
 // ---- Connecting ----------------------------------------------------------------------------
 
 /// An open SMTP connection and a second handle on its socket, to see without a round trip
@@ -343,23 +359,57 @@ impl SmtpPool {
         envelope: &Envelope,
         email: &[u8],
     ) -> Result<Response, Failure> {
-        let mut conn = self.checkout().await?;
+        let plain = email.is_ascii()
+            && envelope.to().iter().all(|a| a.to_string().is_ascii())
+            && envelope.from().is_none_or(|a| a.to_string().is_ascii());
+        let (mut conn, checked) = self.checkout(plain).await?;
+        if !checked {
+            // Reused without NOOP: MAIL FROM is the check. If the relay closed the connection
+            // meanwhile, MAIL fails without a reply and nothing was sent: a new connection
+            // carries the message. After MAIL, the rest goes as in lettre's `send`.
+            match conn
+                .smtp
+                .command(Mail::new(envelope.from().cloned(), vec![]))
+                .await
+            {
+                Ok(_) => {
+                    let result = rest_of_transaction(&mut conn.smtp, envelope, email).await;
+                    match &result {
+                        Ok(_) => self.park(conn),
+                        Err(_) => conn.smtp.abort().await,
+                    }
+                    return Ok(result?);
+                }
+                Err(e) if e.is_transient() || e.is_permanent() => {
+                    conn.smtp.abort().await;
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    tracing::debug!("a pooled SMTP connection was closed by the relay");
+                    drop(conn);
+                    conn = self.endpoint.open().await?;
+                }
+            }
+        }
         let result = conn.smtp.send(envelope, email).await;
         self.park(conn);
         Ok(result?)
     }
 
-    async fn checkout(&self) -> Result<Conn, Failure> {
+    /// A parked connection (and whether it was checked: new, or it answered NOOP), or a new
+    /// one. Only `plain` messages (ASCII, no SMTPUTF8) go over an unchecked connection.
+    async fn checkout(&self, plain: bool) -> Result<(Conn, bool), Failure> {
         while let Some(Parked { mut conn, since }) = self.pop_idle() {
-            if (since.elapsed() < NOOP_AFTER_IDLE && conn.quiet())
-                || conn.smtp.test_connected().await
-            {
-                return Ok(conn);
+            if plain && since.elapsed() < NOOP_AFTER_IDLE && conn.quiet() {
+                return Ok((conn, false));
+            }
+            if conn.smtp.test_connected().await {
+                return Ok((conn, true));
             }
             // Closed by the server, or answering nonsense: drop it (closing the socket).
             tracing::debug!("dropping a pooled SMTP connection that failed NOOP");
         }
-        self.endpoint.open().await
+        Ok((self.endpoint.open().await?, true))
     }
 
     /// Opens a connection (greeting, TLS, AUTH) and closes it with QUIT, sending nothing:
