@@ -2,7 +2,6 @@
 //! so that a school's table can override the global one key by key.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
