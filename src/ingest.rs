@@ -107,6 +107,7 @@ impl Ingestor {
         // Input behind each event, for the quarantine of a conflict.
         let mut event_raws: Vec<&[u8]> = Vec::with_capacity(parsed.len());
         let mut quarantine = Vec::new();
+        let mut rejected_fields = Vec::new();
         for (raw, item) in raws.iter().zip(parsed) {
             match item {
                 Err(error) => {
@@ -118,8 +119,8 @@ impl Ingestor {
                         keep,
                         now,
                     ));
-                    // The message may quote the input; only the field is logged.
-                    tracing::warn!(source, field = %error.field, "event rejected and quarantined");
+                    // The message may quote the input; only the field is logged, once kept.
+                    rejected_fields.push(error.field.to_string());
                     out.push(Some(Accepted::Rejected { error }));
                 }
                 Ok(event) => {
@@ -142,7 +143,6 @@ impl Ingestor {
                 keep,
                 now,
             ));
-            tracing::warn!(source, "event id stored before with other content; the new one is quarantined as a conflict");
         }
         if !quarantine.is_empty() {
             let cost: i64 = quarantine.iter().map(QuarantineItem::cost).sum();
@@ -156,6 +156,13 @@ impl Ingestor {
             for item in &quarantine {
                 tx.quarantine(item).await?;
             }
+        }
+        // Said once the items are kept, not for a batch the full quarantine refused.
+        for field in &rejected_fields {
+            tracing::warn!(source, field = %field, "event rejected and quarantined");
+        }
+        for _ in &conflicts {
+            tracing::warn!(source, "event id stored before with other content; the new one is quarantined as a conflict");
         }
         let fresh: Vec<&Event> = refs
             .iter()

@@ -45,6 +45,7 @@ pub mod listener;
 pub mod model;
 pub mod policy;
 pub mod prefs;
+pub mod reload;
 pub mod render;
 pub mod retention;
 pub mod scheduler;

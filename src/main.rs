@@ -338,7 +338,7 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
         .map(Path::to_path_buf)
         .or_else(|| config.directory_file.clone());
     if let Some(d) = dir_path {
-        if let Err(e) = rustig::daemon::read_directory(&d) {
+        if let Err(e) = rustig::reload::read_directory(&d) {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
@@ -406,7 +406,7 @@ async fn simulate(
     until: Option<DateTime<Utc>>,
     explain: bool,
 ) -> Result<()> {
-    let dir = rustig::daemon::read_directory(directory)?;
+    let dir = rustig::reload::read_directory(directory)?;
     let bytes = std::fs::read(events).with_context(|| format!("reading {}", events.display()))?;
     let opts = rustig::simulate::Options { until, explain };
     let report = rustig::simulate::run(config, dir, &bytes, &opts).await?;
@@ -431,8 +431,8 @@ async fn explain_cmd(
     if let Some(id) = event_id {
         let store = rustig::store::open(&config.store_url).await?;
         let dir = match directory {
-            Some(d) => rustig::daemon::read_directory(d)?,
-            None => rustig::daemon::initial_directory(&config, &*store, Utc::now()).await?,
+            Some(d) => rustig::reload::read_directory(d)?,
+            None => rustig::reload::initial_directory(&config, &*store, Utc::now()).await?,
         };
         let now = now.map(|n| n.with_timezone(&Utc)).unwrap_or_else(Utc::now);
         match rustig::admin::event::report(&*store, &config, &dir, id, now).await? {
@@ -450,7 +450,7 @@ async fn explain_cmd(
         .map(Path::to_path_buf)
         .or_else(|| config.directory_file.clone())
         .context("no directory: give --directory or set [directory] file")?;
-    let dir = rustig::daemon::read_directory(&dir_path)?;
+    let dir = rustig::reload::read_directory(&dir_path)?;
     let raw = std::fs::read(event).with_context(|| format!("reading {}", event.display()))?;
     let event = rustig::model::Event::parse(&raw)
         .map_err(|e| anyhow::anyhow!("{}: {e}", event.display()))?;
@@ -473,7 +473,7 @@ async fn explain_cmd(
 }
 
 async fn import_directory(config: Config, file: &Path) -> Result<()> {
-    let dir = rustig::daemon::read_directory(file)?;
+    let dir = rustig::reload::read_directory(file)?;
     let store = rustig::store::open(&config.store_url).await?;
     let now = SystemClock.now();
     store.save_directory(&dir.to_json(), now).await?;

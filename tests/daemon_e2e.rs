@@ -370,7 +370,7 @@ async fn an_imported_directory_is_taken_on_reload() {
     assert_eq!(d.shared.directory().len(), 0);
     // What `rustig import-directory` does, while the daemon runs; then SIGHUP.
     let dir =
-        rustig::daemon::read_directory(&repo().join("config/directory.example.json")).unwrap();
+        rustig::reload::read_directory(&repo().join("config/directory.example.json")).unwrap();
     d.store
         .save_directory(&dir.to_json(), clock.now())
         .await

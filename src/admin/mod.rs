@@ -45,9 +45,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::Clock;
 use crate::config::AdminConfig;
-use crate::daemon::Reloader;
 use crate::ingest::Ingestor;
 use crate::listener::Limits;
+use crate::reload::Reloader;
 use crate::shared::Shared;
 use crate::source::health::SourceHealth;
 use crate::store::Store;

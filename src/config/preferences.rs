@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::raw::Listen;
 use super::values::HumanDuration;
+use super::values::Listen;
 use super::Resolver;
 use crate::listener::Limits;
 

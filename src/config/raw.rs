@@ -2,13 +2,12 @@
 //! so that a school's table can override the global one key by key.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::channels::{self, Fallback};
-use super::values::{DateRange, DayWindow, HumanDuration, TimeOfDay, WeekTime, Zone};
+use super::values::{DateRange, DayWindow, HumanDuration, Listen, TimeOfDay, WeekTime, Zone};
 use crate::model::AbsenceKind;
 use crate::policy::{AbsenceMode, ClassroomFirst, GuardianGrades, Schedule, StudentControls};
 
@@ -116,18 +115,6 @@ pub(super) struct RawAdmin {
     pub(super) read_timeout: Option<HumanDuration>,
     pub(super) idle_timeout: Option<HumanDuration>,
     pub(super) max_connections: Option<usize>,
-}
-
-#[derive(Debug)]
-pub(super) struct Listen(pub(super) SocketAddr);
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map(Listen).map_err(|_| {
-            serde::de::Error::custom("expected an address and port like \"127.0.0.1:8425\"")
-        })
-    }
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -37,3 +37,16 @@ mod tests {
         assert!("Mars/Olympus".parse::<Zone>().is_err());
     }
 }
+
+/// A listener's `listen` key: an address and port.
+#[derive(Debug)]
+pub(crate) struct Listen(pub(crate) std::net::SocketAddr);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Listen).map_err(|_| {
+            serde::de::Error::custom("expected an address and port like \"127.0.0.1:8425\"")
+        })
+    }
+}
