@@ -1,7 +1,6 @@
 //! Wiring: config → store → directory → sources, scheduler and channels; and an orderly stop.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -10,8 +9,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::Ingestor;
-use crate::model::directory::DirectoryError;
-use crate::model::{ChannelKind, Directory};
+use crate::model::ChannelKind;
 use crate::reload::{initial_directory, ReloadError, Reloader};
 use crate::render::Renderer;
 use crate::scheduler::Dispatcher;
