@@ -186,6 +186,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         clock.clone(),
         stop_rx.clone(),
     ));
+    tasks.spawn(crate::unresolved::run(
+        ingestor.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     let mut dispatcher = Dispatcher::new(store.clone(), shared.clone(), channels, renderer, clock);
     dispatcher.links = links;
     let delivery = shared.config().delivery.clone();

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::model::{Directory, Event, EventBody, EventError};
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
+use crate::store::unresolved::Unresolved;
 use crate::store::{Current, RecordKey, Store, StoreError, Tx};
 
 /// The ingestor plans against it; sources and tests also reach it here.
@@ -193,6 +194,7 @@ impl Ingestor {
         }
         batch.flush(&mut *tx).await?;
         tx.commit().await?;
+        batch.say_waiting();
         self.shared.wake.notify_one();
         let mut results = results.into_iter();
         Ok(out
@@ -204,7 +206,10 @@ impl Ingestor {
     /// Re-plans every record with pending notices (after a config or directory change).
     pub async fn replan_all(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let records = self.store.pending_records().await?;
-        self.replan_records(&records, now).await
+        let n = self.replan_records(&records, now).await?;
+        // The directory may list students that events were waiting for.
+        self.plan_resolved(now).await?;
+        Ok(n)
     }
 
     /// Re-plans the pending notices about the students a person (a student, or a guardian
@@ -269,9 +274,75 @@ impl Ingestor {
             }
             batch.flush(&mut *tx).await?;
             tx.commit().await?;
+            batch.say_waiting();
         }
         self.shared.wake.notify_one();
         Ok(total)
+    }
+
+    /// Plans the events that waited for their student, for every student the directory in
+    /// force now lists (after an import, a reload, the SIS's directory); returns how many.
+    pub async fn plan_resolved(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let dir = self.shared.directory();
+        let known: Vec<Unresolved> = self
+            .store
+            .unresolved()
+            .waiting()
+            .await?
+            .into_iter()
+            .filter(|u| dir.student(&u.school, &u.student).is_some())
+            .collect();
+        if known.is_empty() {
+            return Ok(0);
+        }
+        let mut records: Vec<RecordKey> = known
+            .iter()
+            .map(|u| (u.school.clone(), u.record.clone()))
+            .collect();
+        dedup(&mut records);
+        // Planned first, forgotten after: a crash in between plans them once more, harmlessly.
+        self.replan_records(&records, now).await?;
+        let ids: Vec<String> = known.iter().map(|u| u.event_id.clone()).collect();
+        self.store.unresolved().resolved(&ids).await?;
+        let mut students: Vec<(&str, &str)> = known
+            .iter()
+            .map(|u| (u.school.as_str(), u.student.as_str()))
+            .collect();
+        students.sort_unstable();
+        students.dedup();
+        tracing::info!(
+            events = known.len(),
+            students = students.len(),
+            "events that waited for their student in the directory are planned"
+        );
+        metrics::counter!("rustig_unresolved_resolved_total").increment(known.len() as u64);
+        Ok(known.len())
+    }
+
+    /// Events that waited longer than `[directory] unresolved_hold` for their student are
+    /// dead, with the reason; returns how many died now.
+    pub async fn expire_unresolved(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let hold = self.shared.config().unresolved_hold;
+        let before = now
+            .checked_sub_signed(hold)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let reason = format!(
+            "its student was not in the directory within [directory] unresolved_hold ({})",
+            crate::model::time::human(hold)
+        );
+        let dead = self.store.unresolved().expire(before, now, &reason).await?;
+        for u in &dead {
+            // Ids only: nothing personal at warn.
+            tracing::warn!(
+                event = %u.event_id,
+                school = %u.school,
+                student = %u.student,
+                "event dead: {reason}"
+            );
+            metrics::counter!("rustig_unresolved_dead_total", "school" => u.school.clone())
+                .increment(1);
+        }
+        Ok(dead.len())
     }
 }
 
@@ -339,6 +410,10 @@ struct Batch {
     /// (a later version of the record replaces an earlier one's).
     planned: Vec<RecordKey>,
     notices: HashMap<RecordKey, Vec<Notice>>,
+    /// Events planned for a student the directory does not know, to keep at the next flush.
+    unresolved: Vec<Unresolved>,
+    /// Students first found missing by this batch, said once it is committed.
+    newly_waiting: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -367,6 +442,8 @@ impl Batch {
             changed: HashMap::new(),
             planned: Vec::new(),
             notices: HashMap::new(),
+            unresolved: Vec::new(),
+            newly_waiting: Vec::new(),
         })
     }
 
@@ -430,6 +507,17 @@ impl Batch {
         let Some(p) = plan_event(event, released_at, delivered, ctx) else {
             return;
         };
+        if let Some(student) = event.student() {
+            if ctx.dir.student(&event.school, student).is_none() {
+                self.unresolved.push(Unresolved::new(
+                    &event.id,
+                    &event.school,
+                    student,
+                    &event.record,
+                    ctx.now,
+                ));
+            }
+        }
         if self.notices.insert(key.clone(), p.notices).is_none() {
             self.planned.push(key);
         }
@@ -449,7 +537,26 @@ impl Batch {
             tx.replace_pending_of(&self.planned, &notices).await?;
             self.planned.clear();
         }
+        if !self.unresolved.is_empty() {
+            let first = tx.add_unresolved(&self.unresolved).await?;
+            metrics::counter!("rustig_events_unresolved_total")
+                .increment(self.unresolved.len() as u64);
+            self.unresolved.clear();
+            self.newly_waiting.extend(first);
+        }
         Ok(())
+    }
+
+    /// Once per student: events for them wait until the directory lists them (by id only).
+    fn say_waiting(&mut self) {
+        for (school, student) in self.newly_waiting.drain(..) {
+            tracing::warn!(
+                school = %school,
+                student = %student,
+                "event for a student the directory does not list: kept unresolved until an \
+                 import adds the student ([directory] unresolved_hold)"
+            );
+        }
     }
 }
 

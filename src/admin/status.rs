@@ -80,6 +80,11 @@ pub struct SchoolStatus {
     pub oldest_pending_due: Option<String>,
     /// The next instant pending notices are due, and what goes then.
     pub next_release: Option<Release>,
+    /// Events for a student the directory does not list yet: planned once an import adds
+    /// the student.
+    pub unresolved: i64,
+    /// Events whose student was not listed within `[directory] unresolved_hold`: dead.
+    pub unresolved_dead: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,9 +110,11 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
     let views = store.views();
     let health = store.health().await;
     let counts = views.state_counts().await?;
-    // Schools of the config, and any the store holds notices for.
+    let unresolved = store.unresolved().counts().await?;
+    // Schools of the config, and any the store holds notices or unresolved events for.
     let mut ids: BTreeSet<String> = config.schools.keys().cloned().collect();
     ids.extend(counts.iter().map(|c| c.school.clone()));
+    ids.extend(unresolved.iter().map(|c| c.school.clone()));
     let mut schools = Vec::with_capacity(ids.len());
     for id in ids {
         let tz = zone(config, &id);
@@ -130,6 +137,10 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
                 "cancelled" => s.cancelled = c.count,
                 _ => {}
             }
+        }
+        if let Some(u) = unresolved.iter().find(|u| u.school == id) {
+            s.unresolved = u.waiting;
+            s.unresolved_dead = u.dead;
         }
         if s.pending > 0 {
             let (oldest, overdue) = views.oldest_pending(&id, now).await?;
@@ -257,6 +268,14 @@ pub fn text(s: &Status) -> String {
             "  pending {} · claimed {} · sent {} · dead {} · cancelled {}",
             school.pending, school.claimed, school.sent, school.dead, school.cancelled
         );
+        if school.unresolved > 0 || school.unresolved_dead > 0 {
+            let _ = writeln!(
+                out,
+                "  unresolved {} (events for students the directory does not list; planned \
+                 once an import adds them) · dead unresolved {}",
+                school.unresolved, school.unresolved_dead
+            );
+        }
         match &school.next_release {
             Some(r) => {
                 let holds: Vec<String> = r

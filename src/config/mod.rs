@@ -141,6 +141,10 @@ pub struct Config {
     pub sha256: String,
     pub store_url: String,
     pub directory_file: Option<PathBuf>,
+    /// How long an event for a student (or school) the directory does not know is kept
+    /// unresolved, waiting for an import that adds the student, before it is reported dead
+    /// (`[directory] unresolved_hold`).
+    pub unresolved_hold: Duration,
     pub http: Option<HttpIngestConfig>,
     /// `None` without an `[admin]` table: no admin listener.
     pub admin: Option<AdminConfig>,
@@ -164,6 +168,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
 }
 
+/// `[directory] unresolved_hold` when the file leaves it out.
+pub const DEFAULT_UNRESOLVED_HOLD: Duration = Duration::days(7);
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
 /// `[admin] listen` when the table leaves it out.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8426";
@@ -388,6 +394,12 @@ impl Resolver<'_> {
                 },
             ),
         };
+        let unresolved_hold = raw
+            .directory
+            .as_ref()
+            .and_then(|d| d.unresolved_hold)
+            .map(|x| x.chrono())
+            .unwrap_or(DEFAULT_UNRESOLVED_HOLD);
         let directory_file = raw.directory.and_then(|d| {
             raw_sis.directory = d.export;
             d.file
@@ -524,6 +536,7 @@ impl Resolver<'_> {
             },
             store_url,
             directory_file,
+            unresolved_hold,
             http,
             admin,
             nats,
