@@ -197,10 +197,12 @@ impl Ingestor {
         batch.say_waiting();
         self.shared.wake.notify_one();
         let mut results = results.into_iter();
-        Ok(out
+        let out: Vec<Accepted> = out
             .into_iter()
             .map(|o| o.or_else(|| results.next()).expect("one result per event"))
-            .collect())
+            .collect();
+        say_batch(source, &out);
+        Ok(out)
     }
 
     /// Re-plans every record with pending notices (after a config or directory change).
@@ -344,6 +346,30 @@ impl Ingestor {
         }
         Ok(dead.len())
     }
+}
+
+/// One info line per accepted batch, counts only (nothing personal, no ids).
+fn say_batch(source: &str, out: &[Accepted]) {
+    let (mut new, mut duplicate, mut conflict, mut stale, mut rejected) = (0, 0, 0, 0, 0);
+    for a in out {
+        match a {
+            Accepted::New { .. } => new += 1,
+            Accepted::Duplicate { .. } => duplicate += 1,
+            Accepted::Conflict { .. } => conflict += 1,
+            Accepted::Stale { .. } => stale += 1,
+            Accepted::Rejected { .. } => rejected += 1,
+        }
+    }
+    tracing::info!(
+        source = %source,
+        events = out.len(),
+        new,
+        duplicate,
+        conflict,
+        stale,
+        rejected,
+        "batch accepted"
+    );
 }
 
 /// Indexes of the events that repeat a stored id (or one earlier in the batch) with other

@@ -404,7 +404,7 @@ impl Dispatcher {
                 }
             }
             release::Decision::Retry { at, .. } => {
-                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(*at - now), "transient failure: {detail}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %crate::model::time::human(*at - now), "transient failure: {detail}");
                 self.failed(now, outgoing.channel, FailureKind::Transient, &detail);
             }
             release::Decision::Dead { error } if !permanent => {
