@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::model::{Directory, Event, EventBody, EventError};
+use crate::model::{ChannelKind, Directory, Event, EventBody, EventError};
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
 use crate::store::unresolved::Unresolved;
@@ -44,6 +44,8 @@ pub struct Ingestor {
     observer: Option<PlanObserver>,
     /// Batches refused because the quarantine was full, since start.
     quarantine_full: AtomicU64,
+    /// Channels without their table that planning already warned about (once each).
+    warned_channels: std::sync::Mutex<HashSet<ChannelKind>>,
 }
 
 impl Ingestor {
@@ -53,6 +55,7 @@ impl Ingestor {
             shared,
             observer: None,
             quarantine_full: AtomicU64::new(0),
+            warned_channels: std::sync::Mutex::default(),
         }
     }
 
@@ -195,6 +198,7 @@ impl Ingestor {
         batch.flush(&mut *tx).await?;
         tx.commit().await?;
         batch.say_waiting();
+        self.say_unconfigured(&mut batch, &config);
         self.shared.wake.notify_one();
         let mut results = results.into_iter();
         let out: Vec<Accepted> = out
@@ -277,9 +281,32 @@ impl Ingestor {
             batch.flush(&mut *tx).await?;
             tx.commit().await?;
             batch.say_waiting();
+            self.say_unconfigured(&mut batch, &config);
         }
         self.shared.wake.notify_one();
         Ok(total)
+    }
+
+    /// Once per channel (not per notice): notices were planned on a channel whose table the
+    /// config lacks, so nothing will be sent to them.
+    fn say_unconfigured(&self, batch: &mut Batch, config: &Config) {
+        if batch.channels.is_empty() {
+            return;
+        }
+        let mut warned = self.warned_channels.lock().expect("warned lock");
+        for kind in std::mem::take(&mut batch.channels) {
+            let Some(table) = config.channels.missing_table(kind) else {
+                continue;
+            };
+            if warned.insert(kind) {
+                tracing::warn!(
+                    channel = kind.as_str(),
+                    "notices planned on {} but the config has no {table} table: they cannot be \
+                     sent (add the table; `rustig check --directory` lists the contacts)",
+                    kind.as_str()
+                );
+            }
+        }
     }
 
     /// Plans the events that waited for their student, for every student the directory in
@@ -440,6 +467,8 @@ struct Batch {
     unresolved: Vec<Unresolved>,
     /// Students first found missing by this batch, said once it is committed.
     newly_waiting: Vec<(String, String)>,
+    /// Channels the batch planned notices on.
+    channels: HashSet<ChannelKind>,
 }
 
 impl Batch {
@@ -470,6 +499,7 @@ impl Batch {
             notices: HashMap::new(),
             unresolved: Vec::new(),
             newly_waiting: Vec::new(),
+            channels: HashSet::new(),
         })
     }
 
@@ -544,6 +574,7 @@ impl Batch {
                 ));
             }
         }
+        self.channels.extend(p.notices.iter().map(|n| n.channel));
         if self.notices.insert(key.clone(), p.notices).is_none() {
             self.planned.push(key);
         }

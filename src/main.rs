@@ -378,9 +378,17 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
         .map(Path::to_path_buf)
         .or_else(|| config.directory_file.clone());
     if let Some(d) = dir_path {
-        if let Err(e) = rustig::reload::read_directory(&d) {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+        match rustig::reload::read_directory(&d) {
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            // Not an error: the directory may run ahead of the config.
+            Ok(dir) => {
+                for u in config.channels.unconfigured(dir.data()) {
+                    eprintln!("warning: directory {}: {u}", d.display());
+                }
+            }
         }
     }
     let mut templates = String::new();
@@ -668,7 +676,18 @@ async fn erase(config: Config, student: &str) -> Result<()> {
 
 async fn status(config: Config, json: bool) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    let mut status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    // The directory in force: the configured file, else the one imported last.
+    let dir = match &config.directory_file {
+        Some(path) => rustig::reload::read_directory(path).ok(),
+        None => store
+            .load_directory()
+            .await?
+            .and_then(|json| rustig::model::Directory::parse(json.as_bytes()).ok()),
+    };
+    if let Some(dir) = dir {
+        status.unconfigured_channels = rustig::admin::status::unconfigured(&config, &dir);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

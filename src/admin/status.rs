@@ -33,7 +33,33 @@ pub struct Status {
     pub sources: Vec<SourceStatus>,
     /// Inputs that could not be accepted, kept for replay or discarding.
     pub quarantined: i64,
+    /// Contacts in the directory on channels whose table the config lacks (`fcm` without
+    /// `[fcm]`): nothing is sent to them.
+    pub unconfigured_channels: Vec<UnconfiguredChannel>,
     pub schools: Vec<SchoolStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnconfiguredChannel {
+    /// `webpush`, `fcm` or `webhook`.
+    pub channel: String,
+    /// The table the config lacks: `[fcm]`.
+    pub table: String,
+    pub contacts: usize,
+}
+
+/// The directory's contacts on channels the config cannot send on.
+pub fn unconfigured(config: &Config, dir: &crate::model::Directory) -> Vec<UnconfiguredChannel> {
+    config
+        .channels
+        .unconfigured(dir.data())
+        .into_iter()
+        .map(|u| UnconfiguredChannel {
+            channel: u.channel.as_str().into(),
+            table: u.table.into(),
+            contacts: u.contacts,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -179,6 +205,7 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
         },
         sources: vec![],
         quarantined: views.quarantine_count().await?,
+        unconfigured_channels: vec![],
         schools,
     })
 }
@@ -206,6 +233,7 @@ async fn get_status(State(state): State<AdminState>) -> ApiResult<Status> {
     let mut status = build(&*state.store, &config, now).await?;
     status.started_at = Some(state.started_at.to_rfc3339());
     status.uptime = Some(human(now - state.started_at));
+    status.unconfigured_channels = unconfigured(&config, &state.shared.listed_directory());
     status.sources = state
         .sources
         .iter()
@@ -254,6 +282,13 @@ pub fn text(s: &Status) -> String {
         );
     }
     let _ = writeln!(out, "quarantined: {}", s.quarantined);
+    for u in &s.unconfigured_channels {
+        let _ = writeln!(
+            out,
+            "UNCONFIGURED: {} contact(s) on {} but the config has no {} table: nothing is sent to them",
+            u.contacts, u.channel, u.table
+        );
+    }
     if s.schools.is_empty() {
         let _ = writeln!(out, "\nno notices stored yet");
     }
