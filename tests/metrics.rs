@@ -840,3 +840,14 @@ fn the_dashboard_and_rules_name_only_metrics_of_the_metrics_module() {
         assert!(used.contains(name), "{name} is in no panel or rule");
     }
 }
+
+#[test]
+fn the_readme_lists_every_metric() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for name in rustig::observe::metrics::ALL {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README.md: {name}"
+        );
+    }
+}
