@@ -583,7 +583,7 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
     assert_eq!(body["ready"], false);
     let reasons = body["reasons"].to_string();
     assert!(
-        reasons.contains(&format!("source nats")) && reasons.contains(&stream),
+        reasons.contains("source nats") && reasons.contains(&stream),
         "{body}"
     );
     assert!(!reasons.contains("store"), "{body}");
