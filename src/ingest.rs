@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::model::{ChannelKind, Directory, Event, EventBody, EventError};
+use crate::observe::metrics;
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
 use crate::store::unresolved::Unresolved;
@@ -155,6 +156,7 @@ impl Ingestor {
             if (used + cost).max(0) as u64 > max {
                 // Dropping the transaction rolls the whole batch back: nothing is acknowledged.
                 self.quarantine_full.fetch_add(1, Ordering::Relaxed);
+                metrics::ingest_refused(source);
                 return Err(StoreError::QuarantineFull { used, max });
             }
             for item in &quarantine {
@@ -205,6 +207,7 @@ impl Ingestor {
             .into_iter()
             .map(|o| o.or_else(|| results.next()).expect("one result per event"))
             .collect();
+        count(source, &out, &events);
         say_batch(source, &out);
         Ok(out)
     }
@@ -344,7 +347,6 @@ impl Ingestor {
             students = students.len(),
             "events that waited for their student in the directory are planned"
         );
-        metrics::counter!("rustig_unresolved_resolved_total").increment(known.len() as u64);
         Ok(known.len())
     }
 
@@ -368,8 +370,6 @@ impl Ingestor {
                 student = %u.student,
                 "event dead: {reason}"
             );
-            metrics::counter!("rustig_unresolved_dead_total", "school" => u.school.clone())
-                .increment(1);
         }
         Ok(dead.len())
     }
@@ -596,8 +596,6 @@ impl Batch {
         }
         if !self.unresolved.is_empty() {
             let first = tx.add_unresolved(&self.unresolved).await?;
-            metrics::counter!("rustig_events_unresolved_total")
-                .increment(self.unresolved.len() as u64);
             self.unresolved.clear();
             self.newly_waiting.extend(first);
         }
@@ -614,6 +612,37 @@ impl Batch {
                  import adds the student ([directory] unresolved_hold)"
             );
         }
+    }
+}
+
+/// Counts a committed batch: each event by its outcome and type (`rejected` input has no
+/// trustworthy type), and what went to quarantine.
+fn count(source: &str, out: &[Accepted], events: &[Event]) {
+    let mut events = events.iter();
+    let (mut rejected, mut conflicts) = (0, 0);
+    for a in out {
+        let (kind, outcome) = match a {
+            Accepted::Rejected { .. } => {
+                rejected += 1;
+                metrics::event(source, "invalid", "rejected");
+                continue;
+            }
+            Accepted::New { .. } => (events.next(), "new"),
+            Accepted::Stale { .. } => (events.next(), "stale"),
+            Accepted::Duplicate { .. } => (events.next(), "duplicate"),
+            Accepted::Conflict { .. } => {
+                conflicts += 1;
+                (events.next(), "conflict")
+            }
+        };
+        let kind = kind.map_or("invalid", |e| e.type_name());
+        metrics::event(source, kind, outcome);
+    }
+    if rejected > 0 {
+        metrics::quarantined(source, "rejected", rejected);
+    }
+    if conflicts > 0 {
+        metrics::quarantined(source, "conflict", conflicts);
     }
 }
 
@@ -640,7 +669,14 @@ fn plan_event(
         delivered,
     };
     let p = plan(event, &facts, ctx.dir, policy, ctx.now);
+    for n in &p.notices {
+        metrics::planned(
+            &n.school,
+            n.reasons.last().map_or("entered", |r| r.rule.name()),
+        );
+    }
     for s in &p.suppressed {
+        metrics::suppressed(&s.school, s.rule);
         tracing::debug!(event = %s.event_id, recipient = ?s.recipient, rule = s.rule, "suppressed: {}", s.why);
     }
     if let Some(obs) = ctx.observer {

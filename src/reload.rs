@@ -171,19 +171,24 @@ impl Reloader {
         config: Config,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, ReloadError> {
-        let _one = self.lock.lock().await;
-        // The directory file, or what `import-directory` stored while we ran.
-        let dir = initial_directory(&config, &*self.store, now).await?;
-        for key in restart_only_changes(&self.shared.config(), &config) {
-            tracing::warn!(
-                file = %config.file.display(),
-                key,
-                "config key changed, but it only takes effect at the next restart; the running \
-                 daemon keeps the old value"
-            );
+        let result = async {
+            let _one = self.lock.lock().await;
+            // The directory file, or what `import-directory` stored while we ran.
+            let dir = initial_directory(&config, &*self.store, now).await?;
+            for key in restart_only_changes(&self.shared.config(), &config) {
+                tracing::warn!(
+                    file = %config.file.display(),
+                    key,
+                    "config key changed, but it only takes effect at the next restart; the \
+                     running daemon keeps the old value"
+                );
+            }
+            self.shared.set_config(config);
+            self.apply(dir, now).await
         }
-        self.shared.set_config(config);
-        self.apply(dir, now).await
+        .await;
+        crate::observe::metrics::reload(result.is_ok());
+        result
     }
 
     /// Reads the config file in force again (as `SIGHUP` does) and applies it.
@@ -192,7 +197,13 @@ impl Reloader {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, ReloadError> {
         let path = self.shared.config().file.clone();
-        let config = Config::load(&path).map_err(ReloadError::Config)?;
+        let config = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::observe::metrics::reload(false);
+                return Err(ReloadError::Config(e));
+            }
+        };
         self.reload(config, now).await
     }
 
