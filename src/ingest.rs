@@ -69,6 +69,10 @@ impl Ingestor {
         &self.shared
     }
 
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Batches refused since start because the quarantine was full (`[quarantine]
     /// max_bytes`), for health and metrics.
     pub fn quarantine_full_refusals(&self) -> u64 {

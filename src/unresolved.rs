@@ -28,6 +28,12 @@ pub async fn run(ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>, mut stop: watch
         if let Err(e) = ingestor.expire_unresolved(now).await {
             tracing::warn!(error = %e, "cannot expire the events that waited for their student");
         }
+        // Retention (AVG): they name a student; they go with the events' contents.
+        let keep = ingestor.shared().config().retention.events;
+        let before = now.checked_sub_signed(keep).unwrap_or(now);
+        if let Err(e) = ingestor.store().unresolved().forget(before).await {
+            tracing::warn!(error = %e, "cannot purge old unresolved events");
+        }
         let every = interval(ingestor.shared().config().unresolved_hold);
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -213,3 +213,43 @@ fn check_and_simulate_into_a_closed_pipe_end_quietly() {
         "tests/fixtures/simulate/month-events.ndjson",
     ]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_the_directory_does_not_list_is_said_once_by_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let http = common::free_port();
+    let config = write_config(tmp.path(), http, "");
+    let err = tmp.path().join("stderr");
+    let child = run(&config, &err);
+    common::wait_ready(http).await;
+    let client = reqwest::Client::new();
+    for batch in [["evt-u1", "evt-u2"], ["evt-u3", "evt-u4"]] {
+        let body = batch
+            .iter()
+            .map(|id| common::grade_line(id, "s-9999", "2026-11-20T21:14:00+01:00"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(common::post_events(&client, http, body).await, Some(202));
+    }
+    let text = wait_for(&err, "batch accepted").await;
+    // Both batches are in before the daemon stops.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&err)
+            .unwrap()
+            .matches("batch accepted")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(child);
+    let text = std::fs::read_to_string(&err).unwrap_or(text);
+    let warned: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("unresolved"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{text}");
+    assert!(warned[0].contains("student=s-9999"), "{}", warned[0]);
+}

@@ -95,4 +95,8 @@ pub trait UnresolvedStore: Send + Sync {
     async fn counts(&self) -> Result<Vec<UnresolvedCount>>;
     /// The row of one event, waiting or dead.
     async fn of_event(&self, event_id: &str) -> Result<Option<Unresolved>>;
+    /// Retention (AVG): rows about events older than `before` go, with the events' contents.
+    async fn forget(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// A student's erasure: every row naming them.
+    async fn forget_student(&self, student: &str) -> Result<u64>;
 }

@@ -66,6 +66,22 @@ impl UnresolvedStore for PgStore {
             .collect())
     }
 
+    async fn forget(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM unresolved WHERE since < $1")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn forget_student(&self, student: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM unresolved WHERE student = $1")
+            .bind(student)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn of_event(&self, event_id: &str) -> Result<Option<Unresolved>> {
         let row: Option<UnresolvedTuple> = sqlx::query_as(&format!(
             "SELECT {UNRESOLVED_COLUMNS} FROM unresolved WHERE event_id = $1"
