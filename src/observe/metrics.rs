@@ -283,8 +283,7 @@ pub fn reload(ok: bool) {
     counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
 }
 
-/// Set at scrape, from the store's counts. `channel` is `None` while the store does not
-/// count per channel (it is then `all`).
+/// Set at scrape, from the store's counts; `channel` `None` is `all` (every channel).
 pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
     let channel = channel.unwrap_or("all").to_owned();
     gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel, "state" => state.to_owned())
