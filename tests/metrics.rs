@@ -523,7 +523,11 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
     };
     assert_eq!((notices("sent"), notices("pending")), (planned as f64, 0.0));
     assert_eq!(
-        value(&after, "rustig_notices_overdue", &[("school", "coornhert")]),
+        value(
+            &after,
+            "rustig_oldest_pending_overdue_seconds",
+            &[("school", "coornhert")]
+        ),
         0.0
     );
     assert_eq!(value(&after, "rustig_store_up", &[]), 1.0);

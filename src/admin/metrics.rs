@@ -97,9 +97,9 @@ async fn scrape(state: &AdminState) {
     let now = state.clock.now();
     for school in schools {
         match views.oldest_pending(school, now).await {
-            Ok((oldest, overdue)) => {
+            Ok((oldest, _)) => {
                 let age = oldest.map_or(chrono::Duration::zero(), |t| now - t);
-                metrics::overdue(school, age, overdue);
+                metrics::overdue(school, age);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: the store did not answer");

@@ -50,8 +50,6 @@ pub const RELOADS: &str = "rustig_config_reloads_total";
 pub const NOTICES: &str = "rustig_notices";
 /// Seconds since the oldest pending notice of a `school` became due (0 when none is overdue).
 pub const OLDEST_OVERDUE: &str = "rustig_oldest_pending_overdue_seconds";
-/// Pending notices of a `school` whose due instant has passed.
-pub const OVERDUE: &str = "rustig_notices_overdue";
 /// 1 when a `source` is connected (or listening), else 0.
 pub const SOURCE_CONNECTED: &str = "rustig_source_connected";
 /// Messages waiting upstream for a `source`, where its broker reports it.
@@ -78,7 +76,6 @@ pub const ALL: &[&str] = &[
     RELOADS,
     NOTICES,
     OLDEST_OVERDUE,
-    OVERDUE,
     SOURCE_CONNECTED,
     SOURCE_LAG,
     STORE_UP,
@@ -195,7 +192,6 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Seconds since the oldest pending notice became due (0: none overdue)."
     );
-    describe_gauge!(OVERDUE, "Pending notices whose due instant has passed.");
     describe_gauge!(SOURCE_CONNECTED, "1 when the source is connected, else 0.");
     describe_gauge!(
         SOURCE_LAG,
@@ -290,10 +286,10 @@ pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
         .set(count as f64);
 }
 
-pub fn overdue(school: &str, oldest: chrono::Duration, count: i64) {
+/// How long the oldest pending notice of `school` has been due (negative: not yet, 0).
+pub fn overdue(school: &str, oldest: chrono::Duration) {
     let secs = oldest.num_milliseconds().max(0) as f64 / 1000.0;
     gauge!(OLDEST_OVERDUE, "school" => school.to_owned()).set(secs);
-    gauge!(OVERDUE, "school" => school.to_owned()).set(count as f64);
 }
 
 pub fn source(name: &str, connected: bool, lag: Option<u64>) {
@@ -334,7 +330,7 @@ mod tests {
             claim_batch(3);
             reload(true);
             notices("coornhert", None, "pending", 2);
-            overdue("coornhert", chrono::Duration::seconds(-5), 0);
+            overdue("coornhert", chrono::Duration::seconds(-5));
             source("http 127.0.0.1:8425", true, Some(0));
             store_up(true);
         });
