@@ -858,3 +858,51 @@ fn the_readme_lists_every_metric() {
         );
     }
 }
+
+/// `/readyz`'s store check in process: a migration the database lacks is named, and a
+/// source that is not connected is named too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_names_a_missing_migration_and_a_disconnected_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rustig.db", tmp.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let config = rustig::config::Config::parse(
+        Path::new("rustig.toml"),
+        "timezone = \"Europe/Amsterdam\"\n[schools.coornhert]\n",
+    )
+    .unwrap();
+    let shared = rustig::shared::Shared::new(config, Default::default());
+    let clock: std::sync::Arc<dyn rustig::clock::Clock> =
+        std::sync::Arc::new(rustig::clock::SystemClock);
+    let source = rustig::source::health::SourceHealth::new("nats SIS/rustig");
+    source.set_connected(true);
+    let state = rustig::admin::AdminState::new(store.clone(), shared, clock)
+        .with_sources(vec![source.clone()]);
+    assert_eq!(
+        rustig::admin::health::not_ready(&state).await,
+        Vec::<String>::new()
+    );
+
+    // As if an older build had migrated the database (or another is migrating it now).
+    let latest: i64 = {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let v = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
+            .bind(v)
+            .execute(&pool)
+            .await
+            .unwrap();
+        v
+    };
+    source.set_connected(false);
+    assert_eq!(
+        rustig::admin::health::not_ready(&state).await,
+        [
+            format!("store: migrations not applied: {latest}"),
+            "source nats SIS/rustig: not connected".to_string()
+        ]
+    );
+}
