@@ -148,7 +148,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         let _ = reloader.prefs_keys.set(state.keys.clone());
         links = Some(Arc::new(crate::prefs::links::LinkMaker {
             keys: state.keys.clone(),
-            config: cfg,
+            shared: shared.clone(),
+            started_with: cfg,
         }));
         prefs = Some(state);
     }
@@ -180,6 +181,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    // Choices made through another instance's page (PostgreSQL); whether or not this one
+    // serves the page, it plans with them.
+    tasks.spawn(crate::prefs::follow::run(
+        store.clone(),
+        ingestor.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     tasks.spawn(crate::retention::run(
         store.clone(),
         shared.clone(),
