@@ -1217,3 +1217,23 @@ impl Tx for PgTx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::choice_of_payload;
+    use crate::store::preference::ChoiceChanged;
+
+    #[test]
+    fn choice_notifications_skip_our_own_and_read_the_person() {
+        let p = r#"{"from":"b1","school":"coornhert","person":"g-2001"}"#;
+        assert_eq!(
+            choice_of_payload(p, "a1"),
+            Some(Some(ChoiceChanged::Person {
+                school: "coornhert".into(),
+                person: "g-2001".into()
+            }))
+        );
+        assert_eq!(choice_of_payload(p, "b1"), Some(None));
+        assert_eq!(choice_of_payload("", "a1"), None);
+    }
+}
