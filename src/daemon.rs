@@ -74,11 +74,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let store = crate::store::open(&config.store_url).await?;
     let directory = initial_directory(&config, &*store, clock.now()).await?;
     let renderer = Arc::new(Renderer::load(config.templates_dir.as_deref())?);
-    let email = EmailChannel::new(&config.email)
-        .await
-        .map_err(|e| DaemonError::Email(e.to_string()))?;
+    let email = Arc::new(
+        EmailChannel::new(&config.email)
+            .await
+            .map_err(|e| DaemonError::Email(e.to_string()))?,
+    );
     let channels = crate::send::setup::add_configured(
-        Channels::default().with(ChannelKind::Email, Arc::new(email)),
+        Channels::default().with(ChannelKind::Email, email.clone()),
         &config,
     )?;
     // Not `counts()`: counting a large backlog would delay the start by seconds.
@@ -158,6 +160,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     if let Some(cfg) = admin_cfg {
         let state = crate::admin::AdminState::new(store.clone(), shared.clone(), clock.clone())
             .with_sources(health.clone())
+            .with_email(email.clone())
             .with_daemon(ingestor.clone(), reloader.clone())
             .with_prefs(prefs.clone());
         let server = crate::admin::AdminServer::bind(&cfg, state).await?;
