@@ -162,7 +162,10 @@ async fn an_untrusted_relay_certificate_shows_in_the_status_with_what_it_holds()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("held by a relay fault: 4 messages"), "{text}");
+    assert!(
+        text.contains("held by a relay fault: 4 pending notices"),
+        "{text}"
+    );
     // One handshake was tried, nothing was accepted.
     assert!(pf.message_ids().is_empty(), "{}", pf.log());
     assert_eq!(

@@ -125,15 +125,74 @@ async fn a_choice_on_one_instance_reaches_the_other_at_once() {
     assert!(!reasons(&db, "g-0", "g-2001").await.contains("preference"));
 
     // Anna switches to weekly through A's page.
-    let keys = Keyring::load(&tmp.path().join("links.key")).unwrap();
+    choose_weekly(tmp.path(), pages[0], "g-2001").await;
+    // A re-planned the pending notice in the shared store.
+    assert!(reasons(&db, "g-0", "g-2001").await.contains("preference"));
+
+    // B plans the next grade with Anna's choice, without a reload: a notification away.
+    let started = Instant::now();
+    let n = until_b_plans_with(&db, https[1], "g-2001", 0).await;
+    // Peter chose nothing: still the school's rules alone.
+    assert!(!reasons(&db, &format!("g-{n}"), "g-2002")
+        .await
+        .contains("preference"));
+    eprintln!(
+        "B planned with the choice after {:?} ({n} grade(s))",
+        started.elapsed()
+    );
+
+    // The notification connections are cut (a PostgreSQL restart, a proxy's idle timeout):
+    // they reconnect, and the next choice still reaches B.
+    let schema_channel = format!(
+        "rustig_prefs_{}",
+        hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(pg.schema.as_bytes())[..8])
+    );
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'LISTEN%' AND query LIKE '%' || $1 || '%'",
+    )
+    .bind(&schema_channel)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(cut, vec![true, true], "both instances' listeners");
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    choose_weekly(tmp.path(), pages[0], "g-2002").await;
+    until_b_plans_with(&db, https[1], "g-2002", n).await;
+}
+
+/// Posts grades to B (numbered after `after`) until B plans `guardian`'s notice with a
+/// `preference` step; returns the number of the grade that had it.
+async fn until_b_plans_with(db: &sqlx::PgPool, b: u16, guardian: &str, after: usize) -> usize {
+    let started = Instant::now();
+    let mut n = after;
+    loop {
+        n += 1;
+        let id = format!("g-{n}");
+        post_grade(b, &id).await;
+        if reasons(db, &id, guardian).await.contains("preference") {
+            return n;
+        }
+        assert!(
+            started.elapsed() < StdDuration::from_secs(15),
+            "B still plans without {guardian}'s choice after {} grades",
+            n - after
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+/// A guardian chooses a weekly digest through the page on `page`.
+async fn choose_weekly(tmp: &Path, page: u16, guardian: &str) {
+    let keys = Keyring::load(&tmp.join("links.key")).unwrap();
     let token = keys.sign(
         "coornhert",
         Role::Guardian,
-        "g-2001",
+        guardian,
         Utc::now(),
         Duration::days(30),
     );
-    let link = format!("http://localhost:{}/p/{token}", pages[0]);
+    let link = format!("http://localhost:{page}/p/{token}");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -162,29 +221,4 @@ async fn a_choice_on_one_instance_reaches_the_other_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    // A re-planned the pending notice in the shared store.
-    assert!(reasons(&db, "g-0", "g-2001").await.contains("preference"));
-
-    // B plans the next grade with Anna's choice, without a reload: a notification away.
-    let started = Instant::now();
-    let mut n = 0;
-    loop {
-        n += 1;
-        let id = format!("g-{n}");
-        post_grade(https[1], &id).await;
-        if reasons(&db, &id, "g-2001").await.contains("preference") {
-            // Peter chose nothing: still the school's rules alone.
-            assert!(!reasons(&db, &id, "g-2002").await.contains("preference"));
-            break;
-        }
-        assert!(
-            started.elapsed() < StdDuration::from_secs(15),
-            "B still plans without Anna's choice after {n} grades"
-        );
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
-    eprintln!(
-        "B planned with the choice after {:?} ({n} grade(s))",
-        started.elapsed()
-    );
 }

@@ -35,7 +35,7 @@ pub struct Status {
     /// relay's last refusal. Empty in `rustig status`, which counts the held messages in
     /// `held_by_relay_fault` instead.
     pub channels: Vec<ChannelStatus>,
-    /// Pending messages whose last try was held by a relay fault (from the store).
+    /// Pending email notices whose last try met a relay fault (from the store).
     pub held_by_relay_fault: i64,
     /// Inputs that could not be accepted, kept for replay or discarding.
     pub quarantined: i64,
@@ -312,7 +312,7 @@ pub fn text(s: &Status) -> String {
     if s.held_by_relay_fault > 0 {
         let _ = writeln!(
             out,
-            "held by a relay fault: {} messages (see the daemon's log or /v1/status)",
+            "held by a relay fault: {} pending notices (see the daemon's log or /v1/status)",
             s.held_by_relay_fault
         );
     }
