@@ -3,7 +3,8 @@
 //! state, overdue), the sources and the store are set here at each scrape, from the same
 //! store queries `/v1/status` uses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -12,14 +13,25 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::{AdminState, Routes};
 use crate::observe::metrics;
+use crate::store::admin::StateCount;
 use crate::store::health::PROBE_TIMEOUT;
 
 /// The exposition format's content type (Prometheus text 0.0.4).
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every state a notice can be in: each gets a series per school, 0 when empty, so a state
-/// that empties shows 0 instead of its last value.
+/// Every state a notice can be in: each gets a series per school from the first scrape.
 const STATES: [&str; 5] = ["pending", "claimed", "sent", "dead", "cancelled"];
+
+/// The channel label while the store counts per school and state only.
+const CHANNEL_ALL: &str = "all";
+
+/// (school, channel, state) of every `rustig_notices` series this process has exported.
+static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
+
+/// The channel of a count (`all` until the store counts per channel).
+fn channel_of(_c: &StateCount) -> &str {
+    CHANNEL_ALL
+}
 
 pub fn routes() -> Routes {
     Routes::default().read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
@@ -60,14 +72,26 @@ async fn scrape(state: &AdminState) {
     let config = state.shared.config();
     let mut schools: BTreeSet<&str> = config.schools.keys().map(String::as_str).collect();
     schools.extend(counts.iter().map(|c| c.school.as_str()));
-    for school in &schools {
-        for st in STATES {
-            let n = counts
-                .iter()
-                .filter(|c| c.school == *school && c.state == st)
-                .map(|c| c.count)
-                .sum();
-            metrics::notices(school, None, st, n);
+    // The guard must not live across an await.
+    {
+        // Every state of every school and channel seen so far, 0 unless counted now: a state
+        // that empties shows 0, not its last value.
+        let mut series = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        for school in &schools {
+            for st in STATES {
+                series.insert((school.to_string(), CHANNEL_ALL.to_string(), st.to_string()));
+            }
+        }
+        let mut now_counts: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        for c in &counts {
+            let key = (c.school.clone(), channel_of(c).to_string(), c.state.clone());
+            *now_counts.entry(key).or_default() += c.count;
+        }
+        series.extend(now_counts.keys().cloned());
+        for key in series.iter() {
+            let (school, channel, st) = key;
+            let n = now_counts.get(key).copied().unwrap_or(0);
+            metrics::notices(school, Some(channel), st, n);
         }
     }
     // A small table (only the exceptions), grouped by school.
@@ -83,9 +107,9 @@ async fn scrape(state: &AdminState) {
     let now = state.clock.now();
     for school in schools {
         match views.oldest_pending(school, now).await {
-            Ok((oldest, overdue)) => {
+            Ok((oldest, _)) => {
                 let age = oldest.map_or(chrono::Duration::zero(), |t| now - t);
-                metrics::overdue(school, age, overdue);
+                metrics::overdue(school, age);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics: the store did not answer");

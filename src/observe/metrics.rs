@@ -53,8 +53,6 @@ pub const NOTICES: &str = "rustig_notices";
 pub const UNRESOLVED: &str = "rustig_events_unresolved";
 /// Seconds since the oldest pending notice of a `school` became due (0 when none is overdue).
 pub const OLDEST_OVERDUE: &str = "rustig_oldest_pending_overdue_seconds";
-/// Pending notices of a `school` whose due instant has passed.
-pub const OVERDUE: &str = "rustig_notices_overdue";
 /// 1 when a `source` is connected (or listening), else 0.
 pub const SOURCE_CONNECTED: &str = "rustig_source_connected";
 /// Messages waiting upstream for a `source`, where its broker reports it.
@@ -82,7 +80,6 @@ pub const ALL: &[&str] = &[
     NOTICES,
     UNRESOLVED,
     OLDEST_OVERDUE,
-    OVERDUE,
     SOURCE_CONNECTED,
     SOURCE_LAG,
     STORE_UP,
@@ -120,16 +117,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(SEND_DURATION.into()), SEND_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(LATENESS.into()), LATENESS_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), CLAIM_BUCKETS)
-                })
-                .expect("fixed, non-empty bucket lists");
-            let recorder = builder.build_recorder();
+            let recorder = recorder();
             let handle = recorder.handle();
             if ::metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
@@ -139,6 +127,17 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The recorder with rustig's histogram buckets (without them the exporter would render
+/// summaries, which cannot be aggregated across instances).
+fn recorder() -> metrics_exporter_prometheus::PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(SEND_DURATION.into()), SEND_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LATENESS.into()), LATENESS_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), CLAIM_BUCKETS))
+        .expect("fixed, non-empty bucket lists")
+        .build_recorder()
 }
 
 /// The handle [`install`] made, if it ran in this process.
@@ -197,7 +196,6 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Seconds since the oldest pending notice became due (0: none overdue)."
     );
-    describe_gauge!(OVERDUE, "Pending notices whose due instant has passed.");
     describe_gauge!(
         UNRESOLVED,
         "Events for a student the directory does not list, by school and state (waiting, dead)."
@@ -289,8 +287,7 @@ pub fn reload(ok: bool) {
     counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
 }
 
-/// Set at scrape, from the store's counts. `channel` is `None` while the store does not
-/// count per channel (it is then `all`).
+/// Set at scrape, from the store's counts; `channel` `None` is `all` (every channel).
 pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
     let channel = channel.unwrap_or("all").to_owned();
     gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel, "state" => state.to_owned())
@@ -303,10 +300,10 @@ pub fn unresolved(school: &str, waiting: i64, dead: i64) {
     gauge!(UNRESOLVED, "school" => school.to_owned(), "state" => "dead").set(dead as f64);
 }
 
-pub fn overdue(school: &str, oldest: chrono::Duration, count: i64) {
+/// How long the oldest pending notice of `school` has been due (negative: not yet, 0).
+pub fn overdue(school: &str, oldest: chrono::Duration) {
     let secs = oldest.num_milliseconds().max(0) as f64 / 1000.0;
     gauge!(OLDEST_OVERDUE, "school" => school.to_owned()).set(secs);
-    gauge!(OVERDUE, "school" => school.to_owned()).set(count as f64);
 }
 
 pub fn source(name: &str, connected: bool, lag: Option<u64>) {
@@ -318,4 +315,64 @@ pub fn source(name: &str, connected: bool, lag: Option<u64>) {
 
 pub fn store_up(up: bool) {
     gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every helper records under a name of [`ALL`], histograms with buckets, and nothing
+    /// else is exported.
+    #[test]
+    fn the_helpers_record_every_listed_name_and_histograms_have_buckets() {
+        let recorder = recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, || {
+            describe();
+            gauge!(BUILD_INFO, "version" => "test").set(1.0);
+            zero([ChannelKind::Email]);
+            event("http", "grade.entered", "new");
+            quarantined("http", "rejected", 1);
+            ingest_refused("http");
+            planned("coornhert", "quiet_hours");
+            suppressed("coornhert", "consent");
+            sent(ChannelKind::Email, Duration::from_millis(3));
+            send_failed(ChannelKind::Email, true, Duration::from_millis(3));
+            gone(ChannelKind::Email, 1);
+            dead(ChannelKind::Email);
+            lateness(ChannelKind::Email, chrono::Duration::seconds(2));
+            claim_batch(3);
+            reload(true);
+            notices("coornhert", None, "pending", 2);
+            overdue("coornhert", chrono::Duration::seconds(-5));
+            source("http 127.0.0.1:8425", true, Some(0));
+            store_up(true);
+        });
+        handle.run_upkeep();
+        let text = handle.render();
+        for name in ALL {
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{name} missing:\n{text}"
+            );
+        }
+        for name in [SEND_DURATION, LATENESS, CLAIM_BATCH] {
+            assert!(text.contains(&format!("# TYPE {name} histogram")), "{text}");
+        }
+        assert!(text.contains("rustig_oldest_pending_overdue_seconds{school=\"coornhert\"} 0"));
+        assert!(text
+            .contains("rustig_notices{school=\"coornhert\",channel=\"all\",state=\"pending\"} 2"));
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|b| ALL.contains(b))
+                .unwrap_or(name);
+            assert!(ALL.contains(&base), "{name} is not listed in ALL");
+        }
+    }
 }
