@@ -347,6 +347,7 @@ mod tests {
             overdue("coornhert", chrono::Duration::seconds(-5));
             source("http 127.0.0.1:8425", true, Some(0));
             store_up(true);
+            unresolved("coornhert", 1, 0);
         });
         handle.run_upkeep();
         let text = handle.render();
