@@ -116,9 +116,9 @@ pub struct Release {
     pub at: String,
     /// From now, humantime (`2h 3m`).
     pub from_now: String,
-    /// Notices due then, counted up to 10 000 (see `more`).
+    /// Notices due then, counted up to 1 000 (see `more`).
     pub notices: i64,
-    /// More than 10 000 notices are due then; `notices` and `holds` count the first 10 001.
+    /// More than 1 000 notices are due then; `notices` and `holds` count the first 1 001.
     pub more: bool,
     pub holds: Vec<Hold>,
 }
@@ -233,7 +233,7 @@ fn source_status(h: HealthSnapshot) -> SourceStatus {
 /// Per school: notices by state, the next release and what it holds, the oldest pending
 /// notice; the store's and every source's health; the config in force; version and uptime.
 #[utoipa::path(get, path = "/v1/status", tag = "views",
-    responses((status = 200, body = Status), (status = 503, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the status", body = Status), (status = 503, description = "the store does not answer", body = super::api::ErrorBody)))]
 async fn get_status(State(state): State<AdminState>) -> ApiResult<Status> {
     let now = state.clock.now();
     let config = state.shared.config();

@@ -56,7 +56,10 @@ pub struct NextRelease {
 /// How many notices of one release instant [`AdminQueries::next_release`] counts at most: a
 /// digest slot can hold a whole school's backlog (millions), and the status view must stay an
 /// index look-up whatever the backlog.
-pub const HOLDS_COUNTED: i64 = 10_000;
+pub const HOLDS_COUNTED: i64 = 1_000;
+
+/// How often the daemon folds the counters' changes ([`AdminQueries::fold_counts`]).
+pub const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One quarantined input; `raw` only when asked for one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,12 @@ pub trait AdminQueries: Send + Sync {
     async fn state_counts(&self) -> Result<Vec<StateCount>>;
     /// The first instant at or after `now` when pending notices of `school` are due.
     async fn next_release(&self, school: &str, now: DateTime<Utc>) -> Result<Option<NextRelease>>;
+    /// Moves the counters' pending changes into their totals, where a store keeps them apart
+    /// (PostgreSQL's delta rows, so two instances never wait on one counter row); the daemon
+    /// calls it every [`FOLD_EVERY`] so the deltas stay few whatever reads the counters.
+    async fn fold_counts(&self) -> Result<()> {
+        Ok(())
+    }
     /// The earliest due instant of the school's pending notices (an index minimum): when it
     /// has passed, the release is behind by that much.
     async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>>;

@@ -84,7 +84,7 @@ impl PgStore {
     /// Moves the counters' delta rows into `notice_counts` (migration 0060), by one instance at
     /// a time: the others read the deltas as they are. Called before each read of the
     /// counters, so the deltas stay as few as the changes between two reads.
-    async fn fold_counts(&self, tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<()> {
+    async fn fold_counts_in(&self, tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<()> {
         let mine: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || 'notice_counts', 0))",
         )
@@ -157,7 +157,7 @@ impl AdminQueries for PgStore {
     async fn state_counts(&self) -> Result<Vec<StateCount>> {
         let r = async {
             let mut tx = self.pool.begin().await?;
-            self.fold_counts(&mut tx).await?;
+            self.fold_counts_in(&mut tx).await?;
             let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
                 "SELECT school, channel, state, SUM(n)::bigint FROM ( \
                     SELECT school, channel, state, count AS n FROM notice_counts \
@@ -215,6 +215,17 @@ impl AdminQueries for PgStore {
             holds,
             more,
         }))
+    }
+
+    async fn fold_counts(&self) -> Result<()> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            self.fold_counts_in(&mut tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.health.observe(r)
     }
 
     async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>> {
