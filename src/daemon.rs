@@ -71,6 +71,8 @@ pub struct Running {
 
 /// Starts the daemon on `clock`.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, DaemonError> {
+    // Before anything counts; `GET /metrics` renders it (src/admin/metrics.rs).
+    let metrics = crate::observe::metrics::install();
     let store = crate::store::open(&config.store_url).await?;
     let directory = initial_directory(&config, &*store, clock.now()).await?;
     let renderer = Arc::new(Renderer::load(config.templates_dir.as_deref())?);
@@ -81,6 +83,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         Channels::default().with(ChannelKind::Email, Arc::new(email)),
         &config,
     )?;
+    crate::observe::metrics::zero(channels.kinds());
     // Not `counts()`: counting a large backlog would delay the start by seconds.
     let next_due = store.next_due().await?;
     tracing::info!(
@@ -202,6 +205,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    tasks.spawn(crate::observe::metrics::upkeep(metrics, stop_rx.clone()));
     tasks.spawn(crate::retention::run(
         store.clone(),
         shared.clone(),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::model::{Directory, Event, EventBody, EventError};
+use crate::observe::metrics;
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
 use crate::store::{Current, RecordKey, Store, StoreError, Tx};
@@ -151,6 +152,7 @@ impl Ingestor {
             if (used + cost).max(0) as u64 > max {
                 // Dropping the transaction rolls the whole batch back: nothing is acknowledged.
                 self.quarantine_full.fetch_add(1, Ordering::Relaxed);
+                metrics::ingest_refused(source);
                 return Err(StoreError::QuarantineFull { used, max });
             }
             for item in &quarantine {
@@ -195,10 +197,12 @@ impl Ingestor {
         tx.commit().await?;
         self.shared.wake.notify_one();
         let mut results = results.into_iter();
-        Ok(out
+        let out: Vec<Accepted> = out
             .into_iter()
             .map(|o| o.or_else(|| results.next()).expect("one result per event"))
-            .collect())
+            .collect();
+        count(source, &out, &events);
+        Ok(out)
     }
 
     /// Re-plans every record with pending notices (after a config or directory change).
@@ -453,6 +457,37 @@ impl Batch {
     }
 }
 
+/// Counts a committed batch: each event by its outcome and type (`rejected` input has no
+/// trustworthy type), and what went to quarantine.
+fn count(source: &str, out: &[Accepted], events: &[Event]) {
+    let mut events = events.iter();
+    let (mut rejected, mut conflicts) = (0, 0);
+    for a in out {
+        let (kind, outcome) = match a {
+            Accepted::Rejected { .. } => {
+                rejected += 1;
+                metrics::event(source, "invalid", "rejected");
+                continue;
+            }
+            Accepted::New { .. } => (events.next(), "new"),
+            Accepted::Stale { .. } => (events.next(), "stale"),
+            Accepted::Duplicate { .. } => (events.next(), "duplicate"),
+            Accepted::Conflict { .. } => {
+                conflicts += 1;
+                (events.next(), "conflict")
+            }
+        };
+        let kind = kind.map_or("invalid", |e| e.type_name());
+        metrics::event(source, kind, outcome);
+    }
+    if rejected > 0 {
+        metrics::quarantined(source, "rejected", rejected);
+    }
+    if conflicts > 0 {
+        metrics::quarantined(source, "conflict", conflicts);
+    }
+}
+
 fn record_key(e: &Event) -> RecordKey {
     (e.school.clone(), e.record.clone())
 }
@@ -476,7 +511,14 @@ fn plan_event(
         delivered,
     };
     let p = plan(event, &facts, ctx.dir, policy, ctx.now);
+    for n in &p.notices {
+        metrics::planned(
+            &n.school,
+            n.reasons.last().map_or("entered", |r| r.rule.name()),
+        );
+    }
     for s in &p.suppressed {
+        metrics::suppressed(&s.school, s.rule);
         tracing::debug!(event = %s.event_id, recipient = ?s.recipient, rule = s.rule, "suppressed: {}", s.why);
     }
     if let Some(obs) = ctx.observer {

@@ -32,7 +32,7 @@
 //! - [`admin`]: the operators' HTTP API (views, audited actions, probes) on the running
 //!   daemon; its status and event reports also serve `rustig status` and `rustig explain`.
 //! - [`clock`]: the only reader of the wall clock; [`listener`]: HTTP with the limits every
-//!   rustig listener needs.
+//!   rustig listener needs; [`observe`]: the Prometheus metrics every layer counts into.
 //!
 //! The benchmark (`rustig bench`) is a workspace member of its own, `bench/`.
 
@@ -43,6 +43,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod listener;
 pub mod model;
+pub mod observe;
 pub mod policy;
 pub mod prefs;
 pub mod reload;

@@ -320,7 +320,10 @@ async fn run(config: Config) -> Result<()> {
                     Ok(n) => tracing::info!(records = n, "config reloaded; pending notices re-planned"),
                     Err(e) => tracing::error!("reload failed: {e}"),
                 },
-                Err(errors) => tracing::error!("config not reloaded:\n{errors}"),
+                Err(errors) => {
+                    rustig::observe::metrics::reload(false);
+                    tracing::error!("config not reloaded:\n{errors}");
+                }
             },
         }
     }

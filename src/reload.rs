@@ -117,11 +117,16 @@ impl Reloader {
         config: Config,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, ReloadError> {
-        let _one = self.lock.lock().await;
-        // The directory file, or what `import-directory` stored while we ran.
-        let dir = initial_directory(&config, &*self.store, now).await?;
-        self.shared.set_config(config);
-        self.apply(dir, now).await
+        let result = async {
+            let _one = self.lock.lock().await;
+            // The directory file, or what `import-directory` stored while we ran.
+            let dir = initial_directory(&config, &*self.store, now).await?;
+            self.shared.set_config(config);
+            self.apply(dir, now).await
+        }
+        .await;
+        crate::observe::metrics::reload(result.is_ok());
+        result
     }
 
     /// Reads the config file in force again (as `SIGHUP` does) and applies it.
@@ -130,7 +135,13 @@ impl Reloader {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<usize, ReloadError> {
         let path = self.shared.config().file.clone();
-        let config = Config::load(&path).map_err(ReloadError::Config)?;
+        let config = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::observe::metrics::reload(false);
+                return Err(ReloadError::Config(e));
+            }
+        };
         self.reload(config, now).await
     }
 

@@ -17,6 +17,7 @@ pub use crate::store::outbox::message_key;
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
 use crate::model::{ChannelKind, Event};
+use crate::observe::metrics;
 use crate::policy::{release, NoticeKind};
 use crate::render::{Item, MessageInput, Renderer};
 use crate::send::failure_log::{FailureKind, FailureLog, Line};
@@ -158,6 +159,7 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return Ok(sent);
             }
+            metrics::claim_batch(claimed.len());
             let ids: Vec<String> = claimed
                 .iter()
                 .map(|n| n.event_id.clone())
@@ -352,8 +354,17 @@ impl Dispatcher {
             let decision = release::give_up(&g, error, policy, &rules, now);
             return (ids, self.record(&group, decision, now).await);
         };
+        let started = std::time::Instant::now();
         let Delivery { result, gone } = channel.deliver(&outgoing).await;
+        let took = started.elapsed();
+        match &result {
+            Ok(()) => metrics::sent(outgoing.channel, took),
+            Err(e) => {
+                metrics::send_failed(outgoing.channel, matches!(e, SendError::Permanent(_)), took)
+            }
+        }
         if !gone.is_empty() {
+            metrics::gone(outgoing.channel, gone.len());
             if let Err(e) = delivery::record_gone(
                 &*self.store,
                 &self.shared,
@@ -394,6 +405,9 @@ impl Dispatcher {
         let attempts = g.attempts + 1;
         match &decision {
             release::Decision::Sent { at } => {
+                if let Some(due) = group.iter().map(|n| n.due_at).min() {
+                    metrics::lateness(outgoing.channel, *at - due);
+                }
                 tracing::info!(key = %outgoing.key, channel = outgoing.channel.as_str(), role = outgoing.role.as_str(), notices = group.len(), "message sent");
                 if let Some(obs) = &self.observer {
                     obs(&SentMessage {
@@ -416,9 +430,23 @@ impl Dispatcher {
         (ids, self.record(&group, decision, now).await)
     }
 
+    /// The outcome the store records for a decision, counting a dead message.
+    async fn record(
+        &self,
+        group: &[StoredNotice],
+        decision: release::Decision,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let outcome = self.outcome(group, decision, now).await;
+        if matches!(outcome, Outcome::Dead { .. }) {
+            metrics::dead(group[0].channel);
+        }
+        outcome
+    }
+
     /// The outcome the store records for a decision; an email fallback stores its new
     /// notices first (a crash in between only repeats the same no-op insert).
-    async fn record(
+    async fn outcome(
         &self,
         group: &[StoredNotice],
         decision: release::Decision,

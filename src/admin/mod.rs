@@ -9,13 +9,12 @@
 //! line to [`routes`]:
 //!
 //! ```ignore
-//! // src/metrics.rs
-//! pub fn admin_routes() -> admin::Routes {
-//!     admin::Routes::default()
-//!         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
+//! // src/admin/metrics.rs
+//! pub fn routes() -> Routes {
+//!     Routes::default().read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
 //! }
 //! // src/admin/mod.rs, fn routes():
-//!     .merge(crate::metrics::admin_routes())
+//!     .merge(metrics::routes())
 //! ```
 //!
 //! Handlers take `State<AdminState>` (store, config and directory, clock, sources, audit)
@@ -28,6 +27,7 @@ pub mod api;
 pub mod auth;
 pub mod event;
 pub mod health;
+pub mod metrics;
 pub mod preferences;
 pub mod status;
 pub mod views;
@@ -144,6 +144,7 @@ impl Routes {
 pub fn routes() -> Routes {
     Routes::default()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(status::routes())
         .merge(views::routes())
         .merge(actions::routes())

@@ -37,6 +37,32 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The stable snake_case name (as serialized), for metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Entered => "entered",
+            Rule::Late => "late",
+            Rule::Settle => "settle",
+            Rule::ClassroomRelease => "classroom_release",
+            Rule::NextLesson => "next_lesson",
+            Rule::Embargo => "embargo",
+            Rule::MaxHold => "max_hold",
+            Rule::ReportHours => "report_hours",
+            Rule::GuardianDelay => "guardian_delay",
+            Rule::QuietHours => "quiet_hours",
+            Rule::Weekend => "weekend",
+            Rule::Holiday => "holiday",
+            Rule::DigestSlot => "digest_slot",
+            Rule::PersonalDigest => "personal_digest",
+            Rule::Preference => "preference",
+            Rule::DailyCap => "daily_cap",
+            Rule::Fallback => "fallback",
+            Rule::Resend => "resend",
+            Rule::Released => "released",
+            Rule::Cancelled => "cancelled",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Rule::Entered => "entered",
@@ -85,6 +111,40 @@ impl Reason {
             from,
             to,
             detail: detail.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    /// Metric labels and the stored reasons name a rule the same way.
+    #[test]
+    fn a_rules_name_is_its_serialized_form() {
+        for rule in [
+            Rule::Entered,
+            Rule::Late,
+            Rule::Settle,
+            Rule::ClassroomRelease,
+            Rule::NextLesson,
+            Rule::Embargo,
+            Rule::MaxHold,
+            Rule::ReportHours,
+            Rule::GuardianDelay,
+            Rule::QuietHours,
+            Rule::Weekend,
+            Rule::Holiday,
+            Rule::DigestSlot,
+            Rule::PersonalDigest,
+            Rule::Preference,
+            Rule::DailyCap,
+            Rule::Fallback,
+            Rule::Resend,
+            Rule::Released,
+            Rule::Cancelled,
+        ] {
+            assert_eq!(serde_json::to_value(rule).unwrap(), rule.name());
         }
     }
 }

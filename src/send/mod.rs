@@ -157,6 +157,11 @@ impl Channels {
     pub fn get(&self, kind: ChannelKind) -> Option<&Arc<dyn Channel>> {
         self.map.get(&kind)
     }
+
+    /// The kinds configured, in no particular order.
+    pub fn kinds(&self) -> impl Iterator<Item = ChannelKind> + '_ {
+        self.map.keys().copied()
+    }
 }
 
 /// Accepts everything and sends nothing: `simulate` renders through the real path and

@@ -169,6 +169,10 @@ pub trait Store: Send + Sync {
         let probe = health::probe(async { self.counts().await.map(|c| c.pending) }).await;
         health::HealthState::new("unknown").snapshot(probe, 0, 0)
     }
+    /// Migrations this build carries that the database has not applied (empty when its
+    /// schema is current). `/readyz` asks it: it is also the query that shows the store
+    /// answers.
+    async fn migrations_missing(&self) -> Result<Vec<i64>>;
     /// Resolves when another process may have made something due sooner than this one
     /// knows (several instances on one database). A store no one else writes never does.
     async fn changed(&self) {
@@ -318,6 +322,16 @@ pub(crate) fn delivered_by_record(
         });
     }
     Ok(out)
+}
+
+/// The versions of `migrator` that are not in `applied`.
+pub(crate) fn missing_migrations(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<i64> {
+    migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect()
 }
 
 /// Opens the store named by a URL, applying migrations.

@@ -58,6 +58,9 @@ const POLL: Duration = Duration::from_secs(30);
 /// Unit separator between the parts of an advisory-lock key.
 const SEP: char = '\u{1f}';
 
+/// The schema this build expects, applied at open.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
 pub struct PgStore {
     pool: PgPool,
     health: Arc<HealthState>,
@@ -96,7 +99,7 @@ impl PgStore {
                 "postgres: no schema of the search_path exists; create it first".into(),
             )
         })?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         let digest = hex::encode(&Sha256::digest(schema.as_bytes())[..8]);
         let channel = format!("rustig_due_{digest}");
         let health = Arc::new(HealthState::new("postgres"));
@@ -233,6 +236,15 @@ fn sort_claim(out: &mut [StoredNotice]) {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn migrations_missing(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.health.db(e))?;
+        Ok(super::missing_migrations(&MIGRATOR, &applied))
+    }
+
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
         self
     }

@@ -29,6 +29,9 @@ use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event, Role};
 use crate::policy::{Delivered, Notice, NoticeKind};
 
+/// The schema this build expects, applied at open.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
@@ -76,7 +79,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(opts)
             .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(SqliteStore {
             pool,
             health: HealthState::new("sqlite"),
@@ -127,6 +130,15 @@ fn ids_json(ids: &[i64]) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn migrations_missing(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.health.db(e))?;
+        Ok(super::missing_migrations(&MIGRATOR, &applied))
+    }
+
     fn snapshots(&self) -> &dyn super::snapshot::SnapshotStore {
         self
     }
