@@ -611,3 +611,178 @@ async fn postgres_counters_follow_every_change() {
     };
     counters_suite(rustig::store::open(&pg.url).await.unwrap(), &pg.url).await;
 }
+
+/// One change to the buffer, for the property below.
+#[derive(Debug, Clone)]
+enum Op {
+    /// (Re)plan record `r` of school `s`: its pending notices replaced by `n` on `channels`.
+    Plan {
+        s: usize,
+        r: usize,
+        n: usize,
+        channels: Vec<usize>,
+    },
+    Cancel(usize),
+    Release(usize),
+    /// Claim what is due by hour `h`, then finish the claim with outcome `o` for each.
+    ClaimFinish {
+        h: i64,
+        o: Vec<usize>,
+    },
+    ResendDead,
+    Purge,
+    Erase(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..2usize, 0..4usize, 0..3usize, proptest::collection::vec(0..5usize, 1..3))
+            .prop_map(|(s, r, n, channels)| Op::Plan { s, r, n, channels }),
+        1 => (0..20usize).prop_map(Op::Cancel),
+        1 => (0..20usize).prop_map(Op::Release),
+        3 => (0..6i64, proptest::collection::vec(0..4usize, 1..8))
+            .prop_map(|(h, o)| Op::ClaimFinish { h, o }),
+        1 => Just(Op::ResendDead),
+        1 => Just(Op::Purge),
+        1 => (0..4usize).prop_map(Op::Erase),
+    ]
+}
+
+async fn apply(store: &Arc<dyn Store>, op: &Op, version: &mut usize) {
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let h = Duration::hours(1);
+    let ids = |state: &'static str| {
+        let v = store.views();
+        async move {
+            v.notices(
+                &NoticeFilter {
+                    state: Some(state.into()),
+                    ..Default::default()
+                },
+                None,
+                1000,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.notice.id)
+            .collect::<Vec<_>>()
+        }
+    };
+    match op {
+        Op::Plan { s, r, n, channels } => {
+            *version += 1;
+            let school = ["s", "t"][*s];
+            let e = event(
+                &format!("e-{version}"),
+                school,
+                &format!("r{r}"),
+                &format!("st{r}"),
+            );
+            let mut notices = vec![];
+            for i in 0..*n {
+                for c in channels {
+                    let mut x = on(
+                        notice(&e, &format!("p{i}"), Role::Guardian, t0 + h * (i as i32)),
+                        ChannelKind::ALL[*c],
+                    );
+                    x.key = format!("{}-{c}", x.key);
+                    if !notices.iter().any(|y: &Notice| y.key == x.key) {
+                        notices.push(x);
+                    }
+                }
+            }
+            let mut tx = store.begin().await.unwrap();
+            tx.insert_events(&[&e], t0).await.unwrap();
+            tx.replace_pending(school, &e.record, &notices)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Op::Cancel(k) | Op::Release(k) => {
+            let pending = ids("pending").await;
+            if let Some(id) = pending.get(k % pending.len().max(1)) {
+                let reason = Reason::moved(Rule::Cancelled, t0, t0, "");
+                let v = store.views();
+                let _ = match op {
+                    Op::Cancel(_) => v.cancel_notice(*id, reason).await.unwrap(),
+                    _ => v.release_notice(*id, reason).await.unwrap(),
+                };
+            }
+        }
+        Op::ClaimFinish { h: hours, o } => {
+            let claimed = store
+                .claim_due(t0 + h * (*hours as i32), t0 + h * 100, 100)
+                .await
+                .unwrap();
+            let outcomes: Vec<(Vec<i64>, Outcome)> = claimed
+                .iter()
+                .zip(o.iter().cycle())
+                .map(|(n, k)| {
+                    let outcome = match k {
+                        0 => Outcome::Sent {
+                            message_key: format!("m-{}", n.id),
+                            at: t0,
+                        },
+                        1 => Outcome::Retry {
+                            error: "later".into(),
+                            at: t0 + h,
+                        },
+                        2 => Outcome::Dead {
+                            error: "gone".into(),
+                        },
+                        _ => Outcome::Defer {
+                            reason: Reason::moved(Rule::Entered, t0, t0 + h * 2, "cap"),
+                        },
+                    };
+                    (vec![n.id], outcome)
+                })
+                .collect();
+            store.finish(&outcomes).await.unwrap();
+        }
+        Op::ResendDead => {
+            store.resend_dead(None, t0).await.unwrap();
+        }
+        Op::Purge => {
+            store
+                .retention()
+                .purge_notices(t0 + h * 24 * 400, 5)
+                .await
+                .unwrap();
+        }
+        Op::Erase(r) => {
+            store
+                .retention()
+                .erase_student(&format!("st{r}"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn sqlite_counters_equal_the_count_after_any_sequence_of_changes() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cases = std::env::var("COUNTER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    runner
+        .run(&proptest::collection::vec(op(), 1..16), |ops| {
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/buffer.db", dir.path().display());
+                let store = rustig::store::open(&url).await.unwrap();
+                let mut version = 0;
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&store, op, &mut version).await;
+                    assert_counters(&*store, &url, &format!("step {i}: {op:?}")).await;
+                }
+            });
+            Ok(())
+        })
+        .unwrap();
+}
