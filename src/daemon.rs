@@ -76,11 +76,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     let store = crate::store::open(&config.store_url).await?;
     let directory = initial_directory(&config, &*store, clock.now()).await?;
     let renderer = Arc::new(Renderer::load(config.templates_dir.as_deref())?);
-    let email = EmailChannel::new(&config.email)
-        .await
-        .map_err(|e| DaemonError::Email(e.to_string()))?;
+    let email = Arc::new(
+        EmailChannel::new(&config.email)
+            .await
+            .map_err(|e| DaemonError::Email(e.to_string()))?,
+    );
     let channels = crate::send::setup::add_configured(
-        Channels::default().with(ChannelKind::Email, Arc::new(email)),
+        Channels::default().with(ChannelKind::Email, email.clone()),
         &config,
     )?;
     crate::observe::metrics::zero(channels.kinds());
@@ -151,7 +153,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
         let _ = reloader.prefs_keys.set(state.keys.clone());
         links = Some(Arc::new(crate::prefs::links::LinkMaker {
             keys: state.keys.clone(),
-            config: cfg,
+            shared: shared.clone(),
+            started_with: cfg,
         }));
         prefs = Some(state);
     }
@@ -160,6 +163,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     if let Some(cfg) = admin_cfg {
         let state = crate::admin::AdminState::new(store.clone(), shared.clone(), clock.clone())
             .with_sources(health.clone())
+            .with_email(email.clone())
             .with_daemon(ingestor.clone(), reloader.clone())
             .with_prefs(prefs.clone());
         let server = crate::admin::AdminServer::bind(&cfg, state).await?;
@@ -205,6 +209,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    // Choices made through another instance's page (PostgreSQL); whether or not this one
+    // serves the page, it plans with them.
+    tasks.spawn(crate::prefs::follow::run(
+        store.clone(),
+        ingestor.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
     tasks.spawn(crate::observe::metrics::upkeep(metrics, stop_rx.clone()));
     tasks.spawn(crate::retention::run(
         store.clone(),

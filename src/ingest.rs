@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::model::event::EVENT_TYPES;
 use crate::model::{Directory, Event, EventBody, EventError};
 use crate::observe::metrics;
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
@@ -201,7 +202,7 @@ impl Ingestor {
             .into_iter()
             .map(|o| o.or_else(|| results.next()).expect("one result per event"))
             .collect();
-        count(source, &out, &events);
+        count(source, &out, raws, &events);
         Ok(out)
     }
 
@@ -457,16 +458,17 @@ impl Batch {
     }
 }
 
-/// Counts a committed batch: each event by its outcome and type (`rejected` input has no
-/// trustworthy type), and what went to quarantine.
-fn count(source: &str, out: &[Accepted], events: &[Event]) {
+/// Counts a committed batch: each event by its outcome and type, and what went to
+/// quarantine. Rejected input is counted under the type it claims when that is a known one,
+/// else `invalid` (a label value from the input would be unbounded).
+fn count(source: &str, out: &[Accepted], raws: &[&[u8]], events: &[Event]) {
     let mut events = events.iter();
     let (mut rejected, mut conflicts) = (0, 0);
-    for a in out {
+    for (a, raw) in out.iter().zip(raws) {
         let (kind, outcome) = match a {
             Accepted::Rejected { .. } => {
                 rejected += 1;
-                metrics::event(source, "invalid", "rejected");
+                metrics::event(source, claimed_type(raw), "rejected");
                 continue;
             }
             Accepted::New { .. } => (events.next(), "new"),
@@ -486,6 +488,20 @@ fn count(source: &str, out: &[Accepted], events: &[Event]) {
     if conflicts > 0 {
         metrics::quarantined(source, "conflict", conflicts);
     }
+}
+
+/// The `type` a rejected input claims, if it is one of [`EVENT_TYPES`].
+fn claimed_type(raw: &[u8]) -> &'static str {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Typed>(raw)
+        .ok()
+        .and_then(|t| t.kind)
+        .and_then(|k| EVENT_TYPES.into_iter().find(|t| *t == k))
+        .unwrap_or("invalid")
 }
 
 fn record_key(e: &Event) -> RecordKey {

@@ -437,6 +437,7 @@ async fn explain_cmd(
             Some(d) => rustig::reload::read_directory(d)?,
             None => rustig::reload::initial_directory(&config, &*store, Utc::now()).await?,
         };
+        let dir = rustig::shared::planning_directory(&config, dir, &*store).await?;
         let now = now.map(|n| n.with_timezone(&Utc)).unwrap_or_else(Utc::now);
         match rustig::admin::event::report(&*store, &config, &dir, id, now).await? {
             Some(report) => print!("{}", report.text),
@@ -454,6 +455,16 @@ async fn explain_cmd(
         .or_else(|| config.directory_file.clone())
         .context("no directory: give --directory or set [directory] file")?;
     let dir = rustig::reload::read_directory(&dir_path)?;
+    // Planned as the daemon plans: with the families' stored choices and gone contacts (a
+    // store not made yet holds none).
+    let dir = if rustig::store::may_exist(&config.store_url) {
+        let store = rustig::store::open(&config.store_url)
+            .await
+            .with_context(|| format!("opening the store {}", config.store_url))?;
+        rustig::shared::planning_directory(&config, dir, &*store).await?
+    } else {
+        std::sync::Arc::new(dir)
+    };
     let raw = std::fs::read(event).with_context(|| format!("reading {}", event.display()))?;
     let event = rustig::model::Event::parse(&raw)
         .map_err(|e| anyhow::anyhow!("{}: {e}", event.display()))?;

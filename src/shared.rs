@@ -169,3 +169,20 @@ pub async fn load_gone(store: &dyn Store, dir: &Directory) -> Result<GoneSet, St
     }
     Ok(GoneSet::new(&marks))
 }
+
+/// The directory the daemon plans with, for a command that plans without one running
+/// (`rustig explain`): the families' stored choices applied, the contacts marked gone left
+/// out (read only: stale marks are not cleared here) and, with the email fallback, the held
+/// back addresses too.
+pub async fn planning_directory(
+    config: &Config,
+    dir: Directory,
+    store: &dyn Store,
+) -> Result<Arc<Directory>, StoreError> {
+    let shared = Shared::new(config.clone(), dir);
+    shared.set_choices(crate::prefs::choices_of(
+        store.preferences().all_choices().await?,
+    ));
+    shared.set_gone(GoneSet::new(&store.gone_contacts().await?));
+    Ok(shared.directory())
+}

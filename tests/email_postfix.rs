@@ -376,3 +376,101 @@ fn raw_ehlo(port: u16, name: &str) -> String {
     }
     last
 }
+
+/// SMTP AUTH against Postfix with Cyrus SASL (a sasldb of the test's own), over STARTTLS
+/// with the private CA: the right password sends, with one AUTH per connection however many
+/// messages it carries; a wrong one makes each message dead with the relay's 535 text, and
+/// the status shows the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_auth_once_per_connection_and_a_wrong_password_is_dead_with_535() {
+    let Some(pf) = Postfix::start_with_sasl("rustig", "geheim-wachtwoord") else {
+        return;
+    };
+    let auth_config = |password: &str, pool: u32| {
+        let file = pf.dir().join(format!("password-{pool}-{}", password.len()));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let mut c = config(
+            format!("smtp://localhost:{}", pf.smtp),
+            Some(TlsMode::Required),
+            Some(pf.ca_file.clone()),
+            pool,
+        );
+        if let EmailTransportConfig::Smtp(s) = &mut c.transport {
+            s.username = Some("rustig".into());
+            s.password_file = Some(file);
+        }
+        c
+    };
+
+    // The right password: 12 messages over 2 connections, each authenticated once.
+    let ch = EmailChannel::new(&auth_config("geheim-wachtwoord", 2))
+        .await
+        .unwrap();
+    let sent = keys("auth", 12);
+    send_all(ch, &sent, 2).await;
+    assert_message_ids(&pf, &sent);
+    let log = pf.log();
+    assert!(
+        log.contains("sasl_method=PLAIN, sasl_username=rustig@school.test")
+            || log.contains("sasl_method=LOGIN, sasl_username=rustig@school.test"),
+        "{log}"
+    );
+    let sessions = sessions(&pf, 2);
+    let authed: Vec<&String> = sessions.iter().filter(|s| s.contains(" auth=")).collect();
+    assert!(!authed.is_empty(), "{sessions:?}");
+    let mut mails = 0;
+    for s in &authed {
+        assert!(s.contains(" starttls=1 "), "{s}");
+        assert!(s.contains(" auth=1 "), "one AUTH per connection: {s}");
+        mails += s
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("mail="))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    assert_eq!(mails, sent.len(), "{sessions:?}");
+    assert!(
+        authed.len() <= 2,
+        "at most pool_size connections: {sessions:?}"
+    );
+
+    // A wrong password: dead (permanent) with the relay's 535 text, nothing sent, and the
+    // refusal is the relay's last error in the status.
+    let ch = EmailChannel::new(&auth_config("fout", 1)).await.unwrap();
+    for i in 0..2 {
+        match ch.send(&outgoing(&format!("wrong-{i}"))).await {
+            Err(SendError::Permanent(m)) => {
+                assert!(m.contains("535"), "{m}");
+                assert!(m.contains("authentication failed"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let health = ch.relay_health().unwrap();
+    let last = health.last_error.expect("the refusal is visible");
+    assert!(
+        last.contains("refused AUTH") && last.contains("535"),
+        "{last}"
+    );
+    assert!(health.last_error_at.is_some());
+    assert_eq!(health.fault, None, "not held: dead, as the relay answered");
+    assert_eq!(pf.message_ids().len(), sent.len());
+
+    // And without AUTH this relay takes nothing: authentication is what let mail through.
+    let anonymous = EmailChannel::new(&config(
+        format!("smtp://localhost:{}", pf.smtp),
+        Some(TlsMode::Required),
+        Some(pf.ca_file.clone()),
+        1,
+    ))
+    .await
+    .unwrap();
+    match anonymous.send(&outgoing("anonymous-0")).await {
+        Err(SendError::Permanent(m)) => {
+            assert!(m.contains("554") && m.contains("Access denied"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(anonymous);
+    assert_eq!(pf.message_ids().len(), sent.len());
+}

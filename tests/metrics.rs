@@ -363,13 +363,14 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
             grade("m-1", "s-1001", "7,1"),
             grade("m-2", "s-1003", "5,5"),
             r#"{"id":"m-bad","type":"grade.entered"}"#.to_string(),
+            r#"{"id":"m-worse","type":"s-1001"}"#.to_string(),
         ]
         .join("\n"),
     )
     .await;
     assert_eq!(
         (&out["accepted"], &out["rejected"]),
-        (&2.into(), &1.into()),
+        (&2.into(), &2.into()),
         "{out}"
     );
     let out = post(http, grade("m-1", "s-1001", "7,1")).await;
@@ -458,6 +459,8 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
     assert_eq!(http_ev("new", "grade.entered"), 2.0);
     assert_eq!(http_ev("duplicate", "grade.entered"), 1.0);
     assert_eq!(http_ev("conflict", "grade.entered"), 1.0);
+    assert_eq!(http_ev("rejected", "grade.entered"), 1.0);
+    // A type that is no event type is not a label value.
     assert_eq!(http_ev("rejected", "invalid"), 1.0);
     let nats_label = format!("nats:{stream}");
     assert_eq!(
@@ -475,7 +478,7 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
             &[("source", "http"), ("kind", kind)],
         )
     };
-    assert_eq!((q("rejected"), q("conflict")), (1.0, 1.0));
+    assert_eq!((q("rejected"), q("conflict")), (2.0, 1.0));
     assert_eq!(
         value(&after, "rustig_notices_planned_total", &[]),
         planned as f64
@@ -558,7 +561,7 @@ async fn metrics_count_what_happened_and_readyz_names_a_lost_source() {
 
     // Nothing personal, no event ids, in any label.
     let mut personal = personal_values();
-    personal.extend(["m-1", "m-2", "m-3", "m-bad", "r-m-1"].map(String::from));
+    personal.extend(["m-1", "m-2", "m-3", "m-bad", "m-worse", "r-m-1"].map(String::from));
     for x in &after.samples {
         for (k, v) in x.labels.iter() {
             assert!(!personal.contains(v), "{}: label {k}={v}", x.metric);
@@ -854,4 +857,52 @@ fn the_readme_lists_every_metric() {
             "README.md: {name}"
         );
     }
+}
+
+/// `/readyz`'s store check in process: a migration the database lacks is named, and a
+/// source that is not connected is named too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_names_a_missing_migration_and_a_disconnected_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rustig.db", tmp.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let config = rustig::config::Config::parse(
+        Path::new("rustig.toml"),
+        "timezone = \"Europe/Amsterdam\"\n[schools.coornhert]\n",
+    )
+    .unwrap();
+    let shared = rustig::shared::Shared::new(config, Default::default());
+    let clock: std::sync::Arc<dyn rustig::clock::Clock> =
+        std::sync::Arc::new(rustig::clock::SystemClock);
+    let source = rustig::source::health::SourceHealth::new("nats SIS/rustig");
+    source.set_connected(true);
+    let state = rustig::admin::AdminState::new(store.clone(), shared, clock)
+        .with_sources(vec![source.clone()]);
+    assert_eq!(
+        rustig::admin::health::not_ready(&state).await,
+        Vec::<String>::new()
+    );
+
+    // As if an older build had migrated the database (or another is migrating it now).
+    let latest: i64 = {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let v = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
+            .bind(v)
+            .execute(&pool)
+            .await
+            .unwrap();
+        v
+    };
+    source.set_connected(false);
+    assert_eq!(
+        rustig::admin::health::not_ready(&state).await,
+        [
+            format!("store: migrations not applied: {latest}"),
+            "source nats SIS/rustig: not connected".to_string()
+        ]
+    );
 }

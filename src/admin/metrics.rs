@@ -1,10 +1,11 @@
 //! `GET /metrics` (read token): the Prometheus text of [`crate::observe::metrics`]. Counters
 //! and histograms are counted where things happen; the gauges of the buffer (notices by
-//! school, channel and state from the maintained counters; how long the oldest pending notice
-//! is overdue), the sources and the store are set here at each scrape, from the same
+//! school, channel and state from the store's maintained counters; how long the oldest
+//! pending notice is overdue), the sources and the store are set here at each scrape, from the same
 //! store queries `/v1/status` uses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -19,9 +20,11 @@ use crate::store::health::PROBE_TIMEOUT;
 /// The exposition format's content type (Prometheus text 0.0.4).
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every state a notice can be in: each gets a series per school, 0 when empty, so a state
-/// that empties shows 0 instead of its last value.
+/// Every state a notice can be in: each gets a series per school from the first scrape.
 const STATES: [&str; 5] = ["pending", "claimed", "sent", "dead", "cancelled"];
+
+/// (school, channel, state) of every `rustig_notices` series this process has exported.
+static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
 
 pub fn routes() -> Routes {
     Routes::default().read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
@@ -62,24 +65,31 @@ async fn scrape(state: &AdminState) {
     let config = state.shared.config();
     let mut schools: BTreeSet<&str> = config.schools.keys().map(String::as_str).collect();
     schools.extend(counts.iter().map(|c| c.school.as_str()));
-    // Every (school, channel, state) gets a series, 0 when empty: a bounded set (schools ×
-    // 5 channels × 5 states), and a count that empties shows 0 instead of its last value.
-    for school in &schools {
-        for channel in ChannelKind::ALL {
-            for st in STATES {
-                let n = counts
-                    .iter()
-                    .filter(|c| {
-                        c.school == *school && c.channel == channel.as_str() && c.state == st
-                    })
-                    .map(|c| c.count)
-                    .sum();
-                metrics::notices(school, channel.as_str(), st, n);
+    // The guard must not live across an await.
+    {
+        // Every state of every school and channel seen so far, 0 unless counted now: a state
+        // that empties shows 0, not its last value.
+        let mut series = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        for school in &schools {
+            for channel in ChannelKind::ALL {
+                for st in STATES {
+                    series.insert((school.to_string(), channel.as_str().into(), st.to_string()));
+                }
             }
         }
+        let mut now_counts: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        for c in &counts {
+            let key = (c.school.clone(), c.channel.clone(), c.state.clone());
+            *now_counts.entry(key).or_default() += c.count;
+        }
+        series.extend(now_counts.keys().cloned());
+        for key in series.iter() {
+            let (school, channel, st) = key;
+            let n = now_counts.get(key).copied().unwrap_or(0);
+            metrics::notices(school, Some(channel), st, n);
+        }
     }
-    // How far the release is behind: the oldest pending due time, an index minimum (a count
-    // of the overdue notices would read every one of them).
+    // How far the release is behind: the oldest pending due time, an index minimum.
     let now = state.clock.now();
     for school in schools {
         match views.oldest_pending(school).await {

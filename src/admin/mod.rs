@@ -71,6 +71,8 @@ pub struct AdminState {
     pub reloader: Option<Arc<Reloader>>,
     /// The families' choices (absent without `[preferences]`).
     pub prefs: Option<Arc<crate::prefs::Prefs>>,
+    /// The email channel, for its relay's health in the status (absent outside the daemon).
+    pub email: Option<Arc<crate::send::email::EmailChannel>>,
 }
 
 impl AdminState {
@@ -85,6 +87,7 @@ impl AdminState {
             ingestor: None,
             reloader: None,
             prefs: None,
+            email: None,
         }
     }
 
@@ -102,6 +105,11 @@ impl AdminState {
 
     pub fn with_sources(mut self, sources: Vec<Arc<SourceHealth>>) -> AdminState {
         self.sources = Arc::new(sources);
+        self
+    }
+
+    pub fn with_email(mut self, email: Arc<crate::send::email::EmailChannel>) -> AdminState {
+        self.email = Some(email);
         self
     }
 }

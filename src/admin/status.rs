@@ -31,6 +31,12 @@ pub struct Status {
     pub store: StoreStatus,
     /// Empty in `rustig status`: sources live in the daemon.
     pub sources: Vec<SourceStatus>,
+    /// The sending channels' relays (email over SMTP): a fault that holds messages, or the
+    /// relay's last refusal. Empty in `rustig status`, which counts the held messages in
+    /// `held_by_relay_fault` instead.
+    pub channels: Vec<ChannelStatus>,
+    /// Pending email notices whose last try met a relay fault (from the store).
+    pub held_by_relay_fault: i64,
     /// Inputs that could not be accepted, kept for replay or discarding.
     pub quarantined: i64,
     pub schools: Vec<SchoolStatus>,
@@ -62,6 +68,27 @@ pub struct SourceStatus {
     pub last_error_at: Option<String>,
     pub last_batch_at: Option<String>,
     pub acked: u64,
+}
+
+/// A channel's relay, as the daemon knows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelStatus {
+    /// `email`.
+    pub channel: String,
+    /// `host:port`.
+    pub relay: String,
+    /// False while a fault holds its messages.
+    pub ok: bool,
+    /// The fault in force: an untrusted certificate, no STARTTLS where required. Messages
+    /// are held without connecting; one per minute tries again.
+    pub fault: Option<String>,
+    pub fault_since: Option<String>,
+    /// Sends held since the fault began.
+    pub held: u64,
+    /// The relay's last refusal of EHLO or AUTH (those messages are dead), until a message
+    /// goes through again.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -212,6 +239,8 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
             last_error_at: health.last_error_at.map(|t| t.to_rfc3339()),
         },
         sources: vec![],
+        channels: vec![],
+        held_by_relay_fault: views.held_by_relay_fault().await?,
         quarantined: views.quarantine_count().await?,
         schools,
     })
@@ -244,6 +273,24 @@ async fn get_status(State(state): State<AdminState>) -> ApiResult<Status> {
         .sources
         .iter()
         .map(|s| source_status(s.snapshot()))
+        .collect();
+    status.channels = state
+        .email
+        .iter()
+        .filter_map(|e| e.relay_health())
+        .map(|h| {
+            let t = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+            ChannelStatus {
+                channel: "email".into(),
+                relay: h.relay,
+                ok: h.fault.is_none(),
+                fault_since: t(h.fault_since),
+                fault: h.fault,
+                held: h.held,
+                last_error_at: t(h.last_error_at),
+                last_error: h.last_error,
+            }
+        })
         .collect();
     Ok(Json(status))
 }
@@ -285,6 +332,33 @@ pub fn text(s: &Status) -> String {
                 .as_ref()
                 .map(|e| format!(", last error: {e}"))
                 .unwrap_or_default()
+        );
+    }
+    for ch in &s.channels {
+        let _ = writeln!(
+            out,
+            "channel {} (relay {}): {}{}",
+            ch.channel,
+            ch.relay,
+            match &ch.fault {
+                None => "ok".to_string(),
+                Some(f) => format!(
+                    "FAULT since {}, {} held: {f}",
+                    ch.fault_since.as_deref().unwrap_or("?"),
+                    ch.held
+                ),
+            },
+            ch.last_error
+                .as_ref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if s.held_by_relay_fault > 0 {
+        let _ = writeln!(
+            out,
+            "held by a relay fault: {} pending notices (see the daemon's log or /v1/status)",
+            s.held_by_relay_fault
         );
     }
     let _ = writeln!(out, "quarantined: {}", s.quarantined);

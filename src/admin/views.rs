@@ -153,7 +153,9 @@ async fn get_event(
     Path(id): Path<String>,
 ) -> ApiResult<EventReport> {
     let config = state.shared.config();
-    let dir = state.shared.listed_directory();
+    // The directory the planner sees (the families' choices applied), so a suppression by
+    // a choice is explained as such.
+    let dir = state.shared.directory();
     let now = state.clock.now();
     match super::event::report(&*state.store, &config, &dir, &id, now).await? {
         Some(r) => Ok(Json(r)),

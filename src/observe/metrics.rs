@@ -113,16 +113,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(SEND_DURATION.into()), SEND_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(LATENESS.into()), LATENESS_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), CLAIM_BUCKETS)
-                })
-                .expect("fixed, non-empty bucket lists");
-            let recorder = builder.build_recorder();
+            let recorder = recorder();
             let handle = recorder.handle();
             if ::metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was installed already; /metrics stays empty");
@@ -132,6 +123,17 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The recorder with rustig's histogram buckets (without them the exporter would render
+/// summaries, which cannot be aggregated across instances).
+fn recorder() -> metrics_exporter_prometheus::PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(SEND_DURATION.into()), SEND_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(LATENESS.into()), LATENESS_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(CLAIM_BATCH.into()), CLAIM_BUCKETS))
+        .expect("fixed, non-empty bucket lists")
+        .build_recorder()
 }
 
 /// The handle [`install`] made, if it ran in this process.
@@ -277,13 +279,15 @@ pub fn reload(ok: bool) {
     counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
 }
 
-/// Set at scrape, from the store's maintained counters (migration 0060).
-pub fn notices(school: &str, channel: &str, state: &str, count: i64) {
-    gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel.to_owned(), "state" => state.to_owned())
+/// Set at scrape, from the store's maintained counters (migration 0060); `channel` `None` is
+/// `all` (every channel).
+pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
+    let channel = channel.unwrap_or("all").to_owned();
+    gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel, "state" => state.to_owned())
         .set(count as f64);
 }
 
-/// `oldest`: since when the oldest pending notice is due (negative or zero: not overdue).
+/// How long the oldest pending notice of `school` has been due (negative: not yet, 0).
 pub fn overdue(school: &str, oldest: chrono::Duration) {
     let secs = oldest.num_milliseconds().max(0) as f64 / 1000.0;
     gauge!(OLDEST_OVERDUE, "school" => school.to_owned()).set(secs);
@@ -298,4 +302,64 @@ pub fn source(name: &str, connected: bool, lag: Option<u64>) {
 
 pub fn store_up(up: bool) {
     gauge!(STORE_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every helper records under a name of [`ALL`], histograms with buckets, and nothing
+    /// else is exported.
+    #[test]
+    fn the_helpers_record_every_listed_name_and_histograms_have_buckets() {
+        let recorder = recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, || {
+            describe();
+            gauge!(BUILD_INFO, "version" => "test").set(1.0);
+            zero([ChannelKind::Email]);
+            event("http", "grade.entered", "new");
+            quarantined("http", "rejected", 1);
+            ingest_refused("http");
+            planned("coornhert", "quiet_hours");
+            suppressed("coornhert", "consent");
+            sent(ChannelKind::Email, Duration::from_millis(3));
+            send_failed(ChannelKind::Email, true, Duration::from_millis(3));
+            gone(ChannelKind::Email, 1);
+            dead(ChannelKind::Email);
+            lateness(ChannelKind::Email, chrono::Duration::seconds(2));
+            claim_batch(3);
+            reload(true);
+            notices("coornhert", None, "pending", 2);
+            overdue("coornhert", chrono::Duration::seconds(-5));
+            source("http 127.0.0.1:8425", true, Some(0));
+            store_up(true);
+        });
+        handle.run_upkeep();
+        let text = handle.render();
+        for name in ALL {
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{name} missing:\n{text}"
+            );
+        }
+        for name in [SEND_DURATION, LATENESS, CLAIM_BATCH] {
+            assert!(text.contains(&format!("# TYPE {name} histogram")), "{text}");
+        }
+        assert!(text.contains("rustig_oldest_pending_overdue_seconds{school=\"coornhert\"} 0"));
+        assert!(text
+            .contains("rustig_notices{school=\"coornhert\",channel=\"all\",state=\"pending\"} 2"));
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|b| ALL.contains(b))
+                .unwrap_or(name);
+            assert!(ALL.contains(&base), "{name} is not listed in ALL");
+        }
+    }
 }

@@ -9,6 +9,7 @@ use super::token::Keyring;
 use crate::config::preferences::PreferencesConfig;
 use crate::model::{ChannelKind, Role};
 use crate::send::Rendered;
+use crate::shared::Shared;
 
 /// A recipient's fresh links, signed for `link_ttl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,20 +20,33 @@ pub struct Links {
     pub unsubscribe: String,
 }
 
-/// Signs links with the current key.
-#[derive(Debug)]
+/// Signs links with the current key, for the `base_url` and `link_ttl` in force: both are
+/// read from the config at each message, so a reload (`SIGHUP`, the admin API) changes the
+/// links of the next message without a restart.
 pub struct LinkMaker {
     pub keys: Arc<RwLock<Arc<Keyring>>>,
-    pub config: PreferencesConfig,
+    /// The config in force (swapped by a reload).
+    pub shared: Arc<Shared>,
+    /// The `[preferences]` the page was started with: used while a reloaded config has
+    /// none (the page keeps running until the next start, so its links keep working).
+    pub started_with: PreferencesConfig,
+}
+
+impl std::fmt::Debug for LinkMaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkMaker").finish_non_exhaustive()
+    }
 }
 
 impl LinkMaker {
     pub fn links(&self, school: &str, role: Role, person: &str, now: DateTime<Utc>) -> Links {
         let keys = self.keys.read().expect("keys lock").clone();
-        let token = keys.sign(school, role, person, now, self.config.link_ttl);
+        let config = self.shared.config();
+        let cfg = config.preferences.as_ref().unwrap_or(&self.started_with);
+        let token = keys.sign(school, role, person, now, cfg.link_ttl);
         Links {
-            page: self.config.page_url(&token),
-            unsubscribe: self.config.unsubscribe_url(&token),
+            page: cfg.page_url(&token),
+            unsubscribe: cfg.unsubscribe_url(&token),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`token`]: signed, expiring links (HMAC-SHA256, key rotation with grace).
 //! - [`page`]: the server-rendered pages (no JavaScript), CSRF-safe form, one-click
 //!   unsubscribe, rate limits, a neutral 403 for every bad link.
+//! - [`follow`]: choices made through another instance's page (one PostgreSQL database).
 //! - [`links`]: the link in every email and webhook document, `List-Unsubscribe`.
 //! - the mentor's view and override and the AVG export live with the admin API
 //!   (`crate::admin::preferences`).
@@ -14,6 +15,7 @@
 //! stored with its audit entry in one transaction and re-plans the person's pending notices
 //! at once, on the same path as a reload.
 
+pub mod follow;
 pub mod links;
 pub mod page;
 mod rate;

@@ -49,7 +49,7 @@ use crate::config::{EmailConfig, EmailTransportConfig, SmtpConfig};
 use crate::model::Contact;
 
 pub mod dkim;
-mod relay_fault;
+pub mod relay_fault;
 mod smtp_pool;
 mod trust;
 
@@ -185,6 +185,26 @@ impl EmailChannel {
         match &self.transport {
             Transport::File { .. } => None,
             Transport::Smtp(smtp) => smtp.gate.current(),
+        }
+    }
+
+    /// What the admin status shows of the relay (`None` for the file transport): the fault
+    /// in force (messages held), since when, and the relay's last refusal of EHLO or AUTH.
+    pub fn relay_health(&self) -> Option<RelayHealth> {
+        match &self.transport {
+            Transport::File { .. } => None,
+            Transport::Smtp(smtp) => {
+                let fault = smtp.gate.view();
+                let setup = smtp.gate.setup_error();
+                Some(RelayHealth {
+                    relay: smtp.pool.server(),
+                    fault_since: fault.as_ref().map(|f| f.since),
+                    held: fault.as_ref().map_or(0, |f| f.held),
+                    fault: fault.map(|f| f.message),
+                    last_error_at: setup.as_ref().map(|s| s.1),
+                    last_error: setup.map(|s| s.0),
+                })
+            }
         }
     }
 
@@ -422,6 +442,23 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
 
 // ---- SMTP transport ------------------------------------------------------------------------
 
+/// The relay as the admin status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayHealth {
+    /// `host:port`.
+    pub relay: String,
+    /// The fault in force (an untrusted certificate, no STARTTLS where required): messages
+    /// are held, without connecting, until a probe succeeds.
+    pub fault: Option<String>,
+    pub fault_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sends held since the fault began.
+    pub held: u64,
+    /// The relay's last refusal of EHLO or AUTH (messages went dead with it), until a
+    /// message goes through again.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// The SMTP transport: a pool of connections with `TCP_NODELAY` (see `smtp_pool` for why
 /// not lettre's own transport), at most `pool_size` sends at once, each within `timeout`.
 struct Smtp {
@@ -514,7 +551,10 @@ impl Smtp {
                 Ok(())
             }
             Ok(Err(Failure::Relay(message))) => {
-                if self.gate.failed(&message, std::time::Instant::now()) {
+                if self
+                    .gate
+                    .failed(&message, std::time::Instant::now(), chrono::Utc::now())
+                {
                     tracing::error!(
                         relay = %self.pool.server(),
                         probe_every = %humantime::format_duration(relay_fault::PROBE_EVERY),
@@ -522,11 +562,23 @@ impl Smtp {
                     );
                 }
                 Err(SendError::Transient {
-                    message: format!("SMTP: {message}"),
+                    message: format!("SMTP: {}: {message}", relay_fault::MARK),
                     retry_after: Some(relay_fault::PROBE_EVERY),
                 })
             }
             Ok(Err(Failure::Smtp(e))) => Err(classify(&e, addresses)),
+            Ok(Err(Failure::Setup { stage, error })) => {
+                let err = classify(&error, addresses);
+                if error.is_permanent() {
+                    // Every message meets the same refusal: the status says so.
+                    let text = redact(&error.to_string(), addresses);
+                    self.gate.setup_failed(
+                        &format!("the relay {} refused {stage}: {text}", self.pool.server()),
+                        chrono::Utc::now(),
+                    );
+                }
+                Err(err)
+            }
             Ok(Err(Failure::Connect { server, source })) => Err(SendError::transient(format!(
                 "SMTP: cannot connect to {server}: {source}"
             ))),

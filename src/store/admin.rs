@@ -129,6 +129,9 @@ pub trait AdminQueries: Send + Sync {
     /// has passed, the release is behind by that much.
     async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>>;
     async fn quarantine_count(&self) -> Result<i64>;
+    /// Pending email notices whose last try met a relay fault (their last error carries
+    /// `crate::send::email::relay_fault::MARK`): what `rustig status` can tell of a fault.
+    async fn held_by_relay_fault(&self) -> Result<i64>;
     async fn quarantined(&self, after: Option<i64>, limit: u32) -> Result<Vec<Quarantined>>;
     async fn quarantine_item(&self, id: i64) -> Result<Option<Quarantined>>;
     /// Deletes a quarantined item; `false` when there was none.

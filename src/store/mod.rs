@@ -334,6 +334,17 @@ pub(crate) fn missing_migrations(migrator: &sqlx::migrate::Migrator, applied: &[
         .collect()
 }
 
+/// Whether the store named by a URL may hold anything: a SQLite file that does not exist yet
+/// holds nothing (and a command that only reads need not create it); a server is asked.
+pub fn may_exist(url: &str) -> bool {
+    if url.starts_with("sqlite:") {
+        use std::str::FromStr;
+        return sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .is_ok_and(|o| !url.contains(":memory:") && o.get_filename().exists());
+    }
+    true
+}
+
 /// Opens the store named by a URL, applying migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

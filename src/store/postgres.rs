@@ -10,6 +10,8 @@
 //!   event of a record has no row to lock yet.
 //! - A commit that planned notices sends `NOTIFY`, so idle instances re-read the next due
 //!   time instead of sleeping past work another instance took in.
+//! - A family's stored choice sends `NOTIFY` on a channel of its own, so the other instances
+//!   load it and re-plan that person (`crate::prefs::follow`).
 
 mod admin;
 mod audit;
@@ -67,6 +69,12 @@ pub struct PgStore {
     wake: Arc<Notify>,
     /// The `NOTIFY` channel of this schema (channels are per database, schemas are not).
     channel: String,
+    /// The `NOTIFY` channel of stored choices in this schema.
+    prefs_channel: String,
+    /// This store's id in those notifications, so it skips its own.
+    instance: String,
+    /// Choices stored by other instances, from the listener.
+    choice_changes: tokio::sync::broadcast::Sender<super::preference::ChoiceChanged>,
     /// Prefix of advisory-lock keys, so schemas sharing a database do not block each other.
     lock_prefix: String,
     listener: JoinHandle<()>,
@@ -104,11 +112,19 @@ impl PgStore {
         let channel = format!("rustig_due_{digest}");
         let health = Arc::new(HealthState::new("postgres"));
         let wake = Arc::new(Notify::new());
+        let prefs_channel = format!("rustig_prefs_{digest}");
+        let instance = format!("{:016x}", fastrand::u64(..));
+        let (choice_changes, _) = tokio::sync::broadcast::channel(256);
         let listener = tokio::spawn(listen(
             pool.clone(),
-            channel.clone(),
+            Channels {
+                due: channel.clone(),
+                prefs: prefs_channel.clone(),
+                instance: instance.clone(),
+            },
             wake.clone(),
             health.clone(),
+            choice_changes.clone(),
         ));
         tracing::debug!(%schema, "postgres store open");
         Ok(PgStore {
@@ -116,15 +132,37 @@ impl PgStore {
             health,
             wake,
             channel,
+            prefs_channel,
+            instance,
+            choice_changes,
             lock_prefix: format!("{schema}{SEP}"),
             listener,
         })
     }
 }
 
-/// Keeps a `LISTEN` connection and turns notifications into wake-ups. sqlx reconnects and
-/// listens again by itself; a wake-up after a reconnect covers what was missed meanwhile.
-async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, health: Arc<HealthState>) {
+/// What the listener listens to.
+struct Channels {
+    /// Due times may have changed.
+    due: String,
+    /// A family's choice was stored (payload: `{"from", "school", "person"}`).
+    prefs: String,
+    /// This store's id: its own choices are not news to it.
+    instance: String,
+}
+
+/// Keeps a `LISTEN` connection and turns notifications into wake-ups and choice changes.
+/// sqlx reconnects and listens again by itself; a wake-up after a reconnect covers the due
+/// times missed meanwhile, and [`ChoiceChanged::Any`] the choices.
+async fn listen(
+    pool: PgPool,
+    channels: Channels,
+    wake: Arc<Notify>,
+    health: Arc<HealthState>,
+    choices: tokio::sync::broadcast::Sender<super::preference::ChoiceChanged>,
+) {
+    use super::preference::ChoiceChanged;
+    let mut first = true;
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -134,21 +172,44 @@ async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, health: Arc<He
                 continue;
             }
         };
-        if let Err(e) = listener.listen(&channel).await {
+        if let Err(e) = listener
+            .listen_all([channels.due.as_str(), channels.prefs.as_str()])
+            .await
+        {
             health.failed(&e);
             tokio::time::sleep(Duration::from_secs(2)).await;
             continue;
         }
         wake.notify_one();
+        // Choices stored while no connection listened were missed (not at the first one:
+        // the daemon loads every choice at its start).
+        if !std::mem::take(&mut first) {
+            let _ = choices.send(ChoiceChanged::Any);
+        }
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if n.channel() == channels.prefs => {
+                    match choice_of_payload(n.payload(), &channels.instance) {
+                        Some(Some(c)) => {
+                            let _ = choices.send(c);
+                        }
+                        Some(None) => {}
+                        None => {
+                            tracing::warn!(store = "postgres", "unreadable choice notification");
+                            let _ = choices.send(ChoiceChanged::Any);
+                        }
+                    }
+                }
                 Ok(Some(_)) => wake.notify_one(),
                 Ok(None) => {
                     tracing::warn!(
                         store = "postgres",
                         "notification connection lost; reconnecting"
                     );
+                    // Listened again by the loop above, which then reports what may
+                    // have been missed.
                     wake.notify_one();
+                    break;
                 }
                 Err(e) => {
                     health.failed(&e);
@@ -158,6 +219,27 @@ async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, health: Arc<He
             }
         }
     }
+}
+
+/// The change a choice notification names; `Some(None)` for this store's own, `None` when it
+/// cannot be read.
+fn choice_of_payload(
+    payload: &str,
+    instance: &str,
+) -> Option<Option<super::preference::ChoiceChanged>> {
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        from: String,
+        school: String,
+        person: String,
+    }
+    let p: Payload = serde_json::from_str(payload).ok()?;
+    Some(
+        (p.from != instance).then_some(super::preference::ChoiceChanged::Person {
+            school: p.school,
+            person: p.person,
+        }),
+    )
 }
 
 const NOTICE_COLUMNS: [&str; 17] = [
@@ -1152,5 +1234,25 @@ impl Tx for PgTx {
         this.tx.commit().await.map_err(|e| this.health.db(e))?;
         this.health.ok();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choice_of_payload;
+    use crate::store::preference::ChoiceChanged;
+
+    #[test]
+    fn choice_notifications_skip_our_own_and_read_the_person() {
+        let p = r#"{"from":"b1","school":"coornhert","person":"g-2001"}"#;
+        assert_eq!(
+            choice_of_payload(p, "a1"),
+            Some(Some(ChoiceChanged::Person {
+                school: "coornhert".into(),
+                person: "g-2001".into()
+            }))
+        );
+        assert_eq!(choice_of_payload(p, "b1"), Some(None));
+        assert_eq!(choice_of_payload("", "a1"), None);
     }
 }

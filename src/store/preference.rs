@@ -20,6 +20,17 @@ pub enum Written {
     Stale,
 }
 
+/// A choice stored by another instance on the same database (PostgreSQL `NOTIFY`), for the
+/// instances that did not take it: they load the choices again and re-plan, as the one that
+/// took it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChoiceChanged {
+    /// One person's choice (school, person id).
+    Person { school: String, person: String },
+    /// Anything may have changed: the notification connection was lost for a while.
+    Any,
+}
+
 /// A row as both stores select it: school, person, role, choice JSON, links_from, version.
 pub(crate) type ChoiceTuple = (String, String, String, String, Option<i64>, i64);
 
@@ -66,6 +77,11 @@ pub trait PreferenceStore: Send + Sync {
     ) -> Result<Vec<RecordKey>>;
     /// Every notice addressed to a person, any state, oldest first (the AVG export).
     async fn notices_of_recipient(&self, school: &str, person: &str) -> Result<Vec<StoredNotice>>;
+    /// Choices that other instances on the same database store, as they commit; `None` for a
+    /// store that only one instance uses (SQLite).
+    fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChoiceChanged>> {
+        None
+    }
 }
 
 /// The version after `old` when written at `at`.

@@ -67,6 +67,13 @@ pub(super) enum Failure {
     /// The relay cannot be used as configured, whatever the message: its certificate is not
     /// trusted, or it offers no STARTTLS where `tls = "required"`.
     Relay(String),
+    /// The relay answered the connection's setup with an error: the greeting or `EHLO`
+    /// (a strict HELO policy), or `AUTH` (a wrong password). Judged as any SMTP error (a 5xx
+    /// makes the message dead), and shown in the status as the relay's last error.
+    Setup {
+        stage: &'static str,
+        error: lettre::transport::smtp::Error,
+    },
 }
 
 impl From<lettre::transport::smtp::Error> for Failure {
@@ -146,7 +153,12 @@ impl Endpoint {
             ),
             _ => Box::new(tcp),
         };
-        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|error| Failure::Setup {
+                stage: "EHLO",
+                error,
+            })?;
         match &self.security {
             Security::StartTls(_) if !conn.can_starttls() => {
                 conn.abort().await;
@@ -165,7 +177,12 @@ impl Endpoint {
             _ => {}
         }
         if let Some(credentials) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+            conn.auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(|error| Failure::Setup {
+                    stage: "AUTH",
+                    error,
+                })?;
         }
         Ok(Conn { smtp: conn, watch })
     }

@@ -238,6 +238,16 @@ impl AdminQueries for PgStore {
         Ok(oldest.map(from_ms))
     }
 
+    async fn held_by_relay_fault(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notices WHERE state = 'pending' AND channel = 'email' \
+             AND last_error LIKE $1",
+        )
+        .bind(format!("SMTP: {}%", crate::send::email::relay_fault::MARK))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn quarantine_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
             .fetch_one(&self.pool)

@@ -9,7 +9,7 @@ use super::{columns, notice_from_row, PgStore};
 use crate::model::preference::StoredChoice;
 use crate::store::audit::{json_text, AuditEntry};
 use crate::store::preference::{
-    choice_of, next_version, ChoiceTuple, PreferenceStore, Written, CHOICE_COLUMNS,
+    choice_of, next_version, ChoiceChanged, ChoiceTuple, PreferenceStore, Written, CHOICE_COLUMNS,
 };
 use crate::store::{to_ms, RecordKey, Result, StoredNotice};
 
@@ -90,6 +90,17 @@ impl PreferenceStore for PgStore {
         .bind(json_text(&audit.after))
         .execute(&mut *tx)
         .await?;
+        // The other instances reload this person's choices and re-plan (delivered at commit).
+        let payload = serde_json::json!({
+            "from": self.instance,
+            "school": c.school,
+            "person": c.person,
+        });
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&self.prefs_channel)
+            .bind(payload.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Written::Stored(version))
     }
@@ -107,6 +118,10 @@ impl PreferenceStore for PgStore {
         .bind(students)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    fn changes_elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<ChoiceChanged>> {
+        Some(self.choice_changes.subscribe())
     }
 
     async fn notices_of_recipient(&self, school: &str, person: &str) -> Result<Vec<StoredNotice>> {
