@@ -191,6 +191,28 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             }
         });
     }
+    // PostgreSQL keeps the notice counters' changes as delta rows (migration 0060): folded
+    // here, so status, metrics and the health probe read few rows however seldom they run.
+    {
+        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(crate::store::admin::FOLD_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if let Err(e) = store.views().fold_counts().await {
+                            tracing::warn!(error = %e, "folding the notice counters failed; trying again");
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        });
+    }
     // Choices made through another instance's page (PostgreSQL); whether or not this one
     // serves the page, it plans with them.
     tasks.spawn(crate::prefs::follow::run(

@@ -47,12 +47,48 @@ fn notice(e: &Event, recipient: &str, role: Role, due: DateTime<Utc>) -> Notice 
 fn count(school: &str, state: &str, count: i64) -> StateCount {
     StateCount {
         school: school.into(),
+        channel: "email".into(),
         state: state.into(),
         count,
     }
 }
 
-async fn suite(store: Arc<dyn Store>) {
+/// The notices per school, channel and state as a plain `COUNT(*) … GROUP BY` over the table
+/// computes them, on a connection of the test's own (the store does not expose its pool).
+async fn counted(url: &str) -> Vec<StateCount> {
+    const SQL: &str = "SELECT school, channel, state, COUNT(*) FROM notices \
+                       GROUP BY school, channel, state ORDER BY school, channel, state";
+    let rows: Vec<(String, String, String, i64)> = if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let rows = sqlx::query_as(SQL).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    };
+    rows.into_iter()
+        .map(|(school, channel, state, count)| StateCount {
+            school,
+            channel,
+            state,
+            count,
+        })
+        .collect()
+}
+
+/// The maintained counters (migration 0060) equal the table's own count.
+async fn assert_counters(store: &dyn Store, url: &str, after: &str) {
+    assert_eq!(
+        store.views().state_counts().await.unwrap(),
+        counted(url).await,
+        "the counters after {after}"
+    );
+}
+
+async fn suite(store: Arc<dyn Store>, url: &str) {
     let t0 = at("2026-11-23T10:00:00+01:00");
     let h = Duration::hours(1);
     let (e1, e2) = (
@@ -212,11 +248,10 @@ async fn suite(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(later.unwrap().at, t0 + h * 2);
     assert!(v.next_release("s", t0 + h * 3).await.unwrap().is_none());
-    assert_eq!(
-        v.oldest_pending("s", t0 + h * 3 / 2).await.unwrap(),
-        (Some(t0 + h), 1)
-    );
-    assert_eq!(v.oldest_pending("x", t0).await.unwrap(), (None, 0));
+    assert!(!next.more);
+    assert_eq!(v.oldest_pending("s").await.unwrap(), Some(t0 + h));
+    assert_eq!(v.oldest_pending("x").await.unwrap(), None);
+    assert_counters(&*store, url, "the first notices").await;
 
     // Cancel: only a pending notice, once.
     let cancel = Reason::moved(Rule::Cancelled, t0 + h, t0 + h, "");
@@ -279,6 +314,7 @@ async fn suite(store: Arc<dyn Store>) {
             count("t", "dead", 1)
         ]
     );
+    assert_counters(&*store, url, "cancel, release, claim and finish").await;
     let sent = v.notice(ids[1]).await.unwrap().unwrap();
     assert_eq!(sent.sent_at, Some(t0 + h));
     let dead = NoticeFilter {
@@ -296,6 +332,7 @@ async fn suite(store: Arc<dyn Store>) {
     );
     assert_eq!(back.reasons.last().unwrap().rule, Rule::Resend);
     assert_eq!(n(dead).await, 0);
+    assert_counters(&*store, url, "a resend by id").await;
 
     // Events with the one in force for their record.
     let e = v.stored_event("e-1").await.unwrap().unwrap();
@@ -340,7 +377,7 @@ async fn suite(store: Arc<dyn Store>) {
 async fn sqlite_admin_views() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    suite(rustig::store::open(&url).await.unwrap()).await;
+    suite(rustig::store::open(&url).await.unwrap(), &url).await;
 }
 
 #[tokio::test]
@@ -348,5 +385,408 @@ async fn postgres_admin_views() {
     let Some(pg) = common::postgres().await else {
         return;
     };
-    suite(rustig::store::open(&pg.url).await.unwrap()).await;
+    suite(rustig::store::open(&pg.url).await.unwrap(), &pg.url).await;
+}
+
+fn on(mut n: Notice, channel: ChannelKind) -> Notice {
+    n.key = format!("{}-{}", n.key, channel.as_str());
+    n.channel = channel;
+    n
+}
+
+/// Every kind of change a notice goes through, the counters checked against the table after
+/// each: planned (one batch, several schools and channels), superseded, cancelled, released
+/// now, claimed, sent, retried, deferred, dead, resent (by id and by event), added (the
+/// fallback notices), purged and erased.
+async fn counters_suite(store: Arc<dyn Store>, url: &str) {
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let h = Duration::hours(1);
+    let check = |after: &'static str| {
+        let store = store.clone();
+        async move { assert_counters(&*store, url, after).await }
+    };
+    check("the migration (empty)").await;
+    let events: Vec<Event> = (0..6)
+        .map(|i| {
+            let school = ["s", "t"][i % 2];
+            event(
+                &format!("e-{i}"),
+                school,
+                &format!("r{i}"),
+                &format!("st{i}"),
+            )
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_events(&events.iter().collect::<Vec<_>>(), t0)
+        .await
+        .unwrap();
+    for (i, e) in events.iter().enumerate() {
+        let st = e.student().unwrap().to_string();
+        let channels = [ChannelKind::Email, ChannelKind::Ntfy, ChannelKind::Webpush];
+        tx.replace_pending(
+            &e.school,
+            &e.record,
+            &[
+                on(notice(e, &st, Role::Student, t0 + h), channels[i % 3]),
+                on(
+                    notice(e, "g", Role::Guardian, t0 + h * 2),
+                    ChannelKind::Email,
+                ),
+                on(notice(e, "g", Role::Guardian, t0 + h * 2), ChannelKind::Fcm),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    check("planning a batch").await;
+
+    // A correction supersedes the pending notices of record r0 with fewer, on other channels.
+    let e0b = event("e-0b", "s", "r0", "st0");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_events(&[&e0b], t0).await.unwrap();
+    tx.replace_pending(
+        "s",
+        "r0",
+        &[on(
+            notice(&e0b, "st0", Role::Student, t0 + h),
+            ChannelKind::Webhook,
+        )],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    check("a supersede").await;
+    // A withdrawal: no notices left for r1.
+    let mut tx = store.begin().await.unwrap();
+    tx.replace_pending("t", "r1", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    check("a withdrawal").await;
+
+    let v = store.views();
+    let pending = |school: &'static str| {
+        let v = store.views();
+        async move {
+            v.notices(
+                &NoticeFilter {
+                    school: Some(school.into()),
+                    state: Some("pending".into()),
+                    ..Default::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let s_pending = pending("s").await;
+    let cancel = Reason::moved(Rule::Cancelled, t0 + h, t0 + h, "");
+    assert!(matches!(
+        v.cancel_notice(s_pending[0].notice.id, cancel)
+            .await
+            .unwrap(),
+        Changed::Done(..)
+    ));
+    check("a cancel").await;
+    let release = Reason::moved(Rule::Released, t0 + h * 2, t0, "");
+    assert!(matches!(
+        v.release_notice(s_pending[1].notice.id, release)
+            .await
+            .unwrap(),
+        Changed::Done(..)
+    ));
+    check("a release now").await;
+
+    let claimed = store.claim_due(t0 + h, t0 + h * 2, 100).await.unwrap();
+    assert!(claimed.len() >= 3, "{claimed:?}");
+    check("a claim").await;
+    let ids = |r: std::ops::Range<usize>| claimed[r].iter().map(|n| n.id).collect::<Vec<_>>();
+    let last = claimed.len();
+    store
+        .finish(&[
+            (
+                ids(0..1),
+                Outcome::Sent {
+                    message_key: "m1".into(),
+                    at: t0 + h,
+                },
+            ),
+            (
+                ids(1..2),
+                Outcome::Retry {
+                    error: "421 later".into(),
+                    at: t0 + h * 3,
+                },
+            ),
+            (
+                ids(2..3),
+                Outcome::Defer {
+                    reason: Reason::moved(Rule::Entered, t0 + h, t0 + h * 4, "cap"),
+                },
+            ),
+            (
+                ids(3..last),
+                Outcome::Dead {
+                    error: "550 no such user".into(),
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    check("sent, retried, deferred and dead").await;
+
+    let dead: Vec<i64> = ids(3..last);
+    if let Some(first) = dead.first() {
+        assert_eq!(v.resend_ids(&[*first], t0 + h * 2).await.unwrap(), [*first]);
+        check("a resend by id").await;
+    }
+    store.resend_dead(None, t0 + h * 2).await.unwrap();
+    check("a resend of every dead notice").await;
+    // The daemon's periodic fold (PostgreSQL's deltas into the totals) changes no count.
+    store.views().fold_counts().await.unwrap();
+    store.views().fold_counts().await.unwrap();
+    check("two folds").await;
+
+    let e5 = &events[5];
+    let extra = on(notice(e5, "g", Role::Guardian, t0 + h), ChannelKind::Ntfy);
+    assert_eq!(store.add_notices(&[extra]).await.unwrap(), 1);
+    check("added notices").await;
+
+    // Everything due goes out; the sent ones are purged; a student is erased.
+    let all = store
+        .claim_due(t0 + h * 10, t0 + h * 11, 1000)
+        .await
+        .unwrap();
+    let (half, rest) = all.split_at(all.len() / 2);
+    store
+        .finish(&[
+            (
+                half.iter().map(|n| n.id).collect(),
+                Outcome::Sent {
+                    message_key: "m2".into(),
+                    at: t0 + h * 10,
+                },
+            ),
+            (
+                rest.iter().map(|n| n.id).collect(),
+                Outcome::Dead {
+                    error: "gone".into(),
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    check("the whole release").await;
+    let purged = store
+        .retention()
+        .purge_notices(t0 + h * 24 * 400, 3)
+        .await
+        .unwrap();
+    assert!(purged > 0);
+    check("a purge").await;
+    let erased = store.retention().erase_student("st3").await.unwrap();
+    assert!(erased.events > 0);
+    check("an erasure").await;
+    let purged = store
+        .retention()
+        .purge_notices(t0 + h * 24 * 400, 1000)
+        .await
+        .unwrap();
+    assert!(purged > 0);
+    // Counters that fell to 0 are not reported (the plain count has no such rows either).
+    check("the last purge").await;
+    let left = store.views().state_counts().await.unwrap();
+    assert!(left.iter().all(|c| c.state == "cancelled"), "{left:?}");
+}
+
+#[tokio::test]
+async fn sqlite_counters_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    counters_suite(rustig::store::open(&url).await.unwrap(), &url).await;
+}
+
+#[tokio::test]
+async fn postgres_counters_follow_every_change() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    counters_suite(rustig::store::open(&pg.url).await.unwrap(), &pg.url).await;
+}
+
+/// One change to the buffer, for the property below.
+#[derive(Debug, Clone)]
+enum Op {
+    /// (Re)plan record `r` of school `s`: its pending notices replaced by `n` on `channels`.
+    Plan {
+        s: usize,
+        r: usize,
+        n: usize,
+        channels: Vec<usize>,
+    },
+    Cancel(usize),
+    Release(usize),
+    /// Claim what is due by hour `h`, then finish the claim with outcome `o` for each.
+    ClaimFinish {
+        h: i64,
+        o: Vec<usize>,
+    },
+    ResendDead,
+    Purge,
+    Erase(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..2usize, 0..4usize, 0..3usize, proptest::collection::vec(0..5usize, 1..3))
+            .prop_map(|(s, r, n, channels)| Op::Plan { s, r, n, channels }),
+        1 => (0..20usize).prop_map(Op::Cancel),
+        1 => (0..20usize).prop_map(Op::Release),
+        3 => (0..6i64, proptest::collection::vec(0..4usize, 1..8))
+            .prop_map(|(h, o)| Op::ClaimFinish { h, o }),
+        1 => Just(Op::ResendDead),
+        1 => Just(Op::Purge),
+        1 => (0..4usize).prop_map(Op::Erase),
+    ]
+}
+
+async fn apply(store: &Arc<dyn Store>, op: &Op, version: &mut usize) {
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let h = Duration::hours(1);
+    let ids = |state: &'static str| {
+        let v = store.views();
+        async move {
+            v.notices(
+                &NoticeFilter {
+                    state: Some(state.into()),
+                    ..Default::default()
+                },
+                None,
+                1000,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.notice.id)
+            .collect::<Vec<_>>()
+        }
+    };
+    match op {
+        Op::Plan { s, r, n, channels } => {
+            *version += 1;
+            let school = ["s", "t"][*s];
+            let e = event(
+                &format!("e-{version}"),
+                school,
+                &format!("r{r}"),
+                &format!("st{r}"),
+            );
+            let mut notices = vec![];
+            for i in 0..*n {
+                for c in channels {
+                    let mut x = on(
+                        notice(&e, &format!("p{i}"), Role::Guardian, t0 + h * (i as i32)),
+                        ChannelKind::ALL[*c],
+                    );
+                    x.key = format!("{}-{c}", x.key);
+                    if !notices.iter().any(|y: &Notice| y.key == x.key) {
+                        notices.push(x);
+                    }
+                }
+            }
+            let mut tx = store.begin().await.unwrap();
+            tx.insert_events(&[&e], t0).await.unwrap();
+            tx.replace_pending(school, &e.record, &notices)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Op::Cancel(k) | Op::Release(k) => {
+            let pending = ids("pending").await;
+            if let Some(id) = pending.get(k % pending.len().max(1)) {
+                let reason = Reason::moved(Rule::Cancelled, t0, t0, "");
+                let v = store.views();
+                let _ = match op {
+                    Op::Cancel(_) => v.cancel_notice(*id, reason).await.unwrap(),
+                    _ => v.release_notice(*id, reason).await.unwrap(),
+                };
+            }
+        }
+        Op::ClaimFinish { h: hours, o } => {
+            let claimed = store
+                .claim_due(t0 + h * (*hours as i32), t0 + h * 100, 100)
+                .await
+                .unwrap();
+            let outcomes: Vec<(Vec<i64>, Outcome)> = claimed
+                .iter()
+                .zip(o.iter().cycle())
+                .map(|(n, k)| {
+                    let outcome = match k {
+                        0 => Outcome::Sent {
+                            message_key: format!("m-{}", n.id),
+                            at: t0,
+                        },
+                        1 => Outcome::Retry {
+                            error: "later".into(),
+                            at: t0 + h,
+                        },
+                        2 => Outcome::Dead {
+                            error: "gone".into(),
+                        },
+                        _ => Outcome::Defer {
+                            reason: Reason::moved(Rule::Entered, t0, t0 + h * 2, "cap"),
+                        },
+                    };
+                    (vec![n.id], outcome)
+                })
+                .collect();
+            store.finish(&outcomes).await.unwrap();
+        }
+        Op::ResendDead => {
+            store.resend_dead(None, t0).await.unwrap();
+        }
+        Op::Purge => {
+            store
+                .retention()
+                .purge_notices(t0 + h * 24 * 400, 5)
+                .await
+                .unwrap();
+        }
+        Op::Erase(r) => {
+            store
+                .retention()
+                .erase_student(&format!("st{r}"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn sqlite_counters_equal_the_count_after_any_sequence_of_changes() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cases = std::env::var("COUNTER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let mut runner = TestRunner::new(Config::with_cases(cases));
+    runner
+        .run(&proptest::collection::vec(op(), 1..16), |ops| {
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/buffer.db", dir.path().display());
+                let store = rustig::store::open(&url).await.unwrap();
+                let mut version = 0;
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&store, op, &mut version).await;
+                    assert_counters(&*store, &url, &format!("step {i}: {op:?}")).await;
+                }
+            });
+            Ok(())
+        })
+        .unwrap();
 }

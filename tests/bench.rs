@@ -16,6 +16,7 @@ async fn bench_paths_add_up_on_a_small_workload() {
     opts.work_dir = Some(work.path().join("bench"));
     opts.keep = true;
     opts.daemon_bin = Some(env!("CARGO_BIN_EXE_rustig").into());
+    opts.admin_requests = 20;
     let report = bench::run(&opts, &|_| {}).await.expect("bench runs");
 
     assert_eq!(report.events, 1000);
@@ -47,6 +48,20 @@ async fn bench_paths_add_up_on_a_small_workload() {
     assert_eq!(d.ready_s, d.healthz_s.max(d.first_message_s));
     assert!(d.vm_hwm_kb > 0 && d.vm_hwm_kb >= d.vm_rss_kb);
     assert!(d.clean_exit, "the daemon stopped cleanly on SIGTERM");
+    // The status view answered every request with the backlog pending (`/metrics` too once
+    // the daemon serves it; the report notes it otherwise).
+    let status = d.admin.iter().find(|a| a.route == "/v1/status").unwrap();
+    assert_eq!(status.requests, 20);
+    assert!(
+        status.p50_ms > 0.0 && status.p50_ms <= status.p99_ms && status.p99_ms <= status.max_ms
+    );
+    assert!(status.bytes > 0);
+    assert!(
+        d.admin.iter().any(|a| a.route == "/metrics")
+            || report.notes.iter().any(|n| n.contains("/metrics")),
+        "{:?}",
+        report.notes
+    );
     let outbox: Vec<_> = std::fs::read_dir(work.path().join("bench/outbox"))
         .unwrap()
         .flatten()

@@ -28,6 +28,9 @@ pub struct DaemonResult {
     pub hold_s: f64,
     /// The daemon stopped with exit code 0 after SIGTERM.
     pub clean_exit: bool,
+    /// `GET /v1/status` and `GET /metrics` with the backlog pending (routes the daemon does
+    /// not serve are left out).
+    pub admin: Vec<super::admin::Latency>,
 }
 
 /// What to start.
@@ -39,6 +42,8 @@ pub struct DaemonSetup<'a> {
     pub log: &'a Path,
     pub hold: Duration,
     pub limit: Duration,
+    /// The admin listener, when the views' latency is measured.
+    pub admin: Option<super::admin::AdminProbe>,
 }
 
 /// `GET /healthz` on 127.0.0.1:`port` answers 200.
@@ -192,6 +197,12 @@ pub fn hold_and_restart(s: &DaemonSetup<'_>) -> Result<DaemonResult, BenchError>
         s.limit,
     )?;
     std::thread::sleep(s.hold);
+    let mut admin = Vec::new();
+    if let Some(probe) = &s.admin {
+        for route in ["/v1/status", "/metrics"] {
+            admin.extend(super::admin::measure(probe, route)?);
+        }
+    }
     let pid = daemon.pid();
     let (vm_hwm_kb, vm_rss_kb) = memory_kb(pid)
         .ok_or_else(|| BenchError::Daemon(format!("cannot read /proc/{pid}/status")))?;
@@ -205,6 +216,7 @@ pub fn hold_and_restart(s: &DaemonSetup<'_>) -> Result<DaemonResult, BenchError>
         vm_rss_kb,
         hold_s: s.hold.as_secs_f64(),
         clean_exit,
+        admin,
     })
 }
 

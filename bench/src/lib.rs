@@ -6,8 +6,10 @@
 //! BENCHMARKS.md explains the figures; `bench/compare` runs the peers.
 //!
 //! Modules: [`workload`] (population, events, config), [`ingest`], [`daemon`] (hold and
-//! restart), [`release`], [`sinks`] (null file channel, SMTP server), [`report`].
+//! restart), [`admin`] (the status and metrics latency during the hold), [`release`],
+//! [`sinks`] (null file channel, SMTP server), [`report`].
 
+pub mod admin;
 pub mod daemon;
 pub mod ingest;
 pub mod release;
@@ -105,6 +107,10 @@ pub struct Options {
     /// a `rustig run` process (whose scheduler wakes after every batch).
     #[arg(long)]
     pub http_in_process: bool,
+    /// Requests to `GET /v1/status` and to `GET /metrics` on the daemon's admin listener
+    /// during the hold, for their latency with the backlog pending (0: not measured).
+    #[arg(long, default_value_t = 200)]
+    pub admin_requests: usize,
     /// The `rustig` binary for the daemon phase (default: the one next to this executable;
     /// without one the daemon phase is skipped, and the report says so).
     #[arg(long)]
@@ -297,7 +303,31 @@ async fn run_in(
     };
     let (outbox, outbox_b) = (work.join("outbox"), work.join("outbox-b"));
     let (http_port, http_port_b) = (free_port()?, free_port()?);
-    let (config_file, toml) = write_config("bench.toml", &stores.urls[0], http_port, &outbox)?;
+    let (config_file, mut toml) = write_config("bench.toml", &stores.urls[0], http_port, &outbox)?;
+    // Daemon A serves the admin API too: the hold phase measures its views.
+    let admin = match opts.admin_requests {
+        0 => None,
+        requests => {
+            let token = format!(
+                "bench-{}-{}",
+                std::process::id(),
+                Utc::now().timestamp_nanos_opt().unwrap_or(0)
+            );
+            let token_file = work.join("admin-read.token");
+            std::fs::write(&token_file, format!("bench {token}\n"))?;
+            let port = free_port()?;
+            toml.push_str(&format!(
+                "\n[admin]\nlisten = \"127.0.0.1:{port}\"\nread_token_file = \"{}\"\n",
+                token_file.display()
+            ));
+            std::fs::write(&config_file, &toml)?;
+            Some(admin::AdminProbe {
+                port,
+                token,
+                requests,
+            })
+        }
+    };
     let (config_file_b, _) = write_config("bench-b.toml", &stores.urls[1], http_port_b, &outbox_b)?;
     let config =
         Config::parse(&config_file, &toml).map_err(|e| BenchError::Config(e.to_string()))?;
@@ -395,6 +425,7 @@ async fn run_in(
                 log: &work.join("daemon.log"),
                 hold: Duration::from_secs(opts.hold_secs),
                 limit: Duration::from_secs(120),
+                admin: admin.clone(),
             };
             let r = tokio::task::block_in_place(|| daemon::hold_and_restart(&setup))?;
             let pending = store_a.counts().await?.pending;
@@ -404,6 +435,13 @@ async fn run_in(
                     counts_a.pending
                 )
             })?;
+            if admin.is_some() {
+                for route in ["/v1/status", "/metrics"] {
+                    if !r.admin.iter().any(|a| a.route == route) {
+                        notes.push(format!("GET {route}: the daemon answers 404, not measured"));
+                    }
+                }
+            }
             Some(r)
         }
         None if opts.no_daemon => {

@@ -152,6 +152,19 @@ impl Report {
                 format!("{:.2} s", d.first_message_s),
                 "≤ 3 s with 1 000 000 events",
             );
+            for a in &d.admin {
+                row(
+                    format!(
+                        "hold: GET {} p50 / p99 / max ({} requests)",
+                        a.route, a.requests
+                    ),
+                    format!(
+                        "{:.1} / {:.1} / {:.1} ms  ({} bytes)",
+                        a.p50_ms, a.p99_ms, a.max_ms, a.bytes
+                    ),
+                    "p99 ≤ 50 ms with 1 000 000 pending notices (issue 13)",
+                );
+            }
         }
         for r in &self.release {
             let sink = match r.sink {

@@ -70,7 +70,7 @@ pub struct Resent {
 /// Puts dead notices back to pending, due now, with a fresh attempt count.
 #[utoipa::path(post, path = "/v1/dead/resend", tag = "actions",
     request_body = ResendRequest,
-    responses((status = 200, body = Resent), (status = 400, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the notices put back", body = Resent), (status = 400, description = "a malformed query or body", body = super::api::ErrorBody)))]
 async fn resend_dead(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -127,8 +127,8 @@ pub struct Replayed {
 /// and it stays.
 #[utoipa::path(post, path = "/v1/quarantine/{id}/replay", tag = "actions",
     params(("id" = i64, Path, description = "the item's id")),
-    responses((status = 200, body = Replayed), (status = 404, body = super::api::ErrorBody),
-              (status = 422, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the item went through ingest", body = Replayed), (status = 404, description = "no such item", body = super::api::ErrorBody),
+              (status = 422, description = "refused, with every reason", body = super::api::ErrorBody)))]
 async fn replay_quarantined(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -209,7 +209,7 @@ pub struct Discarded {
 /// Deletes a quarantined input for good.
 #[utoipa::path(delete, path = "/v1/quarantine/{id}", tag = "actions",
     params(("id" = i64, Path, description = "the item's id")),
-    responses((status = 200, body = Discarded), (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the item is gone", body = Discarded), (status = 404, description = "no such item", body = super::api::ErrorBody)))]
 async fn discard_quarantined(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -271,8 +271,8 @@ fn changed(
 /// does not bring it back.
 #[utoipa::path(post, path = "/v1/notices/{id}/cancel", tag = "actions",
     params(("id" = i64, Path, description = "the notice's id")),
-    responses((status = 200, body = NoticeView), (status = 404, body = super::api::ErrorBody),
-              (status = 409, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the notice", body = NoticeView), (status = 404, description = "no such item", body = super::api::ErrorBody),
+              (status = 409, description = "not in a state that allows it (or changed meanwhile)", body = super::api::ErrorBody)))]
 async fn cancel_notice(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -314,8 +314,8 @@ pub struct ReleaseQuery {
 /// holiday, at their end (unless `override_blackout=true`).
 #[utoipa::path(post, path = "/v1/notices/{id}/release", tag = "actions",
     params(("id" = i64, Path, description = "the notice's id"), ReleaseQuery),
-    responses((status = 200, body = NoticeView), (status = 404, body = super::api::ErrorBody),
-              (status = 409, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the notice", body = NoticeView), (status = 404, description = "no such item", body = super::api::ErrorBody),
+              (status = 409, description = "not in a state that allows it (or changed meanwhile)", body = super::api::ErrorBody)))]
 async fn release_notice(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -391,9 +391,9 @@ pub struct DirectoryImported {
 #[utoipa::path(put, path = "/v1/directory", tag = "actions",
     request_body(content = serde_json::Value, description = "the directory (DESIGN.md)",
                  content_type = "application/json"),
-    responses((status = 200, body = DirectoryImported),
-              (status = 409, body = super::api::ErrorBody),
-              (status = 422, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the directory in force", body = DirectoryImported),
+              (status = 409, description = "not in a state that allows it (or changed meanwhile)", body = super::api::ErrorBody),
+              (status = 422, description = "refused, with every reason", body = super::api::ErrorBody)))]
 async fn put_directory(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -458,7 +458,7 @@ pub struct Reloaded {
 /// A config with errors is refused (422, every error with file, line and key) and the old one
 /// stays in force.
 #[utoipa::path(post, path = "/v1/reload", tag = "actions",
-    responses((status = 200, body = Reloaded), (status = 422, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the config in force", body = Reloaded), (status = 422, description = "refused, with every reason", body = super::api::ErrorBody)))]
 async fn reload_config(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -525,7 +525,7 @@ pub struct ErasedView {
 /// `student.erase` (`rustig erase` does the same from the command line).
 #[utoipa::path(delete, path = "/v1/students/{id}", tag = "actions",
     params(("id" = String, Path, description = "the student's id")),
-    responses((status = 200, body = ErasedView)))]
+    responses((status = 200, description = "what was erased", body = ErasedView)))]
 async fn erase_student(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,

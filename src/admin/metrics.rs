@@ -1,6 +1,7 @@
 //! `GET /metrics` (read token): the Prometheus text of [`crate::observe::metrics`]. Counters
 //! and histograms are counted where things happen; the gauges of the buffer (notices by
-//! state, overdue), the sources and the store are set here at each scrape, from the same
+//! school, channel and state from the store's maintained counters; how long the oldest
+//! pending notice is overdue), the sources and the store are set here at each scrape, from the same
 //! store queries `/v1/status` uses.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::{AdminState, Routes};
+use crate::model::ChannelKind;
 use crate::observe::metrics;
-use crate::store::admin::StateCount;
 use crate::store::health::PROBE_TIMEOUT;
 
 /// The exposition format's content type (Prometheus text 0.0.4).
@@ -22,16 +23,8 @@ const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every state a notice can be in: each gets a series per school from the first scrape.
 const STATES: [&str; 5] = ["pending", "claimed", "sent", "dead", "cancelled"];
 
-/// The channel label while the store counts per school and state only.
-const CHANNEL_ALL: &str = "all";
-
 /// (school, channel, state) of every `rustig_notices` series this process has exported.
 static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
-
-/// The channel of a count (`all` until the store counts per channel).
-fn channel_of(_c: &StateCount) -> &str {
-    CHANNEL_ALL
-}
 
 pub fn routes() -> Routes {
     Routes::default().read(OpenApiRouter::new().routes(utoipa_axum::routes!(get_metrics)))
@@ -78,13 +71,15 @@ async fn scrape(state: &AdminState) {
         // that empties shows 0, not its last value.
         let mut series = SEEN.lock().unwrap_or_else(|e| e.into_inner());
         for school in &schools {
-            for st in STATES {
-                series.insert((school.to_string(), CHANNEL_ALL.to_string(), st.to_string()));
+            for channel in ChannelKind::ALL {
+                for st in STATES {
+                    series.insert((school.to_string(), channel.as_str().into(), st.to_string()));
+                }
             }
         }
         let mut now_counts: BTreeMap<(String, String, String), i64> = BTreeMap::new();
         for c in &counts {
-            let key = (c.school.clone(), channel_of(c).to_string(), c.state.clone());
+            let key = (c.school.clone(), c.channel.clone(), c.state.clone());
             *now_counts.entry(key).or_default() += c.count;
         }
         series.extend(now_counts.keys().cloned());
@@ -104,10 +99,11 @@ async fn scrape(state: &AdminState) {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: the store did not answer"),
     }
+    // How far the release is behind: the oldest pending due time, an index minimum.
     let now = state.clock.now();
     for school in schools {
-        match views.oldest_pending(school, now).await {
-            Ok((oldest, _)) => {
+        match views.oldest_pending(school).await {
+            Ok(oldest) => {
                 let age = oldest.map_or(chrono::Duration::zero(), |t| now - t);
                 metrics::overdue(school, age);
             }

@@ -184,7 +184,119 @@ pub fn openapi() -> OpenApi {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    document_errors(&mut api);
     api
+}
+
+/// Every answer a route can give is in the document, as schemathesis checks it against the
+/// running daemon (tests/admin_openapi.rs): 401 and 403 where a token is needed, 400 where
+/// the path or query can fail to parse, 400/413/415/422 where a JSON body can be refused
+/// (axum's rejections, made JSON by [`json_errors`]). OpenAPI 3.1 requires a description of
+/// every response: a route that gave none gets its status's reason phrase.
+fn document_errors(api: &mut OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{Content, Ref, Response};
+    let error = |description: &str| {
+        let mut r = Response::new(description);
+        r.content.insert(
+            "application/json".into(),
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))).into(),
+        );
+        r
+    };
+    let add = |op: &mut Operation, code: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(code.into())
+            .or_insert_with(|| error(description).into());
+    };
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(security) = &op.security {
+                if !security.is_empty() {
+                    add(op, "401", "no valid bearer token");
+                    if op
+                        .description
+                        .as_deref()
+                        .is_some_and(|d| d.contains("`operate`"))
+                    {
+                        add(op, "403", "a read token, where an operate token is needed");
+                    }
+                }
+            }
+            if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add(op, "400", "a malformed path or query");
+            }
+            if op.request_body.is_some() {
+                add(op, "400", "a malformed body");
+                add(op, "413", "the body is larger than `max_body_bytes`");
+                add(op, "415", "the body is not `application/json`");
+                add(op, "422", "the body does not match its schema");
+            }
+            for (code, response) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response {
+                    if r.description.is_empty() {
+                        r.description = code
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                            .and_then(|c| c.canonical_reason())
+                            .unwrap_or("answer")
+                            .into();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Errors the handlers did not write themselves (axum's rejections of a path, query or body
+/// that does not parse; an unknown route) as the API's JSON error body, the one the document
+/// promises for every error.
+async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::IntoResponse;
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejections are a line of text; anything longer is cut, never buffered whole.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut json = api::ApiError::new(status, message).into_response();
+    // Keep the headers that matter to the client (e.g. `WWW-Authenticate`, `Allow`).
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// Marks every operation of `api` as needing a bearer token of `level`.
@@ -241,7 +353,9 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
         .merge(gate(read, Level::Read))
         .merge(gate(operate, Level::Operate))
         .split_for_parts();
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(json_errors))
+        .with_state(state)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,5 +441,29 @@ mod tests {
         let status = &spec["paths"]["/v1/status"]["get"];
         assert_eq!(status["security"][0]["bearer"], serde_json::json!([]));
         assert!(spec["paths"]["/healthz"]["get"].get("security").is_none());
+    }
+
+    /// OpenAPI 3.1 requires a description of every response; the errors every route can
+    /// give are documented.
+    #[test]
+    fn every_response_is_described_and_the_errors_are_documented() {
+        let spec = serde_json::to_value(super::openapi()).unwrap();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (code, r) in op["responses"].as_object().unwrap() {
+                    let d = r["description"].as_str().unwrap_or_default();
+                    assert!(!d.is_empty(), "{method} {path} {code}: no description");
+                }
+                if op.get("security").is_some() {
+                    assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                }
+            }
+        }
+        let cancel = &spec["paths"]["/v1/notices/{id}/cancel"]["post"]["responses"];
+        assert!(
+            cancel["403"].is_object() && cancel["400"].is_object(),
+            "{cancel}"
+        );
+        assert!(spec["paths"]["/v1/status"]["get"]["responses"]["403"].is_null());
     }
 }

@@ -80,7 +80,7 @@ fn role_of(
 /// What a person chose and what it means, with the version to override from.
 #[utoipa::path(get, path = "/v1/preferences/{school}/{person}", tag = "preferences",
     params(("school" = String, Path), ("person" = String, Path)),
-    responses((status = 200, description = "the person's choice"), (status = 404, description = "no such person")))]
+    responses((status = 200, description = "the person's choice"), (status = 404, description = "no such person, or no `[preferences]` configured")))]
 async fn view(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -129,7 +129,7 @@ struct Override {
 /// A mentor overrides a choice (`{"choice", "reason", "version"}`); same floors as the page.
 #[utoipa::path(put, path = "/v1/preferences/{school}/{person}", tag = "preferences",
     params(("school" = String, Path), ("person" = String, Path)),
-    responses((status = 200, description = "the new version"), (status = 409, description = "changed since that version"),
+    responses((status = 200, description = "the new version"), (status = 404, description = "no such person, or no `[preferences]` configured"), (status = 409, description = "changed since that version"),
               (status = 422, description = "a floor or rule refuses it")))]
 async fn override_choice(
     State(state): State<AdminState>,
@@ -200,7 +200,8 @@ struct Revoke {
 /// Every link sent so far stops working (`{"reason"}`); the next message brings a new one.
 #[utoipa::path(post, path = "/v1/preferences/{school}/{person}/revoke-links", tag = "preferences",
     params(("school" = String, Path), ("person" = String, Path)),
-    responses((status = 200, description = "links signed before `links_from` are refused")))]
+    responses((status = 200, description = "links signed before `links_from` are refused"),
+              (status = 404, description = "no such person, or no `[preferences]` configured")))]
 async fn revoke_links(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,
@@ -252,7 +253,7 @@ async fn revoke_links(
 /// The AVG right of access: everything rustig stores about the person (audited).
 #[utoipa::path(get, path = "/v1/people/{school}/{person}/export", tag = "preferences",
     params(("school" = String, Path), ("person" = String, Path)),
-    responses((status = 200, description = "the person's data")))]
+    responses((status = 200, description = "the person's data"), (status = 404, description = "no such person, or no `[preferences]` configured")))]
 async fn export(
     State(state): State<AdminState>,
     Extension(caller): Extension<Caller>,

@@ -127,8 +127,12 @@ pub struct SchoolStatus {
     pub sent: i64,
     pub dead: i64,
     pub cancelled: i64,
-    /// Pending notices whose due time has passed: the release is behind.
-    pub overdue: i64,
+    /// The same counts per channel (only channels with notices).
+    pub channels: Vec<ChannelCounts>,
+    /// The oldest pending notice's due time has passed: the release is behind.
+    pub overdue: bool,
+    /// How long it has been due (humantime), when overdue.
+    pub overdue_by: Option<String>,
     /// The earliest due time of a pending notice (local).
     pub oldest_pending_due: Option<String>,
     /// The next instant pending notices are due, and what goes then.
@@ -140,13 +144,40 @@ pub struct SchoolStatus {
     pub unresolved_dead: i64,
 }
 
+/// Notices of one school on one channel, by state.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ChannelCounts {
+    pub channel: String,
+    pub pending: i64,
+    pub claimed: i64,
+    pub sent: i64,
+    pub dead: i64,
+    pub cancelled: i64,
+}
+
+impl ChannelCounts {
+    fn add(&mut self, state: &str, n: i64) {
+        match state {
+            "pending" => self.pending += n,
+            "claimed" => self.claimed += n,
+            "sent" => self.sent += n,
+            "dead" => self.dead += n,
+            "cancelled" => self.cancelled += n,
+            _ => {}
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Release {
     /// Local time with offset.
     pub at: String,
     /// From now, humantime (`2h 3m`).
     pub from_now: String,
+    /// Notices due then, counted up to 1 000 (see `more`).
     pub notices: i64,
+    /// More than 1 000 notices are due then; `notices` and `holds` count the first 1 001.
+    pub more: bool,
     pub holds: Vec<Hold>,
 }
 
@@ -181,28 +212,42 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
             school: id.clone(),
             ..SchoolStatus::default()
         };
+        let mut total = ChannelCounts::default();
         for c in counts.iter().filter(|c| c.school == id) {
-            match c.state.as_str() {
-                "pending" => s.pending = c.count,
-                "claimed" => s.claimed = c.count,
-                "sent" => s.sent = c.count,
-                "dead" => s.dead = c.count,
-                "cancelled" => s.cancelled = c.count,
-                _ => {}
+            total.add(&c.state, c.count);
+            if s.channels.last().is_none_or(|l| l.channel != c.channel) {
+                s.channels.push(ChannelCounts {
+                    channel: c.channel.clone(),
+                    ..ChannelCounts::default()
+                });
+            }
+            if let Some(l) = s.channels.last_mut() {
+                l.add(&c.state, c.count);
             }
         }
+        (s.pending, s.claimed, s.sent, s.dead, s.cancelled) = (
+            total.pending,
+            total.claimed,
+            total.sent,
+            total.dead,
+            total.cancelled,
+        );
         if let Some(u) = unresolved.iter().find(|u| u.school == id) {
             s.unresolved = u.waiting;
             s.unresolved_dead = u.dead;
         }
         if s.pending > 0 {
-            let (oldest, overdue) = views.oldest_pending(&id, now).await?;
+            let oldest = views.oldest_pending(&id).await?;
             s.oldest_pending_due = oldest.map(|t| local(t, tz));
-            s.overdue = overdue;
+            if let Some(t) = oldest.filter(|t| *t < now) {
+                s.overdue = true;
+                s.overdue_by = Some(human(now - t));
+            }
             s.next_release = views.next_release(&id, now).await?.map(|r| Release {
                 at: local(r.at, tz),
                 from_now: human(r.at - now),
                 notices: r.holds.iter().map(|h| h.2).sum(),
+                more: r.more,
                 holds: r
                     .holds
                     .iter()
@@ -255,7 +300,7 @@ fn source_status(h: HealthSnapshot) -> SourceStatus {
 /// Per school: notices by state, the next release and what it holds, the oldest pending
 /// notice; the store's and every source's health; the config in force; version and uptime.
 #[utoipa::path(get, path = "/v1/status", tag = "views",
-    responses((status = 200, body = Status), (status = 503, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the status", body = Status), (status = 503, description = "the store does not answer", body = super::api::ErrorBody)))]
 async fn get_status(State(state): State<AdminState>) -> ApiResult<Status> {
     let now = state.clock.now();
     let config = state.shared.config();
@@ -377,6 +422,15 @@ pub fn text(s: &Status) -> String {
             "  pending {} · claimed {} · sent {} · dead {} · cancelled {}",
             school.pending, school.claimed, school.sent, school.dead, school.cancelled
         );
+        if school.channels.len() > 1 {
+            for c in &school.channels {
+                let _ = writeln!(
+                    out,
+                    "    {}: pending {} · claimed {} · sent {} · dead {} · cancelled {}",
+                    c.channel, c.pending, c.claimed, c.sent, c.dead, c.cancelled
+                );
+            }
+        }
         if school.unresolved > 0 || school.unresolved_dead > 0 {
             let _ = writeln!(
                 out,
@@ -394,10 +448,11 @@ pub fn text(s: &Status) -> String {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "  next release {} (in {}): {} notice(s): {}",
+                    "  next release {} (in {}): {}{} notice(s): {}",
                     pretty(&r.at),
                     r.from_now,
-                    r.notices,
+                    if r.more { "more than " } else { "" },
+                    if r.more { r.notices - 1 } else { r.notices },
                     holds.join(", ")
                 );
             }
@@ -408,9 +463,12 @@ pub fn text(s: &Status) -> String {
         if let Some(oldest) = &school.oldest_pending_due {
             let _ = writeln!(
                 out,
-                "  oldest pending due {}; overdue {}",
+                "  oldest pending due {}{}",
                 pretty(oldest),
-                school.overdue
+                match &school.overdue_by {
+                    Some(by) => format!("; OVERDUE by {by}"),
+                    None => String::new(),
+                }
             );
         }
     }

@@ -124,7 +124,7 @@ async fn notices_page(
 /// due window.
 #[utoipa::path(get, path = "/v1/notices", tag = "views",
     params(NoticeQuery, PageQuery),
-    responses((status = 200, body = NoticePage), (status = 400, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "a page of notices", body = NoticePage), (status = 400, description = "a malformed query or body", body = super::api::ErrorBody)))]
 async fn list_notices(
     State(state): State<AdminState>,
     Query(q): Query<NoticeQuery>,
@@ -136,7 +136,7 @@ async fn list_notices(
 /// One notice with its reason chain.
 #[utoipa::path(get, path = "/v1/notices/{id}", tag = "views",
     params(("id" = i64, Path, description = "the notice's id")),
-    responses((status = 200, body = NoticeView), (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the notice", body = NoticeView), (status = 404, description = "no such item", body = super::api::ErrorBody)))]
 async fn get_notice(State(state): State<AdminState>, Path(id): Path<i64>) -> ApiResult<NoticeView> {
     let row = state.store.views().notice(id).await?;
     let row = row.ok_or_else(|| ApiError::not_found(format!("no notice {id}")))?;
@@ -147,7 +147,7 @@ async fn get_notice(State(state): State<AdminState>, Path(id): Path<i64>) -> Api
 /// unresolved) and every notice with its reasons.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "views",
     params(("id" = String, Path, description = "the event's id")),
-    responses((status = 200, body = EventReport), (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the event, its state and its notices", body = EventReport), (status = 404, description = "no such item", body = super::api::ErrorBody)))]
 async fn get_event(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -169,7 +169,7 @@ async fn get_event(
 /// waiting: every notice about the student (to them and to their guardians), by id.
 #[utoipa::path(get, path = "/v1/students/{id}/timeline", tag = "views",
     params(("id" = String, Path, description = "the student's id"), PageQuery),
-    responses((status = 200, body = NoticePage)))]
+    responses((status = 200, description = "a page of notices", body = NoticePage)))]
 async fn student_timeline(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -185,7 +185,7 @@ async fn student_timeline(
 /// Dead notices (every try failed, or too old), with their last error.
 #[utoipa::path(get, path = "/v1/dead", tag = "views",
     params(PageQuery),
-    responses((status = 200, body = NoticePage)))]
+    responses((status = 200, description = "a page of notices", body = NoticePage)))]
 async fn list_dead(
     State(state): State<AdminState>,
     Query(page): Query<PageQuery>,
@@ -239,7 +239,7 @@ pub struct QuarantinePage {
 /// Inputs that could not be accepted, by id.
 #[utoipa::path(get, path = "/v1/quarantine", tag = "views",
     params(PageQuery),
-    responses((status = 200, body = QuarantinePage)))]
+    responses((status = 200, description = "a page of quarantined items", body = QuarantinePage)))]
 async fn list_quarantine(
     State(state): State<AdminState>,
     Query(page): Query<PageQuery>,
@@ -260,7 +260,7 @@ async fn list_quarantine(
 /// One quarantined input, with what was received.
 #[utoipa::path(get, path = "/v1/quarantine/{id}", tag = "views",
     params(("id" = i64, Path, description = "the item's id")),
-    responses((status = 200, body = QuarantineView), (status = 404, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "the item, with the input kept", body = QuarantineView), (status = 404, description = "no such item", body = super::api::ErrorBody)))]
 async fn get_quarantined(
     State(state): State<AdminState>,
     Path(id): Path<i64>,
@@ -308,7 +308,7 @@ pub struct AuditPage {
 /// The audit trail: operator actions (by token name) and changed choices, oldest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "views",
     params(AuditQuery, PageQuery),
-    responses((status = 200, body = AuditPage), (status = 400, body = super::api::ErrorBody)))]
+    responses((status = 200, description = "a page of the audit trail", body = AuditPage), (status = 400, description = "a malformed query or body", body = super::api::ErrorBody)))]
 async fn list_audit(
     State(state): State<AdminState>,
     Query(q): Query<AuditQuery>,

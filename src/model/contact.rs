@@ -46,6 +46,15 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// Every channel, in the order of the enum.
+    pub const ALL: [ChannelKind; 5] = [
+        ChannelKind::Email,
+        ChannelKind::Webpush,
+        ChannelKind::Fcm,
+        ChannelKind::Ntfy,
+        ChannelKind::Webhook,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Email => "email",

@@ -287,7 +287,8 @@ pub fn reload(ok: bool) {
     counter!(RELOADS, "result" => if ok { "ok" } else { "refused" }).increment(1);
 }
 
-/// Set at scrape, from the store's counts; `channel` `None` is `all` (every channel).
+/// Set at scrape, from the store's maintained counters (migration 0060); `channel` `None` is
+/// `all` (every channel).
 pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
     let channel = channel.unwrap_or("all").to_owned();
     gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel, "state" => state.to_owned())
@@ -345,6 +346,7 @@ mod tests {
             reload(true);
             notices("coornhert", None, "pending", 2);
             overdue("coornhert", chrono::Duration::seconds(-5));
+            unresolved("coornhert", 1, 0);
             source("http 127.0.0.1:8425", true, Some(0));
             store_up(true);
             unresolved("coornhert", 1, 0);

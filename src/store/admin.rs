@@ -33,10 +33,12 @@ pub struct NoticeRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-/// Notices of one school in one state.
+/// Notices of one school on one channel in one state, from the counters the store keeps in
+/// the transactions that change notices (migration 0060): a few rows, whatever the backlog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateCount {
     pub school: String,
+    pub channel: String,
     pub state: String,
     pub count: i64,
 }
@@ -45,9 +47,19 @@ pub struct StateCount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextRelease {
     pub at: DateTime<Utc>,
-    /// (role, channel, notices) due at that instant.
+    /// (role, channel, notices) due at that instant, of the first [`HOLDS_COUNTED`] + 1.
     pub holds: Vec<(Role, ChannelKind, i64)>,
+    /// More than [`HOLDS_COUNTED`] notices are due then: `holds` counted only some of them.
+    pub more: bool,
 }
+
+/// How many notices of one release instant [`AdminQueries::next_release`] counts at most: a
+/// digest slot can hold a whole school's backlog (millions), and the status view must stay an
+/// index look-up whatever the backlog.
+pub const HOLDS_COUNTED: i64 = 1_000;
+
+/// How often the daemon folds the counters' changes ([`AdminQueries::fold_counts`]).
+pub const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One quarantined input; `raw` only when asked for one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,17 +114,20 @@ pub trait AdminQueries: Send + Sync {
         limit: u32,
     ) -> Result<Vec<NoticeRow>>;
     async fn notice(&self, id: i64) -> Result<Option<NoticeRow>>;
-    /// Notices per school and state.
+    /// Notices per school, channel and state (never 0), ordered so; read from maintained
+    /// counters, not counted.
     async fn state_counts(&self) -> Result<Vec<StateCount>>;
     /// The first instant at or after `now` when pending notices of `school` are due.
     async fn next_release(&self, school: &str, now: DateTime<Utc>) -> Result<Option<NextRelease>>;
-    /// The earliest due instant of the school's pending notices, and how many are due
-    /// before `now` (overdue: the release is behind).
-    async fn oldest_pending(
-        &self,
-        school: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<DateTime<Utc>>, i64)>;
+    /// Moves the counters' pending changes into their totals, where a store keeps them apart
+    /// (PostgreSQL's delta rows, so two instances never wait on one counter row); the daemon
+    /// calls it every [`FOLD_EVERY`] so the deltas stay few whatever reads the counters.
+    async fn fold_counts(&self) -> Result<()> {
+        Ok(())
+    }
+    /// The earliest due instant of the school's pending notices (an index minimum): when it
+    /// has passed, the release is behind by that much.
+    async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>>;
     async fn quarantine_count(&self) -> Result<i64>;
     /// Pending email notices whose last try met a relay fault (their last error carries
     /// `crate::send::email::relay_fault::MARK`): what `rustig status` can tell of a fault.

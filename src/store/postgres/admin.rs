@@ -11,7 +11,7 @@ use crate::model::{ChannelKind, Role};
 use crate::policy::Reason;
 use crate::store::admin::{
     AdminQueries, Changed, NextRelease, NoticeFilter, NoticeRow, Quarantined, StateCount,
-    StoredEvent,
+    StoredEvent, HOLDS_COUNTED,
 };
 use crate::store::{from_ms, to_ms, Result, StoreError};
 
@@ -80,6 +80,33 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Moves the counters' delta rows into `notice_counts` (migration 0060), by one instance at
+    /// a time: the others read the deltas as they are. Called before each read of the
+    /// counters, so the deltas stay as few as the changes between two reads.
+    async fn fold_counts_in(&self, tx: &mut sqlx::Transaction<'static, Postgres>) -> Result<()> {
+        let mine: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || 'notice_counts', 0))",
+        )
+        .bind(&self.lock_prefix)
+        .fetch_one(&mut **tx)
+        .await?;
+        if mine {
+            sqlx::query(
+                "WITH moved AS (DELETE FROM notice_count_deltas \
+                    RETURNING school, channel, state, delta) \
+                 INSERT INTO notice_counts AS c (school, channel, state, count) \
+                 SELECT school, channel, state, SUM(delta) FROM moved \
+                 GROUP BY school, channel, state \
+                 ON CONFLICT (school, channel, state) DO UPDATE SET count = c.count + excluded.count",
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl AdminQueries for PgStore {
     async fn notices(
@@ -128,16 +155,29 @@ impl AdminQueries for PgStore {
     }
 
     async fn state_counts(&self) -> Result<Vec<StateCount>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT school, state, COUNT(*) FROM notices GROUP BY school, state \
-             ORDER BY school, state",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            self.fold_counts_in(&mut tx).await?;
+            let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                "SELECT school, channel, state, SUM(n)::bigint FROM ( \
+                    SELECT school, channel, state, count AS n FROM notice_counts \
+                    UNION ALL \
+                    SELECT school, channel, state, delta AS n FROM notice_count_deltas \
+                 ) c GROUP BY school, channel, state HAVING SUM(n) <> 0 \
+                 ORDER BY school, channel, state",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows)
+        }
+        .await;
+        let rows = self.health.observe(r)?;
         Ok(rows
             .into_iter()
-            .map(|(school, state, count)| StateCount {
+            .map(|(school, channel, state, count)| StateCount {
                 school,
+                channel,
                 state,
                 count,
             })
@@ -155,14 +195,17 @@ impl AdminQueries for PgStore {
         .await?;
         let Some(at) = at else { return Ok(None) };
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT role, channel, COUNT(*) FROM notices \
-             WHERE school = $1 AND state = 'pending' AND due_at = $2 \
-             GROUP BY role, channel ORDER BY role DESC, channel",
+            "SELECT role, channel, COUNT(*) FROM ( \
+                SELECT role, channel FROM notices \
+                WHERE school = $1 AND state = 'pending' AND due_at = $2 LIMIT $3 \
+             ) due GROUP BY role, channel ORDER BY role DESC, channel",
         )
         .bind(school)
         .bind(at)
+        .bind(HOLDS_COUNTED + 1)
         .fetch_all(&self.pool)
         .await?;
+        let more = rows.iter().map(|r| r.2).sum::<i64>() > HOLDS_COUNTED;
         let holds = rows
             .into_iter()
             .map(|(role, channel, n)| role_channel(&role, &channel).map(|(r, c)| (r, c, n)))
@@ -170,24 +213,29 @@ impl AdminQueries for PgStore {
         Ok(Some(NextRelease {
             at: from_ms(at),
             holds,
+            more,
         }))
     }
 
-    async fn oldest_pending(
-        &self,
-        school: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<DateTime<Utc>>, i64)> {
-        let (oldest, overdue): (Option<i64>, i64) = sqlx::query_as(
-            "SELECT (SELECT MIN(due_at) FROM notices WHERE school = $1 AND state = 'pending'), \
-                    (SELECT COUNT(*) FROM notices \
-                     WHERE school = $1 AND state = 'pending' AND due_at < $2)",
+    async fn fold_counts(&self) -> Result<()> {
+        let r = async {
+            let mut tx = self.pool.begin().await?;
+            self.fold_counts_in(&mut tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.health.observe(r)
+    }
+
+    async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>> {
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM notices WHERE school = $1 AND state = 'pending'",
         )
         .bind(school)
-        .bind(to_ms(now))
         .fetch_one(&self.pool)
         .await?;
-        Ok((oldest.map(from_ms), overdue))
+        Ok(oldest.map(from_ms))
     }
 
     async fn held_by_relay_fault(&self) -> Result<i64> {

@@ -9,7 +9,7 @@ use crate::model::{ChannelKind, Role};
 use crate::policy::Reason;
 use crate::store::admin::{
     AdminQueries, Changed, NextRelease, NoticeFilter, NoticeRow, Quarantined, StateCount,
-    StoredEvent,
+    StoredEvent, HOLDS_COUNTED,
 };
 use crate::store::{from_ms, to_ms, Result, StoreError};
 
@@ -118,16 +118,17 @@ impl AdminQueries for SqliteStore {
     }
 
     async fn state_counts(&self) -> Result<Vec<StateCount>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT school, state, COUNT(*) FROM notices INDEXED BY notices_school_state \
-             GROUP BY school, state ORDER BY school, state",
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT school, channel, state, count FROM notice_counts WHERE count <> 0 \
+             ORDER BY school, channel, state",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(school, state, count)| StateCount {
+            .map(|(school, channel, state, count)| StateCount {
                 school,
+                channel,
                 state,
                 count,
             })
@@ -145,14 +146,17 @@ impl AdminQueries for SqliteStore {
         .await?;
         let Some(at) = at else { return Ok(None) };
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT role, channel, COUNT(*) FROM notices INDEXED BY notices_school_due \
-             WHERE school = ?1 AND state = 'pending' AND due_at = ?2 \
-             GROUP BY role, channel ORDER BY role DESC, channel",
+            "SELECT role, channel, COUNT(*) FROM ( \
+                SELECT role, channel FROM notices INDEXED BY notices_school_due \
+                WHERE school = ?1 AND state = 'pending' AND due_at = ?2 LIMIT ?3 \
+             ) due GROUP BY role, channel ORDER BY role DESC, channel",
         )
         .bind(school)
         .bind(at)
+        .bind(HOLDS_COUNTED + 1)
         .fetch_all(&self.pool)
         .await?;
+        let more = rows.iter().map(|r| r.2).sum::<i64>() > HOLDS_COUNTED;
         let holds = rows
             .into_iter()
             .map(|(role, channel, n)| role_channel(&role, &channel).map(|(r, c)| (r, c, n)))
@@ -160,25 +164,19 @@ impl AdminQueries for SqliteStore {
         Ok(Some(NextRelease {
             at: from_ms(at),
             holds,
+            more,
         }))
     }
 
-    async fn oldest_pending(
-        &self,
-        school: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<DateTime<Utc>>, i64)> {
-        let (oldest, overdue): (Option<i64>, i64) = sqlx::query_as(
-            "SELECT (SELECT MIN(due_at) FROM notices INDEXED BY notices_school_due \
-                     WHERE school = ?1 AND state = 'pending'), \
-                    (SELECT COUNT(*) FROM notices INDEXED BY notices_school_due \
-                     WHERE school = ?1 AND state = 'pending' AND due_at < ?2)",
+    async fn oldest_pending(&self, school: &str) -> Result<Option<DateTime<Utc>>> {
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM notices INDEXED BY notices_school_due \
+             WHERE school = ?1 AND state = 'pending'",
         )
         .bind(school)
-        .bind(to_ms(now))
         .fetch_one(&self.pool)
         .await?;
-        Ok((oldest.map(from_ms), overdue))
+        Ok(oldest.map(from_ms))
     }
 
     async fn held_by_relay_fault(&self) -> Result<i64> {
