@@ -346,7 +346,6 @@ mod tests {
             reload(true);
             notices("coornhert", None, "pending", 2);
             overdue("coornhert", chrono::Duration::seconds(-5));
-            unresolved("coornhert", 1, 0);
             source("http 127.0.0.1:8425", true, Some(0));
             store_up(true);
             unresolved("coornhert", 1, 0);
