@@ -88,10 +88,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     crate::observe::metrics::zero(channels.kinds());
     // Not `counts()`: counting a large backlog would delay the start by seconds.
     let next_due = store.next_due().await?;
+    // Local time with offset, or "none": an operator reads it, not a debugger.
+    let tz = config.default_policy.calendar.tz;
     tracing::info!(
         store = %config.store_url,
         students = directory.len(),
-        next_due = ?next_due,
+        next_due = %next_due
+            .map(|t| t.with_timezone(&tz).to_rfc3339())
+            .unwrap_or_else(|| "none".into()),
         "rustig starting"
     );
     let http_cfg = config.http.clone();
@@ -199,6 +203,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
     tasks.spawn(crate::retention::run(
         store.clone(),
         shared.clone(),
+        clock.clone(),
+        stop_rx.clone(),
+    ));
+    tasks.spawn(crate::unresolved::run(
+        ingestor.clone(),
         clock.clone(),
         stop_rx.clone(),
     ));

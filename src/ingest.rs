@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::model::event::EVENT_TYPES;
-use crate::model::{Directory, Event, EventBody, EventError};
+use crate::model::{ChannelKind, Directory, Event, EventBody, EventError};
 use crate::observe::metrics;
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
+use crate::store::unresolved::Unresolved;
 use crate::store::{Current, RecordKey, Store, StoreError, Tx};
 
 /// The ingestor plans against it; sources and tests also reach it here.
@@ -45,6 +46,8 @@ pub struct Ingestor {
     observer: Option<PlanObserver>,
     /// Batches refused because the quarantine was full, since start.
     quarantine_full: AtomicU64,
+    /// Channels without their table that planning already warned about (once each).
+    warned_channels: std::sync::Mutex<HashSet<ChannelKind>>,
 }
 
 impl Ingestor {
@@ -54,6 +57,7 @@ impl Ingestor {
             shared,
             observer: None,
             quarantine_full: AtomicU64::new(0),
+            warned_channels: std::sync::Mutex::default(),
         }
     }
 
@@ -64,6 +68,10 @@ impl Ingestor {
 
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Batches refused since start because the quarantine was full (`[quarantine]
@@ -196,6 +204,8 @@ impl Ingestor {
         }
         batch.flush(&mut *tx).await?;
         tx.commit().await?;
+        batch.say_waiting();
+        self.say_unconfigured(&mut batch, &config);
         self.shared.wake.notify_one();
         let mut results = results.into_iter();
         let out: Vec<Accepted> = out
@@ -203,13 +213,17 @@ impl Ingestor {
             .map(|o| o.or_else(|| results.next()).expect("one result per event"))
             .collect();
         count(source, &out, raws, &events);
+        say_batch(source, &out);
         Ok(out)
     }
 
     /// Re-plans every record with pending notices (after a config or directory change).
     pub async fn replan_all(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let records = self.store.pending_records().await?;
-        self.replan_records(&records, now).await
+        let n = self.replan_records(&records, now).await?;
+        // The directory may list students that events were waiting for.
+        self.plan_resolved(now).await?;
+        Ok(n)
     }
 
     /// Re-plans the pending notices about the students a person (a student, or a guardian
@@ -274,10 +288,120 @@ impl Ingestor {
             }
             batch.flush(&mut *tx).await?;
             tx.commit().await?;
+            batch.say_waiting();
+            self.say_unconfigured(&mut batch, &config);
         }
         self.shared.wake.notify_one();
         Ok(total)
     }
+
+    /// Once per channel (not per notice): notices were planned on a channel whose table the
+    /// config lacks, so nothing will be sent to them.
+    fn say_unconfigured(&self, batch: &mut Batch, config: &Config) {
+        if batch.channels.is_empty() {
+            return;
+        }
+        let mut warned = self.warned_channels.lock().expect("warned lock");
+        for kind in std::mem::take(&mut batch.channels) {
+            let Some(table) = config.channels.missing_table(kind) else {
+                continue;
+            };
+            if warned.insert(kind) {
+                tracing::warn!(
+                    channel = kind.as_str(),
+                    "notices planned on {} but the config has no {table} table: they cannot be \
+                     sent (add the table; `rustig check --directory` lists the contacts)",
+                    kind.as_str()
+                );
+            }
+        }
+    }
+
+    /// Plans the events that waited for their student, for every student the directory in
+    /// force now lists (after an import, a reload, the SIS's directory); returns how many.
+    pub async fn plan_resolved(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let dir = self.shared.directory();
+        let known: Vec<Unresolved> = self
+            .store
+            .unresolved()
+            .waiting()
+            .await?
+            .into_iter()
+            .filter(|u| dir.student(&u.school, &u.student).is_some())
+            .collect();
+        if known.is_empty() {
+            return Ok(0);
+        }
+        let mut records: Vec<RecordKey> = known
+            .iter()
+            .map(|u| (u.school.clone(), u.record.clone()))
+            .collect();
+        dedup(&mut records);
+        // Planned first, forgotten after: a crash in between plans them once more, harmlessly.
+        self.replan_records(&records, now).await?;
+        let ids: Vec<String> = known.iter().map(|u| u.event_id.clone()).collect();
+        self.store.unresolved().resolved(&ids).await?;
+        let mut students: Vec<(&str, &str)> = known
+            .iter()
+            .map(|u| (u.school.as_str(), u.student.as_str()))
+            .collect();
+        students.sort_unstable();
+        students.dedup();
+        tracing::info!(
+            events = known.len(),
+            students = students.len(),
+            "events that waited for their student in the directory are planned"
+        );
+        Ok(known.len())
+    }
+
+    /// Events that waited longer than `[directory] unresolved_hold` for their student are
+    /// dead, with the reason; returns how many died now.
+    pub async fn expire_unresolved(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let hold = self.shared.config().unresolved_hold;
+        let before = now
+            .checked_sub_signed(hold)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let reason = format!(
+            "its student was not in the directory within [directory] unresolved_hold ({})",
+            crate::model::time::human(hold)
+        );
+        let dead = self.store.unresolved().expire(before, now, &reason).await?;
+        for u in &dead {
+            // Ids only: nothing personal at warn.
+            tracing::warn!(
+                event = %u.event_id,
+                school = %u.school,
+                student = %u.student,
+                "event dead: {reason}"
+            );
+        }
+        Ok(dead.len())
+    }
+}
+
+/// One info line per accepted batch, counts only (nothing personal, no ids).
+fn say_batch(source: &str, out: &[Accepted]) {
+    let (mut new, mut duplicate, mut conflict, mut stale, mut rejected) = (0, 0, 0, 0, 0);
+    for a in out {
+        match a {
+            Accepted::New { .. } => new += 1,
+            Accepted::Duplicate { .. } => duplicate += 1,
+            Accepted::Conflict { .. } => conflict += 1,
+            Accepted::Stale { .. } => stale += 1,
+            Accepted::Rejected { .. } => rejected += 1,
+        }
+    }
+    tracing::info!(
+        source = %source,
+        events = out.len(),
+        new,
+        duplicate,
+        conflict,
+        stale,
+        rejected,
+        "batch accepted"
+    );
 }
 
 /// Indexes of the events that repeat a stored id (or one earlier in the batch) with other
@@ -344,6 +468,12 @@ struct Batch {
     /// (a later version of the record replaces an earlier one's).
     planned: Vec<RecordKey>,
     notices: HashMap<RecordKey, Vec<Notice>>,
+    /// Events planned for a student the directory does not know, to keep at the next flush.
+    unresolved: Vec<Unresolved>,
+    /// Students first found missing by this batch, said once it is committed.
+    newly_waiting: Vec<(String, String)>,
+    /// Channels the batch planned notices on.
+    channels: HashSet<ChannelKind>,
 }
 
 impl Batch {
@@ -372,6 +502,9 @@ impl Batch {
             changed: HashMap::new(),
             planned: Vec::new(),
             notices: HashMap::new(),
+            unresolved: Vec::new(),
+            newly_waiting: Vec::new(),
+            channels: HashSet::new(),
         })
     }
 
@@ -435,6 +568,18 @@ impl Batch {
         let Some(p) = plan_event(event, released_at, delivered, ctx) else {
             return;
         };
+        if let Some(student) = event.student() {
+            if ctx.dir.student(&event.school, student).is_none() {
+                self.unresolved.push(Unresolved::new(
+                    &event.id,
+                    &event.school,
+                    student,
+                    &event.record,
+                    ctx.now,
+                ));
+            }
+        }
+        self.channels.extend(p.notices.iter().map(|n| n.channel));
         if self.notices.insert(key.clone(), p.notices).is_none() {
             self.planned.push(key);
         }
@@ -454,7 +599,24 @@ impl Batch {
             tx.replace_pending_of(&self.planned, &notices).await?;
             self.planned.clear();
         }
+        if !self.unresolved.is_empty() {
+            let first = tx.add_unresolved(&self.unresolved).await?;
+            self.unresolved.clear();
+            self.newly_waiting.extend(first);
+        }
         Ok(())
+    }
+
+    /// Once per student: events for them wait until the directory lists them (by id only).
+    fn say_waiting(&mut self) {
+        for (school, student) in self.newly_waiting.drain(..) {
+            tracing::warn!(
+                school = %school,
+                student = %student,
+                "event for a student the directory does not list: kept unresolved until an \
+                 import adds the student ([directory] unresolved_hold)"
+            );
+        }
     }
 }
 

@@ -25,6 +25,8 @@
 //! - [`source`]: where events come from (HTTP, NATS, RabbitMQ, the SIS pollers); each
 //!   acknowledges only after [`ingest`] committed.
 //! - [`retention`]: the purge loop and a student's erasure, around the store's own.
+//! - [`unresolved`]: events waiting for a student the directory does not list yet: planned
+//!   once it does, dead with their reason after `[directory] unresolved_hold`.
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
@@ -55,3 +57,4 @@ pub mod shared;
 pub mod simulate;
 pub mod source;
 pub mod store;
+pub mod unresolved;

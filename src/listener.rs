@@ -284,3 +284,19 @@ impl AsyncWrite for Tracked {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+/// Why a listener could not bind, in words an operator acts on (the key and the file are
+/// added by the caller).
+pub fn bind_problem(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => "the port is already in use (another rustig, or another \
+            program, listens there): stop it or choose another port"
+            .into(),
+        ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges): choose a port above 1024".into()
+        }
+        ErrorKind::AddrNotAvailable => "no interface of this machine has that address".into(),
+        _ => format!("cannot listen there: {e}"),
+    }
+}

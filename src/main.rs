@@ -166,11 +166,34 @@ enum Command {
     },
 }
 
-/// `default` applies when RUSTIG_LOG is not set.
+/// The zone log lines are stamped in: the config's `timezone` once it is read, UTC before.
+static LOG_ZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+/// Stamps log lines in the school's local time with its offset
+/// (`2026-11-23T11:05:00.123+01:00`), the way operators read every other instant.
+struct SchoolTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SchoolTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let tz = LOG_ZONE.get().copied().unwrap_or(chrono_tz::UTC);
+        let now = SystemClock.now().with_timezone(&tz);
+        write!(
+            w,
+            "{}",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+        )
+    }
+}
+
+/// `default` applies when RUSTIG_LOG is not set. Colours only for a terminal: a journal or a
+/// file gets plain text.
 fn init_logging(default: &str) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("RUSTIG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(SchoolTime)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("RUSTIG_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
@@ -180,10 +203,22 @@ fn init_logging(default: &str) {
 }
 
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
+    let config = Config::load(path).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(2)
-    })
+    })?;
+    let _ = LOG_ZONE.set(config.default_policy.calendar.tz);
+    Ok(config)
+}
+
+/// Commands that print for a pipe (`rustig check … | head -1`) end quietly when the reader
+/// goes away, as other Unix tools do, instead of panicking in `println!`. Not the daemon: it
+/// keeps running when a client hangs up.
+fn quiet_on_broken_pipe() {
+    // SAFETY: called first in `main`, before any thread starts; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[tokio::main]
@@ -191,6 +226,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Bench { args } = &cli.command {
         return bench(args);
+    }
+    if !matches!(cli.command, Command::Run { .. }) {
+        quiet_on_broken_pipe();
     }
     init_logging("info");
     let result = match cli.command {
@@ -307,7 +345,9 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<()> {
     let path = config.file.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let running = rustig::daemon::start(config, clock.clone()).await?;
+    let running = rustig::daemon::start(config, clock.clone())
+        .await
+        .with_context(|| format!("starting with {}", path.display()))?;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -341,9 +381,17 @@ fn check(path: &Path, directory: Option<&Path>) -> ExitCode {
         .map(Path::to_path_buf)
         .or_else(|| config.directory_file.clone());
     if let Some(d) = dir_path {
-        if let Err(e) = rustig::reload::read_directory(&d) {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+        match rustig::reload::read_directory(&d) {
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            // Not an error: the directory may run ahead of the config.
+            Ok(dir) => {
+                for u in config.channels.unconfigured(dir.data()) {
+                    eprintln!("warning: directory {}: {u}", d.display());
+                }
+            }
         }
     }
     let mut templates = String::new();
@@ -642,7 +690,18 @@ async fn erase(config: Config, student: &str) -> Result<()> {
 
 async fn status(config: Config, json: bool) -> Result<()> {
     let store = rustig::store::open(&config.store_url).await?;
-    let status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    let mut status = rustig::admin::status::build(&*store, &config, SystemClock.now()).await?;
+    // The directory in force: the configured file, else the one imported last.
+    let dir = match &config.directory_file {
+        Some(path) => rustig::reload::read_directory(path).ok(),
+        None => store
+            .load_directory()
+            .await?
+            .and_then(|json| rustig::model::Directory::parse(json.as_bytes()).ok()),
+    };
+    if let Some(dir) = dir {
+        status.unconfigured_channels = rustig::admin::status::unconfigured(&config, &dir);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

@@ -60,6 +60,60 @@ pub async fn initial_directory(
     }
 }
 
+/// The keys that differ between `old` and `new` but are only read at start: listeners are
+/// bound, sources connected, channels and templates set up once. A reload applies the rules
+/// and the directory; for these it can only say that they wait for a restart.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    fn differ(a: &impl std::fmt::Debug, b: &impl std::fmt::Debug) -> bool {
+        format!("{a:?}") != format!("{b:?}")
+    }
+    let listen = |c: &Config| c.http.as_ref().map(|h| h.listen);
+    let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+    let prefs = |c: &Config| c.preferences.as_ref().map(|p| p.listen);
+    let checks: [(&'static str, bool); 16] = [
+        ("store.url", old.store_url != new.store_url),
+        ("ingest.http.listen", listen(old) != listen(new)),
+        (
+            "ingest.http",
+            listen(old) == listen(new) && differ(&old.http, &new.http),
+        ),
+        ("admin.listen", admin(old) != admin(new)),
+        ("preferences.listen", prefs(old) != prefs(new)),
+        ("ingest.nats", differ(&old.nats, &new.nats)),
+        ("ingest.amqp", differ(&old.amqp, &new.amqp)),
+        (
+            "ingest.somtoday",
+            differ(&old.sis.somtoday, &new.sis.somtoday),
+        ),
+        (
+            "ingest.smartschool",
+            differ(&old.sis.smartschool, &new.sis.smartschool),
+        ),
+        ("ingest.export", differ(&old.sis.export, &new.sis.export)),
+        ("email", differ(&old.email, &new.email)),
+        (
+            "webpush",
+            differ(&old.channels.webpush, &new.channels.webpush),
+        ),
+        ("fcm", differ(&old.channels.fcm, &new.channels.fcm)),
+        (
+            "ntfy / webhook",
+            differ(&old.channels.ntfy, &new.channels.ntfy)
+                || differ(&old.channels.webhook, &new.channels.webhook),
+        ),
+        ("templates.dir", old.templates_dir != new.templates_dir),
+        (
+            "delivery.lease / delivery.batch",
+            old.delivery.lease != new.delivery.lease || old.delivery.batch != new.delivery.batch,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(key, _)| key)
+        .collect()
+}
+
 /// Why a reload did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -121,6 +175,14 @@ impl Reloader {
             let _one = self.lock.lock().await;
             // The directory file, or what `import-directory` stored while we ran.
             let dir = initial_directory(&config, &*self.store, now).await?;
+            for key in restart_only_changes(&self.shared.config(), &config) {
+                tracing::warn!(
+                    file = %config.file.display(),
+                    key,
+                    "config key changed, but it only takes effect at the next restart; the \
+                     running daemon keeps the old value"
+                );
+            }
             self.shared.set_config(config);
             self.apply(dir, now).await
         }
@@ -178,5 +240,38 @@ impl Reloader {
                 .await;
         }
         Ok(self.ingestor.replan_all(now).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[store]\nurl = \"sqlite://var/x.db\"\n[ingest.http]\nlisten = \"127.0.0.1:8425\"\n{extra}"
+        );
+        Config::parse(Path::new("rustig.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn keys_read_only_at_start_are_named_when_a_reload_changes_them() {
+        let old = config("[admin]\nlisten = \"127.0.0.1:8426\"\n[quiet_hours]\nstart = \"20:00\"\nend = \"07:00\"\n");
+        // The rules take effect at once: nothing to say.
+        let rules = config("[admin]\nlisten = \"127.0.0.1:8426\"\n[quiet_hours]\nstart = \"21:00\"\nend = \"07:00\"\n");
+        assert!(restart_only_changes(&old, &rules).is_empty());
+        let text =
+            "[store]\nurl = \"sqlite://var/y.db\"\n[ingest.http]\nlisten = \"127.0.0.1:9425\"\n\
+                    [admin]\nlisten = \"127.0.0.1:9426\"\n[delivery]\nlease = \"10m\"\n";
+        let moved = Config::parse(Path::new("rustig.toml"), text).unwrap();
+        assert_eq!(
+            restart_only_changes(&old, &moved),
+            [
+                "store.url",
+                "ingest.http.listen",
+                "admin.listen",
+                "delivery.lease / delivery.batch"
+            ]
+        );
     }
 }

@@ -146,6 +146,8 @@ pub async fn erase_student(
     now: DateTime<Utc>,
 ) -> Result<Erased, StoreError> {
     let erased = store.retention().erase_student(student).await?;
+    // Events that waited for this student in the directory name them too.
+    store.unresolved().forget_student(student).await?;
     let after = serde_json::to_value(erased).expect("counts serialize");
     let entry = AuditEntry::new(now, actor, "student.erase", format!("student:{student}"))
         .change(None, Some(after));

@@ -20,7 +20,7 @@ use crate::model::{ChannelKind, Event};
 use crate::observe::metrics;
 use crate::policy::{release, NoticeKind};
 use crate::render::{Item, MessageInput, Renderer};
-use crate::send::failure_log::{FailureKind, FailureLog, Line};
+use crate::send::failure_log::{FailureKind, FailureLog};
 use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
 use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
@@ -83,7 +83,7 @@ impl Dispatcher {
             .expect("failure log lock")
             .record(now, channel, kind, detail);
         if let Some(line) = line {
-            line.log();
+            line.log(self.shared.config().default_policy.calendar.tz);
         }
     }
 
@@ -105,7 +105,8 @@ impl Dispatcher {
                 .lock()
                 .expect("failure log lock")
                 .flush(self.clock.now());
-            summaries.iter().for_each(Line::log);
+            let tz = self.shared.config().default_policy.calendar.tz;
+            summaries.iter().for_each(|l| l.log(tz));
             if let Err(e) = result {
                 tracing::error!(error = %e, "dispatching failed; retrying shortly");
                 let pause = self.clock.now() + Duration::seconds(5);
@@ -418,7 +419,7 @@ impl Dispatcher {
                 }
             }
             release::Decision::Retry { at, .. } => {
-                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %(*at - now), "transient failure: {detail}");
+                tracing::debug!(key = %outgoing.key, channel = outgoing.channel.as_str(), attempts, retry_in = %crate::model::time::human(*at - now), "transient failure: {detail}");
                 self.failed(now, outgoing.channel, FailureKind::Transient, &detail);
             }
             release::Decision::Dead { error } if !permanent => {

@@ -106,10 +106,12 @@ pub async fn run(
     let sent: Arc<Mutex<Vec<Value>>> = Arc::default();
     let sink = sent.clone();
     let tz = tz_of.clone();
+    let tables = config.channels.clone();
     let observer = Arc::new(move |m: &SentMessage| {
+        let missing = tables.missing_table(m.outgoing.channel);
         sink.lock()
             .expect("sink")
-            .push(message_line(m, tz(&m.outgoing.school)));
+            .push(message_line(m, tz(&m.outgoing.school), missing));
     });
     let suppressed: Arc<Mutex<Vec<Value>>> = Arc::default();
     let mut ingestor = Ingestor::new(store.clone(), shared.clone());
@@ -187,13 +189,15 @@ pub async fn run(
     Ok(report)
 }
 
-/// One output line, exactly as DESIGN.md's contract says.
-fn message_line(m: &SentMessage, tz: Tz) -> Value {
+/// One output line, exactly as DESIGN.md's contract says. A message on a channel whose table
+/// the config lacks (`missing`, e.g. `"[fcm]"`) would not be sent: its line says
+/// `"type":"undeliverable"` and why, instead of passing for a sent message.
+fn message_line(m: &SentMessage, tz: Tz, missing: Option<&str>) -> Value {
     let o = &m.outgoing;
     let events = unique(m.notices.iter().map(|n| n.event_id.as_str()));
     let records = unique(m.notices.iter().map(|n| n.record.as_str()));
     let email = o.channel == ChannelKind::Email;
-    json!({
+    let mut line = json!({
         "at": local_rfc3339(m.at, tz),
         "school": o.school,
         "recipient": o.recipient,
@@ -205,7 +209,16 @@ fn message_line(m: &SentMessage, tz: Tz) -> Value {
         "subject": if email { Some(&o.content.subject) } else { None },
         "title": if email { None } else { Some(&o.content.title) },
         "body": if email { &o.content.text } else { &o.content.body },
-    })
+    });
+    if let (Some(table), Some(fields)) = (missing, line.as_object_mut()) {
+        fields.insert("type".into(), "undeliverable".into());
+        fields.insert(
+            "why".into(),
+            format!("the config has no {table} table: rustig run would not send this message")
+                .into(),
+        );
+    }
+    line
 }
 
 /// Distinct values in first-seen order.

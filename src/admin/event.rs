@@ -28,8 +28,11 @@ pub struct EventReport {
     pub received_at: String,
     /// `planned` (it has notices), `superseded` (a later event of its record is in force),
     /// `suppressed` (the rules send nobody anything), `unresolved` (its student is not in
-    /// the directory).
+    /// the directory), `dead` (its student was not listed within `[directory]
+    /// unresolved_hold`; `reason` says so).
     pub state: String,
+    /// Why it is dead, when it is.
+    pub reason: Option<String>,
     /// The event now in force for the record, when this one is superseded.
     pub superseded_by: Option<String>,
     /// Why nobody (or not everybody) gets a notice, as planned now.
@@ -61,9 +64,13 @@ pub async fn report(
         store.views().notices(&filter, None, 10_000).await?
     };
     let superseded_by = stored.current.clone().filter(|c| c != id);
+    let kept = store.unresolved().of_event(id).await?;
     let unresolved = e
         .student()
-        .is_some_and(|s| directory.student(&e.school, s).is_none());
+        .is_some_and(|s| directory.student(&e.school, s).is_none())
+        || kept.as_ref().is_some_and(|k| k.dead_at.is_none());
+    // Its student was not listed within `[directory] unresolved_hold`.
+    let dead = kept.as_ref().filter(|k| k.dead_at.is_some());
     // Planned again now, only for its words: why nobody (or not everybody) gets a notice.
     let suppressed: Vec<String> = match config.policy(&e.school) {
         Some(policy) if superseded_by.is_none() => {
@@ -77,6 +84,8 @@ pub async fn report(
     };
     let state = if superseded_by.is_some() {
         "superseded"
+    } else if dead.is_some() {
+        "dead"
     } else if !rows.is_empty() {
         "planned"
     } else if unresolved {
@@ -96,12 +105,28 @@ pub async fn report(
             .map(|by| format!(" by {by}"))
             .unwrap_or_default()
     );
-    if unresolved {
+    if let Some(d) = dead {
         let _ = writeln!(
             text,
-            "student {} is not in the directory: nothing is planned until a directory import \
-             adds them",
-            e.student().unwrap_or_default()
+            "dead since {}: {}",
+            crate::policy::explain::local_short(d.dead_at.unwrap_or_default(), tz),
+            d.reason
+                .as_deref()
+                .unwrap_or("its student was not in the directory")
+        );
+    } else if unresolved {
+        let _ = writeln!(
+            text,
+            "student {} is not in the directory{}: nothing is planned until a directory import \
+             adds them (at most [directory] unresolved_hold, {})",
+            e.student().unwrap_or_default(),
+            kept.as_ref()
+                .map(|k| format!(
+                    " (unresolved since {})",
+                    crate::policy::explain::local_short(k.since, tz)
+                ))
+                .unwrap_or_default(),
+            crate::model::time::human(config.unresolved_hold)
         );
     }
     for n in &notices {
@@ -129,7 +154,7 @@ pub async fn report(
     for s in &suppressed {
         let _ = writeln!(text, "{s}");
     }
-    if notices.is_empty() && suppressed.is_empty() && !unresolved {
+    if notices.is_empty() && suppressed.is_empty() && !unresolved && dead.is_none() {
         let _ = writeln!(text, "no notices stored for this event");
     }
     Ok(Some(EventReport {
@@ -142,6 +167,7 @@ pub async fn report(
         received_at: local(stored.received_at, tz),
         state: state.into(),
         superseded_by,
+        reason: dead.and_then(|d| d.reason.clone()),
         suppressed,
         notices,
         text,

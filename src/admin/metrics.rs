@@ -94,6 +94,16 @@ async fn scrape(state: &AdminState) {
             metrics::notices(school, Some(channel), st, n);
         }
     }
+    // A small table (only the exceptions), grouped by school.
+    match state.store.unresolved().counts().await {
+        Ok(unresolved) => {
+            for school in &schools {
+                let u = unresolved.iter().find(|u| u.school == *school);
+                metrics::unresolved(school, u.map_or(0, |u| u.waiting), u.map_or(0, |u| u.dead));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the store did not answer"),
+    }
     let now = state.clock.now();
     for school in schools {
         match views.oldest_pending(school, now).await {

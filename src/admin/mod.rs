@@ -250,10 +250,10 @@ pub enum AdminError {
     Tokens(#[from] auth::TokenError),
     #[error("admin listener {0}: beyond loopback only with read_token_file or operate_token_file")]
     Open(SocketAddr),
-    #[error("admin listener: listening on {addr}: {source}")]
+    #[error("admin.listen = \"{addr}\": {}", crate::listener::bind_problem(.error))]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -274,9 +274,9 @@ impl AdminServer {
         }
         let listener = TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| AdminError::Bind {
+            .map_err(|error| AdminError::Bind {
                 addr: cfg.listen,
-                source,
+                error,
             })?;
         Ok(AdminServer {
             listener,

@@ -39,7 +39,33 @@ pub struct Status {
     pub held_by_relay_fault: i64,
     /// Inputs that could not be accepted, kept for replay or discarding.
     pub quarantined: i64,
+    /// Contacts in the directory on channels whose table the config lacks (`fcm` without
+    /// `[fcm]`): nothing is sent to them.
+    pub unconfigured_channels: Vec<UnconfiguredChannel>,
     pub schools: Vec<SchoolStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnconfiguredChannel {
+    /// `webpush`, `fcm` or `webhook`.
+    pub channel: String,
+    /// The table the config lacks: `[fcm]`.
+    pub table: String,
+    pub contacts: usize,
+}
+
+/// The directory's contacts on channels the config cannot send on.
+pub fn unconfigured(config: &Config, dir: &crate::model::Directory) -> Vec<UnconfiguredChannel> {
+    config
+        .channels
+        .unconfigured(dir.data())
+        .into_iter()
+        .map(|u| UnconfiguredChannel {
+            channel: u.channel.as_str().into(),
+            table: u.table.into(),
+            contacts: u.contacts,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,6 +133,11 @@ pub struct SchoolStatus {
     pub oldest_pending_due: Option<String>,
     /// The next instant pending notices are due, and what goes then.
     pub next_release: Option<Release>,
+    /// Events for a student the directory does not list yet: planned once an import adds
+    /// the student.
+    pub unresolved: i64,
+    /// Events whose student was not listed within `[directory] unresolved_hold`: dead.
+    pub unresolved_dead: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,9 +163,11 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
     let views = store.views();
     let health = store.health().await;
     let counts = views.state_counts().await?;
-    // Schools of the config, and any the store holds notices for.
+    let unresolved = store.unresolved().counts().await?;
+    // Schools of the config, and any the store holds notices or unresolved events for.
     let mut ids: BTreeSet<String> = config.schools.keys().cloned().collect();
     ids.extend(counts.iter().map(|c| c.school.clone()));
+    ids.extend(unresolved.iter().map(|c| c.school.clone()));
     let mut schools = Vec::with_capacity(ids.len());
     for id in ids {
         let tz = zone(config, &id);
@@ -157,6 +190,10 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
                 "cancelled" => s.cancelled = c.count,
                 _ => {}
             }
+        }
+        if let Some(u) = unresolved.iter().find(|u| u.school == id) {
+            s.unresolved = u.waiting;
+            s.unresolved_dead = u.dead;
         }
         if s.pending > 0 {
             let (oldest, overdue) = views.oldest_pending(&id, now).await?;
@@ -197,6 +234,7 @@ pub async fn build(store: &dyn Store, config: &Config, now: DateTime<Utc>) -> Re
         channels: vec![],
         held_by_relay_fault: views.held_by_relay_fault().await?,
         quarantined: views.quarantine_count().await?,
+        unconfigured_channels: vec![],
         schools,
     })
 }
@@ -224,6 +262,7 @@ async fn get_status(State(state): State<AdminState>) -> ApiResult<Status> {
     let mut status = build(&*state.store, &config, now).await?;
     status.started_at = Some(state.started_at.to_rfc3339());
     status.uptime = Some(human(now - state.started_at));
+    status.unconfigured_channels = unconfigured(&config, &state.shared.listed_directory());
     status.sources = state
         .sources
         .iter()
@@ -317,6 +356,13 @@ pub fn text(s: &Status) -> String {
         );
     }
     let _ = writeln!(out, "quarantined: {}", s.quarantined);
+    for u in &s.unconfigured_channels {
+        let _ = writeln!(
+            out,
+            "UNCONFIGURED: {} contact(s) on {} but the config has no {} table: nothing is sent to them",
+            u.contacts, u.channel, u.table
+        );
+    }
     if s.schools.is_empty() {
         let _ = writeln!(out, "\nno notices stored yet");
     }
@@ -331,6 +377,14 @@ pub fn text(s: &Status) -> String {
             "  pending {} · claimed {} · sent {} · dead {} · cancelled {}",
             school.pending, school.claimed, school.sent, school.dead, school.cancelled
         );
+        if school.unresolved > 0 || school.unresolved_dead > 0 {
+            let _ = writeln!(
+                out,
+                "  unresolved {} (events for students the directory does not list; planned \
+                 once an import adds them) · dead unresolved {}",
+                school.unresolved, school.unresolved_dead
+            );
+        }
         match &school.next_release {
             Some(r) => {
                 let holds: Vec<String> = r

@@ -199,6 +199,15 @@ impl Resolver<'_> {
                 "ntfy priorities are 1 (min) to 5 (max)",
             );
         }
+        if let Some(d) = &raw.directory {
+            self.duration(
+                "directory.unresolved_hold",
+                d.unresolved_hold,
+                SECOND,
+                365 * DAY,
+                "an event for a student the directory does not list yet would be dead at once",
+            );
+        }
         self.policy_bounds(
             "",
             raw.grades.as_ref(),

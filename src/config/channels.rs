@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::values::HumanDuration;
 use super::Resolver;
+use crate::model::ChannelKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +126,76 @@ pub struct ChannelsConfig {
     pub fcm: Option<FcmConfig>,
     pub ntfy: NtfyConfig,
     pub webhook: Option<WebhookConfig>,
+}
+
+impl ChannelsConfig {
+    /// The table a contact on `kind` needs and that the config lacks (`"[fcm]"`), or `None`
+    /// when the channel can send: email (its defaults) and ntfy (public topics) always can.
+    pub fn missing_table(&self, kind: ChannelKind) -> Option<&'static str> {
+        match kind {
+            ChannelKind::Email | ChannelKind::Ntfy => None,
+            ChannelKind::Webpush => self.webpush.is_none().then_some("[webpush]"),
+            ChannelKind::Fcm => self.fcm.is_none().then_some("[fcm]"),
+            ChannelKind::Webhook => self.webhook.is_none().then_some("[webhook]"),
+        }
+    }
+
+    /// Contacts of the directory on channels without their table, per channel (people
+    /// listed under several students counted once): nothing can be sent to them.
+    pub fn unconfigured(&self, dir: &crate::model::schema::DirectoryData) -> Vec<Unconfigured> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Unconfigured> = Vec::new();
+        let people = dir.students.iter().flat_map(|s| {
+            std::iter::once((&s.school, &s.id, &s.contacts)).chain(
+                s.guardians
+                    .iter()
+                    .map(move |g| (&s.school, &g.id, &g.contacts)),
+            )
+        });
+        for (school, id, contacts) in people {
+            if !seen.insert((school, id)) {
+                continue;
+            }
+            for c in contacts {
+                let kind = c.channel();
+                let Some(table) = self.missing_table(kind) else {
+                    continue;
+                };
+                match out.iter_mut().find(|u| u.channel == kind) {
+                    Some(u) => u.contacts += 1,
+                    None => out.push(Unconfigured {
+                        channel: kind,
+                        table,
+                        contacts: 1,
+                    }),
+                }
+            }
+        }
+        out.sort_by_key(|u| u.channel.as_str());
+        out
+    }
+}
+
+/// Contacts on a channel whose table the config lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unconfigured {
+    pub channel: ChannelKind,
+    /// `"[fcm]"`.
+    pub table: &'static str,
+    pub contacts: usize,
+}
+
+impl std::fmt::Display for Unconfigured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} contact(s) on {} but the config has no {} table: nothing is sent to them \
+             (add the table, or other contacts)",
+            self.contacts,
+            self.channel.as_str(),
+            self.table
+        )
+    }
 }
 
 pub(super) struct RawChannels {

@@ -116,3 +116,122 @@ fn walk(text: &str, key: &str) -> (Option<std::ops::Range<usize>>, Option<usize>
     }
     (found, best)
 }
+
+/// A key path as serde_path_to_error writes it, without its placeholders: "." (the whole
+/// file) becomes empty, and "?" segments (a part it could not name) are dropped, so that
+/// no message shows one.
+pub(super) fn clean_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .filter(|p| *p != "?")
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `table` + `.` + `key` (just `key` at the top).
+pub(super) fn join(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// Takes a dotted key ("schools.b.grades.max_hold", "ingest.nats[0].url") out of the
+/// document; `false` when it is not there.
+pub(super) fn remove_key(doc: &mut toml_edit::DocumentMut, key: &str) -> bool {
+    let parts: Vec<&str> = key.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return false;
+    };
+    let mut item: &mut toml_edit::Item = doc.as_item_mut();
+    for part in parents {
+        let (name, index) = split_index(part);
+        let Some(next) = get_mut(item, name) else {
+            return false;
+        };
+        item = next;
+        if let Some(n) = index {
+            let Some(next) = index_mut(item, n) else {
+                return false;
+            };
+            item = next;
+        }
+    }
+    let (name, index) = split_index(last);
+    if let Some(n) = index {
+        let Some(parent) = get_mut(item, name) else {
+            return false;
+        };
+        return match parent {
+            toml_edit::Item::ArrayOfTables(a) if n < a.len() => {
+                a.remove(n);
+                true
+            }
+            toml_edit::Item::Value(toml_edit::Value::Array(a)) if n < a.len() => {
+                a.remove(n);
+                true
+            }
+            _ => false,
+        };
+    }
+    match item {
+        toml_edit::Item::Table(t) => t.remove(name).is_some(),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => t.remove(name).is_some(),
+        _ => false,
+    }
+}
+
+/// "nats[0]" → ("nats", Some(0)).
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+        Some((name, n)) => (name, n.parse().ok()),
+        None => (part, None),
+    }
+}
+
+fn get_mut<'a>(item: &'a mut toml_edit::Item, name: &str) -> Option<&'a mut toml_edit::Item> {
+    match item {
+        toml_edit::Item::Table(t) => t.get_mut(name),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(_)) => {
+            // Inline tables hold values; wrap access through the item API.
+            item.get_mut(name)
+        }
+        _ => None,
+    }
+}
+
+fn index_mut(item: &mut toml_edit::Item, n: usize) -> Option<&mut toml_edit::Item> {
+    match item {
+        toml_edit::Item::ArrayOfTables(_) => item.get_mut(n),
+        toml_edit::Item::Value(toml_edit::Value::Array(_)) => item.get_mut(n),
+        _ => None,
+    }
+}
+
+/// In the inline table or table at `key`, the dotted key of the entry whose value is the
+/// string `value` (which entry of a map keyed by an enum was wrong).
+pub(super) fn entry_with_value(text: &str, key: &str, value: &str) -> Option<String> {
+    let doc = text.parse::<toml_edit::ImDocument<String>>().ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let entries: Vec<(String, Option<String>)> = match item {
+        toml_edit::Item::Table(t) => t
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_str().map(str::to_string)))
+            .collect(),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => t
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_str().map(str::to_string)))
+            .collect(),
+        _ => return None,
+    };
+    entries
+        .into_iter()
+        .find(|(_, v)| v.as_deref() == Some(value))
+        .map(|(k, _)| join(key, &k))
+}

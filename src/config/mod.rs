@@ -141,6 +141,10 @@ pub struct Config {
     pub sha256: String,
     pub store_url: String,
     pub directory_file: Option<PathBuf>,
+    /// How long an event for a student (or school) the directory does not know is kept
+    /// unresolved, waiting for an import that adds the student, before it is reported dead
+    /// (`[directory] unresolved_hold`).
+    pub unresolved_hold: Duration,
     pub http: Option<HttpIngestConfig>,
     /// `None` without an `[admin]` table: no admin listener.
     pub admin: Option<AdminConfig>,
@@ -164,6 +168,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
 }
 
+/// `[directory] unresolved_hold` when the file leaves it out.
+pub const DEFAULT_UNRESOLVED_HOLD: Duration = Duration::days(7);
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
 /// `[admin] listen` when the table leaves it out.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8426";
@@ -184,48 +190,69 @@ impl Config {
     }
 
     /// Parses config text; `path` is only used in messages and is kept for reloads.
+    ///
+    /// Every problem is reported, not only the first: a key that does not parse is noted and
+    /// taken out of a copy of the document, which is read again until it parses, and then the
+    /// checks of the values run on what is left. Positions always refer to the file as
+    /// written.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let file = path.display().to_string();
-        let de = toml::Deserializer::new(text);
-        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let (line, column) = inner
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
-            let snippet = inner
-                .span()
-                .map(|s| text[s].trim().to_string())
-                .unwrap_or_default();
-            let msg = inner.message().trim().to_string();
-            let key = if key == "." { String::new() } else { key };
-            let message = if msg.starts_with("unknown field")
-                || msg.starts_with("missing field")
-                || key.is_empty()
-            {
-                format!(
-                    "{}{}",
-                    if key.is_empty() { "" } else { ": " },
-                    tidy_serde_message(&msg)
-                )
-            } else {
-                format!(" = {}: {}", shorten(&snippet), tidy_serde_message(&msg))
+        let mut errors: Vec<ConfigError> = Vec::new();
+        // The copy bad keys are taken out of (none when the file is not even TOML).
+        let mut doc: Option<toml_edit::DocumentMut> = text.parse().ok();
+        let mut current = text.to_string();
+        let mut removed: Vec<String> = Vec::new();
+        let raw: Option<RawConfig> = loop {
+            let de = toml::Deserializer::new(&current);
+            let e = match serde_path_to_error::deserialize::<_, RawConfig>(de) {
+                Ok(raw) => break Some(raw),
+                Err(e) => e,
             };
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                line,
-                column,
-                key,
-                message,
-            }])
-        })?;
-        Resolver {
+            let first = errors.is_empty() && removed.is_empty();
+            let (error, key) = serde_error(&file, text, &current, first, e);
+            // A required key this loop took out is missing now: said once already.
+            let ours = error
+                .message
+                .strip_prefix(": missing field `")
+                .and_then(|m| m.split('`').next())
+                .is_some_and(|f| removed.contains(&error::join(&error.key, f)));
+            if !ours {
+                errors.push(error);
+            }
+            // Take the key out (a table missing a required key: the table) and read again;
+            // stop when that is not possible (the file is not TOML, or the problem is the
+            // whole file) or it runs long.
+            let done = match (&mut doc, &key) {
+                (Some(doc), Some(key)) if removed.len() < 100 => {
+                    error::remove_key(doc, key).then(|| key.clone())
+                }
+                _ => None,
+            };
+            let Some(done) = done else {
+                break None;
+            };
+            removed.push(done);
+            current = doc.as_ref().expect("a document").to_string();
+        };
+        let resolver = Resolver {
             file: &file,
             text,
             errors: vec![],
+        };
+        match raw {
+            None => {
+                errors.sort_by_key(|e| (e.line, e.column));
+                Err(ConfigErrors(errors))
+            }
+            Some(raw) if errors.is_empty() => resolver.resolve(path, raw),
+            Some(raw) => {
+                if let Err(more) = resolver.resolve(path, raw) {
+                    errors.extend(more.0);
+                }
+                errors.sort_by_key(|e| (e.line, e.column));
+                Err(ConfigErrors(errors))
+            }
         }
-        .resolve(path, raw)
     }
 
     /// The rules for a school, or `None` for a school the config does not know.
@@ -257,6 +284,105 @@ impl Config {
             .map(|p| summarize(p))
             .collect::<Vec<_>>()
             .join("\n\n")
+    }
+}
+
+/// One deserialization error as a located [`ConfigError`], and the dotted key to take out of
+/// the document before reading it again (`None` when the whole file is at fault). The first
+/// error's span points into the file as written; later ones are found by their key, since
+/// `current` has keys taken out.
+fn serde_error(
+    file: &str,
+    text: &str,
+    current: &str,
+    first: bool,
+    e: serde_path_to_error::Error<toml::de::Error>,
+) -> (ConfigError, Option<String>) {
+    let path = error::clean_path(&e.path().to_string());
+    let inner = e.into_inner();
+    let msg = inner.message().trim().to_string();
+    // "unknown field `foo`": the path names the table; the key to report and take out is
+    // the field inside it.
+    let unknown = msg
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next())
+        .map(|f| {
+            if path.rsplit('.').next() == Some(f) {
+                path.clone()
+            } else {
+                error::join(&path, f)
+            }
+        });
+    // "unknown variant `x`" in a map keyed by an enum (`absences.guardians`): the path ends
+    // at the map; the entry is the one whose value is `x`.
+    let variant = msg
+        .strip_prefix("unknown variant `")
+        .and_then(|m| m.split('`').next())
+        .and_then(|v| error::entry_with_value(text, &path, v));
+    let key = unknown
+        .clone()
+        .or(variant.clone())
+        .unwrap_or_else(|| path.clone());
+    let first = first && variant.is_none();
+    let span = if first {
+        inner.span()
+    } else {
+        value_span(text, &key)
+    };
+    let (line, column) = match (&span, first) {
+        (Some(s), _) => line_col(text, s.start),
+        (None, _) if !key.is_empty() => locate(text, &key),
+        _ => (1, 1),
+    };
+    let snippet = match (&span, first) {
+        (Some(s), true) => current[s.clone()].trim().to_string(),
+        (Some(s), false) => text[s.clone()].trim().to_string(),
+        _ => String::new(),
+    };
+    let message = if unknown.is_some()
+        || msg.starts_with("missing field")
+        || key.is_empty()
+        || snippet.is_empty()
+        || snippet.starts_with('[')
+    {
+        format!(
+            "{}{}",
+            if key.is_empty() { "" } else { ": " },
+            tidy_serde_message(&msg)
+        )
+    } else {
+        format!(" = {}: {}", shorten(&snippet), tidy_serde_message(&msg))
+    };
+    // A table missing a required key goes as a whole (`key` names the table then).
+    let remove = (!key.is_empty()).then(|| key.clone());
+    (
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            key,
+            message,
+        },
+        remove,
+    )
+}
+
+impl Resolver<'_> {
+    /// A school that inherits a bad value is not reported again: of the errors from `from`
+    /// on (one school's), those the global table already has, for a key the school's table
+    /// does not write itself, go.
+    fn drop_inherited(&mut self, from: usize, prefix: &str) {
+        let school = self.errors.split_off(from);
+        let kept: Vec<ConfigError> = school
+            .into_iter()
+            .filter(|e| {
+                !e.key.strip_prefix(prefix).is_some_and(|rest| {
+                    value_span(self.text, &e.key).is_none()
+                        && self.errors.iter().any(|g| g.key == rest)
+                })
+            })
+            .collect();
+        self.errors.extend(kept);
     }
 }
 
@@ -388,6 +514,12 @@ impl Resolver<'_> {
                 },
             ),
         };
+        let unresolved_hold = raw
+            .directory
+            .as_ref()
+            .and_then(|d| d.unresolved_hold)
+            .map(|x| x.chrono())
+            .unwrap_or(DEFAULT_UNRESOLVED_HOLD);
         let directory_file = raw.directory.and_then(|d| {
             raw_sis.directory = d.export;
             d.file
@@ -510,7 +642,10 @@ impl Resolver<'_> {
             let merged = global.overlay(&s);
             let name = s.name.clone().unwrap_or_else(|| id.clone());
             let tz = s.timezone.map(|z| z.0).unwrap_or(zone);
-            let policy = self.policy(&id, &name, tz, &merged, &format!("schools.{id}."));
+            let prefix = format!("schools.{id}.");
+            let before = self.errors.len();
+            let policy = self.policy(&id, &name, tz, &merged, &prefix);
+            self.drop_inherited(before, &prefix);
             schools.insert(id, policy);
         }
         if !self.errors.is_empty() {
@@ -524,6 +659,7 @@ impl Resolver<'_> {
             },
             store_url,
             directory_file,
+            unresolved_hold,
             http,
             admin,
             nats,

@@ -51,6 +51,8 @@ pub(super) struct RawStore {
 pub(super) struct RawDirectory {
     pub(super) file: Option<PathBuf>,
     pub(super) export: Option<super::sis::RawDirectoryExport>,
+    /// How long an event for a student the directory does not know waits for an import.
+    pub(super) unresolved_hold: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,11 +41,10 @@ impl Directory {
     /// Parses and validates a directory: its shape, then every contact, id and name.
     pub fn parse(json: &[u8]) -> Result<Directory, DirectoryError> {
         let mut de = serde_json::Deserializer::from_slice(json);
-        let data: DirectoryData =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| DirectoryError::Invalid {
-                path: e.path().to_string(),
-                message: e.into_inner().to_string(),
-            })?;
+        let data: DirectoryData = match serde_path_to_error::deserialize(&mut de) {
+            Ok(data) => data,
+            Err(e) => return Err(every_problem(json, e)),
+        };
         let problems = validate::problems(&data);
         if !problems.is_empty() {
             return Err(DirectoryError::Problems(problems));
@@ -205,6 +204,176 @@ fn apply_choice(c: &Choice, contacts: &mut Vec<Contact>, locale: &mut Locale) {
             .any(|x| !c.channels_off.contains(&x.channel()))
     {
         contacts.retain(|x| !c.channels_off.contains(&x.channel()));
+    }
+}
+
+/// Every problem of a directory that does not have the schema's shape, not only the first:
+/// a place that does not fit is noted and taken out of the JSON, which is read again until
+/// it fits; then the values left are checked as usual. An entry that misses a required
+/// field because a wrong one was taken out is not reported again. The students' problems are
+/// all said; a wrong timetable shape after them waits until they are fixed.
+fn every_problem(
+    json: &[u8],
+    first: serde_path_to_error::Error<serde_json::Error>,
+) -> DirectoryError {
+    let path = |e: &serde_path_to_error::Error<serde_json::Error>| {
+        let p = e.path().to_string();
+        if p == "." {
+            String::new()
+        } else {
+            p.split('.')
+                .filter(|s| *s != "?")
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+    };
+    let value = serde_json::from_slice::<serde_json::Value>(json);
+    let (Ok(mut value), true) = (value, path(&first).starts_with("students[")) else {
+        // Not JSON at all, or not the schema's object: the one place where it stops being
+        // either.
+        return DirectoryError::Invalid {
+            path: first.path().to_string(),
+            message: first.into_inner().to_string(),
+        };
+    };
+    let mut problems = Vec::new();
+    // Places taken out, as the file numbers them; and the array entries among them, so that
+    // later paths (numbered in what is left) are said as the file numbers them.
+    let mut removed: Vec<String> = Vec::new();
+    let mut gaps: Vec<(String, usize)> = Vec::new();
+    let mut err = first;
+    loop {
+        let current = path(&err);
+        let at = as_in_file(&current, &gaps);
+        // One line per problem, whatever the input quotes.
+        let message: String = err
+            .into_inner()
+            .to_string()
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        if !at.starts_with("students[") {
+            // The timetable's shape is said once the students are right: `Problems` are the
+            // students' (callers and the fuzz test rely on it).
+            return DirectoryError::Problems(problems);
+        }
+        let ours = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .is_some_and(|f| removed.iter().any(|r| *r == format!("{at}.{f}")));
+        if !ours {
+            problems.push(validate::Problem {
+                path: if at.is_empty() {
+                    "(directory)".into()
+                } else {
+                    at.clone()
+                },
+                message,
+            });
+        }
+        if at.is_empty() || removed.len() >= 1000 || !remove_json(&mut value, &current) {
+            return DirectoryError::Problems(problems);
+        }
+        if let Some((array, index)) = at
+            .strip_suffix(']')
+            .and_then(|p| p.rsplit_once('['))
+            .and_then(|(a, n)| Some((a.to_string(), n.parse::<usize>().ok()?)))
+        {
+            gaps.push((array, index));
+        }
+        removed.push(at);
+        match serde_path_to_error::deserialize::<_, DirectoryData>(&value) {
+            Ok(data) => {
+                problems.extend(validate::problems(&data).into_iter().map(|mut p| {
+                    p.path = as_in_file(&p.path, &gaps);
+                    p
+                }));
+                return DirectoryError::Problems(problems);
+            }
+            Err(e) => err = e,
+        }
+    }
+}
+
+/// A path into what is left after array entries (`gaps`: array path and index, as the file
+/// numbers them) were taken out, numbered as in the file: `students[0]` is `students[1]`
+/// once the file's first student was taken out.
+fn as_in_file(path: &str, gaps: &[(String, usize)]) -> String {
+    let mut out = String::new();
+    for part in path.split('.') {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, n)) => {
+                out.push_str(name);
+                let Ok(mut index) = n.parse::<usize>() else {
+                    out.push_str(&format!("[{n}]"));
+                    continue;
+                };
+                let mut taken: Vec<usize> = gaps
+                    .iter()
+                    .filter(|(a, _)| *a == out)
+                    .map(|(_, i)| *i)
+                    .collect();
+                taken.sort_unstable();
+                for t in taken {
+                    if t <= index {
+                        index += 1;
+                    }
+                }
+                out.push_str(&format!("[{index}]"));
+            }
+            None => out.push_str(part),
+        }
+    }
+    out
+}
+
+/// Takes `students[0].contacts[1].email` out of the JSON; `false` when it is not there.
+fn remove_json(value: &mut serde_json::Value, path: &str) -> bool {
+    let mut steps: Vec<Result<usize, &str>> = Vec::new();
+    for part in path.split('.') {
+        match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, n)) => {
+                if !name.is_empty() {
+                    steps.push(Err(name));
+                }
+                match n.parse() {
+                    Ok(n) => steps.push(Ok(n)),
+                    Err(_) => return false,
+                }
+            }
+            None => steps.push(Err(part)),
+        }
+    }
+    let Some((last, parents)) = steps.split_last() else {
+        return false;
+    };
+    let mut at = value;
+    for step in parents {
+        let next = match step {
+            Ok(n) => at.get_mut(*n),
+            Err(name) => at.get_mut(*name),
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        at = next;
+    }
+    match (last, at) {
+        (Ok(n), serde_json::Value::Array(a)) if *n < a.len() => {
+            a.remove(*n);
+            true
+        }
+        (Err(name), serde_json::Value::Object(o)) => o.remove(*name).is_some(),
+        _ => false,
     }
 }
 

@@ -48,6 +48,9 @@ pub const CLAIM_BATCH: &str = "rustig_claim_batch_notices";
 pub const RELOADS: &str = "rustig_config_reloads_total";
 /// Notices in the store, by `school`, `channel` and `state`, set at each scrape.
 pub const NOTICES: &str = "rustig_notices";
+/// Events for a student the directory does not list, by `school` and `state` (`waiting` for
+/// an import, `dead`: `[directory] unresolved_hold` ran out), set at each scrape.
+pub const UNRESOLVED: &str = "rustig_events_unresolved";
 /// Seconds since the oldest pending notice of a `school` became due (0 when none is overdue).
 pub const OLDEST_OVERDUE: &str = "rustig_oldest_pending_overdue_seconds";
 /// 1 when a `source` is connected (or listening), else 0.
@@ -75,6 +78,7 @@ pub const ALL: &[&str] = &[
     CLAIM_BATCH,
     RELOADS,
     NOTICES,
+    UNRESOLVED,
     OLDEST_OVERDUE,
     SOURCE_CONNECTED,
     SOURCE_LAG,
@@ -192,6 +196,10 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Seconds since the oldest pending notice became due (0: none overdue)."
     );
+    describe_gauge!(
+        UNRESOLVED,
+        "Events for a student the directory does not list, by school and state (waiting, dead)."
+    );
     describe_gauge!(SOURCE_CONNECTED, "1 when the source is connected, else 0.");
     describe_gauge!(
         SOURCE_LAG,
@@ -284,6 +292,12 @@ pub fn notices(school: &str, channel: Option<&str>, state: &str, count: i64) {
     let channel = channel.unwrap_or("all").to_owned();
     gauge!(NOTICES, "school" => school.to_owned(), "channel" => channel, "state" => state.to_owned())
         .set(count as f64);
+}
+
+/// Set at scrape, from the store's counts of events waiting for their student.
+pub fn unresolved(school: &str, waiting: i64, dead: i64) {
+    gauge!(UNRESOLVED, "school" => school.to_owned(), "state" => "waiting").set(waiting as f64);
+    gauge!(UNRESOLVED, "school" => school.to_owned(), "state" => "dead").set(dead as f64);
 }
 
 /// How long the oldest pending notice of `school` has been due (negative: not yet, 0).

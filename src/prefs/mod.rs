@@ -42,10 +42,10 @@ use token::Keyring;
 pub enum PrefsError {
     #[error(transparent)]
     Keys(#[from] token::KeyFileError),
-    #[error("preferences.listen {addr}: {source}")]
+    #[error("preferences.listen = \"{addr}\": {}", crate::listener::bind_problem(.error))]
     Bind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -220,9 +220,9 @@ impl PrefsServer {
     ) -> Result<PrefsServer, PrefsError> {
         let listener = TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| PrefsError::Bind {
+            .map_err(|error| PrefsError::Bind {
                 addr: cfg.listen,
-                source,
+                error,
             })?;
         Ok(PrefsServer {
             listener,

@@ -52,8 +52,8 @@ pub enum Line {
 }
 
 impl Line {
-    /// Writes the line as one warn event.
-    pub fn log(&self) {
+    /// Writes the line as one warn event; instants in `tz` (the config's zone) with offset.
+    pub fn log(&self, tz: chrono_tz::Tz) {
         match self {
             Line::First {
                 channel,
@@ -74,7 +74,7 @@ impl Line {
                 channel = channel.as_str(),
                 kind = kind.as_str(),
                 failures = count,
-                since = %since.to_rfc3339(),
+                since = %since.with_timezone(&tz).to_rfc3339(),
                 "sends still failing: {count} more since then; the last: {detail}"
             ),
         }

@@ -40,10 +40,12 @@ pub enum HttpSourceError {
     },
     #[error("the ingest token file {0} is empty")]
     EmptyToken(String),
-    #[error("listening on {addr}: {source}")]
+    /// Said once, with the key to change (the io error is not a `source`, so that it is
+    /// not printed a second time by the error chain).
+    #[error("ingest.http.listen = \"{addr}\": {}", crate::listener::bind_problem(.error))]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -77,9 +79,9 @@ impl HttpSource {
         let listener =
             TcpListener::bind(cfg.listen)
                 .await
-                .map_err(|source| HttpSourceError::Bind {
+                .map_err(|error| HttpSourceError::Bind {
                     addr: cfg.listen,
-                    source,
+                    error,
                 })?;
         let state = AppState {
             ingestor,

@@ -13,6 +13,7 @@ pub mod preference;
 pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
+pub mod unresolved;
 
 pub use health::Health;
 
@@ -191,6 +192,8 @@ pub trait Store: Send + Sync {
     fn preferences(&self) -> &dyn preference::PreferenceStore;
     /// The admin API's views and operator changes.
     fn views(&self) -> &dyn admin::AdminQueries;
+    /// Events waiting for a student the directory does not know yet.
+    fn unresolved(&self) -> &dyn unresolved::UnresolvedStore;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.
@@ -250,6 +253,13 @@ pub trait Tx: Send {
     async fn quarantine_bytes(&mut self) -> Result<i64>;
     /// The content hashes of these stored events (ids not stored are left out).
     async fn event_hashes(&mut self, ids: &[String]) -> Result<HashMap<String, String>>;
+    /// Keeps events whose student the directory does not know (an event kept before stays as
+    /// it was); returns the (school, student) pairs that were not waiting before, to be said
+    /// once per student.
+    async fn add_unresolved(
+        &mut self,
+        rows: &[unresolved::Unresolved],
+    ) -> Result<Vec<(String, String)>>;
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // The one-row forms.

@@ -7,6 +7,7 @@ mod audit;
 mod preference;
 mod retention;
 mod snapshot;
+mod unresolved;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -156,6 +157,10 @@ impl Store for SqliteStore {
     }
 
     fn views(&self) -> &dyn super::admin::AdminQueries {
+        self
+    }
+
+    fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
         self
     }
 
@@ -580,6 +585,40 @@ impl Tx for SqliteTx {
         .bind(release_key)
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    async fn add_unresolved(
+        &mut self,
+        rows: &[super::unresolved::Unresolved],
+    ) -> Result<Vec<(String, String)>> {
+        // Rare (the directory lags the SIS): a statement or two per row is fine.
+        let mut first = Vec::new();
+        for r in rows {
+            let waiting: Option<i64> = sqlx::query_scalar(
+                "SELECT since FROM unresolved WHERE school = ?1 AND student = ?2 \
+                 AND dead_at IS NULL LIMIT 1",
+            )
+            .bind(&r.school)
+            .bind(&r.student)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO unresolved (event_id, school, student, record, since) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&r.event_id)
+            .bind(&r.school)
+            .bind(&r.student)
+            .bind(&r.record)
+            .bind(to_ms(r.since))
+            .execute(&mut *self.tx)
+            .await?;
+            let pair = (r.school.clone(), r.student.clone());
+            if waiting.is_none() && !first.contains(&pair) {
+                first.push(pair);
+            }
+        }
+        Ok(first)
     }
 
     async fn quarantine(&mut self, item: &super::retention::QuarantineItem<'_>) -> Result<()> {
