@@ -8,48 +8,22 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::daemon::{BaseConfig, Daemon};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn write_config(tmp: &Path, http: u16, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{extra}"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp).http(http).extra(extra).write()
 }
 
 /// `rustig run` with stderr into a file (not a terminal), at info.
-fn run(config: &Path, stderr: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUSTIG_LOG", "info")
-        .env_remove("RUSTIG_LOG_FORMAT")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .unwrap()
+fn run(config: &Path, stderr: &Path) -> Daemon {
+    Daemon::logging_to(config, "info", stderr)
 }
 
 /// Waits until the file holds `needle` (at most 20 s); returns its text.
@@ -65,11 +39,8 @@ async fn wait_for(file: &Path, needle: &str) -> String {
     }
 }
 
-fn stop(mut child: Child) {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
+fn stop(child: Daemon) {
+    child.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

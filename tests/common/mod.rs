@@ -3,6 +3,7 @@
 //! child process, and (`release`) the release path on a manual clock.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod release;
 
 use std::collections::HashSet;
