@@ -1,11 +1,14 @@
 //! The daemon end to end, in process, on a manual clock: events posted over HTTP, notices held
 //! by the rules, `.eml` files appearing in the outbox exactly when they are due.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
+use common::daemon::BaseConfig;
 use rustig::clock::{Clock, ManualClock};
 use rustig::config::Config;
 use rustig::daemon::Running;
@@ -19,25 +22,7 @@ fn repo() -> PathBuf {
 }
 
 fn config(tmp: &Path, extra: &str) -> Config {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:0"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{extra}"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    );
-    Config::parse(Path::new("test.toml"), &text).unwrap()
+    BaseConfig::new(tmp).extra(extra).parse()
 }
 
 fn event_line(id: &str) -> String {
