@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::BaseConfig;
 use postfix::Postfix;
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -28,22 +29,16 @@ fn directory() -> String {
 }
 
 fn write_config(tmp: &Path, http: u16, admin: u16, smtp: u16) -> std::path::PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[admin]
+    BaseConfig::new(tmp)
+        .directory_in_tmp()
+        .http(http)
+        .email(&format!(
+            "transport = \"smtp\"\nurl = \"smtp://localhost:{smtp}\"\ntls = \"required\""
+        ))
+        .extra(&format!(
+            r#"[admin]
 listen = "127.0.0.1:{admin}"
 read_token_file = "{tmp}/read.token"
-[email]
-transport = "smtp"
-url = "smtp://localhost:{smtp}"
-tls = "required"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
 [quiet_hours]
 enabled = false
 [weekend]
@@ -53,14 +48,10 @@ classroom_first = "off"
 [digest]
 students = "immediate"
 guardians = "immediate"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+            tmp = tmp.display()
+        ))
+        .write()
 }
 
 struct Daemon(std::process::Child);

@@ -9,24 +9,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, SecondsFormat, Utc};
+use common::daemon::BaseConfig;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use rustig::model::Role;
 use rustig::prefs::token::Keyring;
 
 fn write_config(tmp: &Path, name: &str, store: &str, http: u16, page: u16) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox-{name}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[quiet_hours]
+    let t = tmp.display();
+    BaseConfig::new(tmp)
+        .store(store)
+        .directory_in_tmp()
+        .http(http)
+        .email(&format!(
+            "transport = \"file\"\ndir = \"{t}/outbox-{name}\""
+        ))
+        .extra(&format!(
+            r#"[quiet_hours]
 enabled = false
 [weekend]
 enabled = false
@@ -43,17 +41,12 @@ adult_needs_consent = true
 [preferences]
 listen = "127.0.0.1:{page}"
 base_url = "http://localhost:{page}/"
-key_file = "{tmp}/links.key"
+key_file = "{t}/links.key"
 per_link_per_minute = 1000
 per_address_per_minute = 10000
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+"#
+        ))
+        .write_as(name)
 }
 
 /// The daemons, killed when the test ends however it ends.

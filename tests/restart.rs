@@ -9,22 +9,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::BaseConfig;
 
 fn write_config(tmp: &Path, http: u16, smtp: u16) -> std::path::PathBuf {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "smtp"
-url = "smtp://127.0.0.1:{smtp}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[quiet_hours]
+    BaseConfig::new(tmp)
+        .http(http)
+        .smtp(smtp)
+        .extra(
+            r#"[quiet_hours]
 enabled = false
 [weekend]
 enabled = false
@@ -33,14 +25,9 @@ classroom_first = "off"
 guardian_delay = "4s"
 [digest]
 guardians = "immediate"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+        )
+        .write()
 }
 
 async fn sent_in_store(tmp: &Path) -> i64 {

@@ -76,6 +76,12 @@ impl BaseConfig {
         self
     }
 
+    /// The body of `[email]` before its `from` (default: the file transport into `TMP/outbox`).
+    pub fn email(mut self, body: &str) -> Self {
+        self.email = body.into();
+        self
+    }
+
     /// Text appended after `[schools.coornhert]` (start it with a table header).
     pub fn extra(mut self, text: &str) -> Self {
         self.extra.push_str(text);
