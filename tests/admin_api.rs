@@ -7,6 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::daemon::BaseConfig;
+
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
 
@@ -26,28 +28,7 @@ impl Drop for Daemon {
 }
 
 fn write_config(tmp: &Path, http: u16, admin_table: &str) -> PathBuf {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-{admin_table}
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp).http(http).extra(admin_table).write()
 }
 
 async fn start() -> Daemon {

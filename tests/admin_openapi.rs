@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::BaseConfig;
+
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
 /// A run that takes longer than this fails (CI's time budget).
@@ -85,32 +87,16 @@ async fn start() -> Daemon {
     )
     .unwrap();
     let (http, admin) = (common::free_port(), common::free_port());
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let config = tmp.path().join("rustig.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{t}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{t}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[admin]
+    let config = BaseConfig::new(tmp.path())
+        .http(http)
+        .extra(&format!(
+            r#"[admin]
 listen = "127.0.0.1:{admin}"
 read_token_file = "{t}/read.token"
 operate_token_file = "{t}/operate.token"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#
-        ),
-    )
-    .unwrap();
+        ))
+        .write();
     let child = common::start_daemon(&config);
     let d = Daemon {
         child,
