@@ -21,7 +21,8 @@ pub struct BaseConfig {
     tmp: PathBuf,
     store: String,
     directory: String,
-    ingest: String,
+    /// The body of `[ingest.http]`; `None` leaves the table out.
+    ingest: Option<String>,
     email: String,
     extra: String,
 }
@@ -35,7 +36,7 @@ impl BaseConfig {
             tmp: tmp.to_path_buf(),
             store: format!("sqlite://{t}/rustig.db"),
             directory: format!("file = \"{}\"", example_directory()),
-            ingest: "listen = \"127.0.0.1:0\"".into(),
+            ingest: Some("listen = \"127.0.0.1:0\"".into()),
             email: format!("transport = \"file\"\ndir = \"{t}/outbox\""),
             extra: String::new(),
         }
@@ -66,7 +67,13 @@ impl BaseConfig {
 
     /// The body of `[ingest.http]` (default: `listen = "127.0.0.1:0"`).
     pub fn ingest(mut self, body: &str) -> Self {
-        self.ingest = body.into();
+        self.ingest = Some(body.into());
+        self
+    }
+
+    /// No `[ingest.http]` table (the test's `extra` brings its own ingest).
+    pub fn without_http_ingest(mut self) -> Self {
+        self.ingest = None;
         self
     }
 
@@ -96,9 +103,7 @@ impl BaseConfig {
 url = "{store}"
 [directory]
 {directory}
-[ingest.http]
-{ingest}
-[email]
+{ingest}[email]
 {email}
 from = "Coornhert Lyceum <noreply@coornhert.example>"
 [schools.coornhert]
@@ -106,7 +111,10 @@ name = "Coornhert Lyceum"
 {extra}"#,
             store = self.store,
             directory = self.directory,
-            ingest = self.ingest,
+            ingest = match &self.ingest {
+                Some(body) => format!("[ingest.http]\n{body}\n"),
+                None => String::new(),
+            },
             email = self.email,
             extra = self.extra,
         )
