@@ -5,13 +5,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
-use common::daemon::BaseConfig;
+use common::daemon::{quiesce, BaseConfig};
 use rustig::clock::{Clock, ManualClock};
 use rustig::config::Config;
-use rustig::daemon::Running;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -50,20 +48,6 @@ fn outbox(tmp: &Path) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-/// Waits until the dispatcher has handled everything due at the clock's time.
-async fn quiesce(d: &Running, clock: &ManualClock) {
-    for _ in 0..500 {
-        // In this order: a claim made between the two reads shows up in the counts.
-        let next = d.store.next_due().await.unwrap();
-        let counts = d.store.counts().await.unwrap();
-        if counts.claimed == 0 && next.is_none_or(|n| n > clock.now()) {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-    panic!("the dispatcher did not catch up with the clock");
 }
 
 async fn post(addr: std::net::SocketAddr, ct: &str, body: String) -> (u16, serde_json::Value) {

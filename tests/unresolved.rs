@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use common::daemon::BaseConfig;
+use common::daemon::{quiesce, BaseConfig};
 use rustig::clock::{Clock, ManualClock};
 use rustig::config::Config;
 use rustig::daemon::Running;
@@ -131,19 +131,6 @@ impl Api {
             school["unresolved_dead"].as_i64().unwrap(),
         )
     }
-}
-
-/// Waits until the dispatcher has handled everything due at the clock's time.
-async fn quiesce(d: &Running, clock: &ManualClock) {
-    for _ in 0..500 {
-        let next = d.store.next_due().await.unwrap();
-        let counts = d.store.counts().await.unwrap();
-        if counts.claimed == 0 && next.is_none_or(|n| n > clock.now()) {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-    panic!("the dispatcher did not catch up with the clock");
 }
 
 fn outbox_to(tmp: &Path) -> Vec<String> {

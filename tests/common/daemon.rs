@@ -138,6 +138,22 @@ name = "Coornhert Lyceum"
     }
 }
 
+/// Waits until an in-process daemon's dispatcher has handled everything due at the clock's
+/// time.
+pub async fn quiesce(d: &rustig::daemon::Running, clock: &rustig::clock::ManualClock) {
+    use rustig::clock::Clock;
+    for _ in 0..500 {
+        // In this order: a claim made between the two reads shows up in the counts.
+        let next = d.store.next_due().await.unwrap();
+        let counts = d.store.counts().await.unwrap();
+        if counts.claimed == 0 && next.is_none_or(|n| n > clock.now()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the dispatcher did not catch up with the clock");
+}
+
 /// A `rustig run` child: SIGTERM (then reaped) on drop or [`Daemon::stop`].
 pub struct Daemon(Option<Child>);
 
