@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::BaseConfig;
 use prometheus_parse::{Scrape, Value};
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -80,32 +81,14 @@ fn write_tokens(dir: &Path) -> String {
 }
 
 fn write_config(tmp: &Path, store: &str, http: u16, admin: u16, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-{extra}
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[admin]
-listen = "127.0.0.1:{admin}"
-{tokens}
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        repo = repo().display(),
-        tmp = tmp.display(),
-        tokens = write_tokens(tmp),
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp)
+        .store(store)
+        .http(http)
+        .extra(&format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n{tokens}{extra}",
+            tokens = write_tokens(tmp)
+        ))
+        .write()
 }
 
 struct Admin {
