@@ -35,14 +35,11 @@ fn write_config(tmp: &Path, http: u16, admin: u16, smtp: u16) -> std::path::Path
         .email(&format!(
             "transport = \"smtp\"\nurl = \"smtp://localhost:{smtp}\"\ntls = \"required\""
         ))
+        .no_quiet_times()
         .extra(&format!(
             r#"[admin]
 listen = "127.0.0.1:{admin}"
 read_token_file = "{tmp}/read.token"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
 [grades]
 classroom_first = "off"
 [digest]

@@ -52,15 +52,12 @@ fn write_config(tmp: &Path, name: &str, store: &str, http: u16, smtp: u16) -> Pa
         .email(&format!(
             "transport = \"smtp\"\nurl = \"smtp://127.0.0.1:{smtp}\"\npool_size = 4"
         ))
+        .no_quiet_times()
         .extra(&format!(
             r#"[delivery]
 concurrency = 4
 batch = 6
 lease = "{LEASE_SECS}s"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
 [grades]
 classroom_first = "off"
 guardian_delay = "1s"

@@ -23,12 +23,9 @@ fn write_config(tmp: &Path, name: &str, store: &str, http: u16, page: u16) -> Pa
         .email(&format!(
             "transport = \"file\"\ndir = \"{t}/outbox-{name}\""
         ))
+        .no_quiet_times()
         .extra(&format!(
-            r#"[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
-[grades]
+            r#"[grades]
 classroom_first = "off"
 guardian_delay = "24h"
 guardians = "all"

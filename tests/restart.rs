@@ -15,12 +15,9 @@ fn write_config(tmp: &Path, http: u16, smtp: u16) -> std::path::PathBuf {
     BaseConfig::new(tmp)
         .http(http)
         .smtp(smtp)
+        .no_quiet_times()
         .extra(
-            r#"[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
-[grades]
+            r#"[grades]
 classroom_first = "off"
 guardian_delay = "4s"
 [digest]

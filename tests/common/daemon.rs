@@ -89,6 +89,11 @@ impl BaseConfig {
         self
     }
 
+    /// `[quiet_hours]` and `[weekend]` switched off: nothing waits for a quiet time.
+    pub fn no_quiet_times(self) -> Self {
+        self.extra("[quiet_hours]\nenabled = false\n[weekend]\nenabled = false\n")
+    }
+
     /// Text appended after `[schools.coornhert]` (start it with a table header).
     pub fn extra(mut self, text: &str) -> Self {
         self.extra.push_str(text);
