@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::BaseConfig;
+use common::daemon::{post_ndjson, BaseConfig};
 use prometheus_parse::{Scrape, Value};
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -281,14 +281,7 @@ fn grade(id: &str, student: &str, value: &str) -> String {
 }
 
 async fn post(http: u16, body: String) -> serde_json::Value {
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    r.json().await.unwrap()
+    post_ndjson(http, body).await.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::BaseConfig;
+use common::daemon::{post_ndjson, BaseConfig};
 use serde_json::json;
 
 const STUDENTS: usize = 250;
@@ -142,16 +142,7 @@ async fn three_instances_share_a_release_and_survive_a_kill() {
         .join("\n");
     let post = |http: u16| {
         let body = body.clone();
-        async move {
-            reqwest::Client::new()
-                .post(format!("http://127.0.0.1:{http}/v1/events"))
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { post_ndjson(http, body).await.status() }
     };
     let (ra, rb) = tokio::join!(post(https[0]), post(https[1]));
     assert_eq!((ra.as_u16(), rb.as_u16()), (202, 202));

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::BaseConfig;
+use common::daemon::{post_ndjson, BaseConfig};
 
 fn write_config(tmp: &Path, http: u16, smtp: u16) -> std::path::PathBuf {
     BaseConfig::new(tmp)
@@ -68,13 +68,7 @@ async fn a_killed_daemon_resumes_without_losing_or_doubling() {
         .map(|(id, s)| grade(id, s, &now))
         .collect::<Vec<_>>()
         .join("\n");
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = post_ndjson(http, body).await;
     assert_eq!(r.status(), 202);
 
     // The three students hear at once; their guardians are due 4 s later.

@@ -143,6 +143,18 @@ name = "Coornhert Lyceum"
     }
 }
 
+/// POSTs NDJSON to the ingest of a daemon on `127.0.0.1:HTTP`; the response (panics when the
+/// daemon does not answer).
+pub async fn post_ndjson(http: u16, body: String) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Waits until an in-process daemon's dispatcher has handled everything due at the clock's
 /// time.
 pub async fn quiesce(d: &rustig::daemon::Running, clock: &rustig::clock::ManualClock) {
