@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::daemon::BaseConfig;
+use common::daemon::{rustig_status, BaseConfig};
 
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
@@ -433,11 +433,7 @@ async fn views_and_actions_answer_what_waits_what_failed_and_leave_an_audit_trai
     assert_eq!(text, e1["text"].as_str().unwrap());
 
     // `rustig status` from the store, without the daemon's help.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = rustig_status(&config);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::BaseConfig;
+use common::daemon::{get_json, BaseConfig};
 
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
@@ -165,15 +165,11 @@ async fn the_openapi_document_is_valid_and_the_daemon_keeps_it_under_fuzzing() {
         .unwrap();
     assert_eq!(r.status(), 202);
 
-    let spec: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{}/v1/openapi.json", d.admin))
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = get_json(
+        &format!("http://127.0.0.1:{}/v1/openapi.json", d.admin),
+        READ,
+    )
+    .await;
     let spec_file = d.tmp.path().join("openapi.json");
     std::fs::write(&spec_file, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
     let operations: usize = spec["paths"]

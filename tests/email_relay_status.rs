@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::BaseConfig;
+use common::daemon::{get_json, rustig_status, BaseConfig};
 use postfix::Postfix;
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -61,15 +61,7 @@ impl Drop for Daemon {
 }
 
 async fn status(admin: u16) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{admin}/v1/status"))
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!("http://127.0.0.1:{admin}/v1/status"), READ).await
 }
 
 async fn wait_status(
@@ -143,11 +135,7 @@ async fn an_untrusted_relay_certificate_shows_in_the_status_with_what_it_holds()
 
     // `rustig status` reads the store: it cannot see the daemon's fault, but counts the
     // notices held by one.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = rustig_status(&config);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

@@ -155,6 +155,28 @@ pub async fn post_ndjson(http: u16, body: String) -> reqwest::Response {
         .unwrap()
 }
 
+/// GETs `url` with a bearer token; the body as JSON.
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `rustig status --config CONFIG`, run to its end.
+pub fn rustig_status(config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rustig"))
+        .args(["status", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 /// Waits until an in-process daemon's dispatcher has handled everything due at the clock's
 /// time.
 pub async fn quiesce(d: &rustig::daemon::Running, clock: &rustig::clock::ManualClock) {
