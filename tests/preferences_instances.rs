@@ -79,15 +79,6 @@ async fn reasons(db: &sqlx::PgPool, event: &str, recipient: &str) -> String {
         .unwrap_or_else(|e| panic!("notice of {event} to {recipient}: {e}"))
 }
 
-fn hidden(page: &str, name: &str) -> String {
-    let pat = format!("name=\"{name}\" value=\"");
-    let i = page
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + pat.len();
-    page[i..].split('"').next().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_choice_on_one_instance_reaches_the_other_at_once() {
     let Some(pg) = common::postgres().await else {
@@ -196,8 +187,8 @@ async fn choose_weekly(tmp: &Path, page: u16, guardian: &str) {
         .expect("a form cookie");
     let page = r.text().await.unwrap();
     let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csrf", &hidden(&page, "csrf"))
-        .append_pair("version", &hidden(&page, "version"))
+        .append_pair("csrf", &prefs::hidden(&page, "csrf"))
+        .append_pair("version", &prefs::hidden(&page, "version"))
         .append_pair("frequency", "weekly")
         .append_pair("on", "email")
         .append_pair("locale", "nl")
