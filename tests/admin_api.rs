@@ -7,24 +7,17 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::daemon::{rustig_status, BaseConfig};
+use common::daemon::{rustig_status, BaseConfig, Killed};
 
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
 
 /// A daemon on its own ports and store; killed on drop.
 struct Daemon {
-    child: std::process::Child,
+    _child: Killed,
     admin: u16,
     http: u16,
     _tmp: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn write_config(tmp: &Path, http: u16, admin_table: &str) -> PathBuf {
@@ -48,7 +41,7 @@ async fn start() -> Daemon {
     let config = write_config(tmp.path(), http, &table);
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         _tmp: tmp,
@@ -302,7 +295,7 @@ async fn start_scenario(smtp: u16, extra: &str) -> Daemon {
     .unwrap();
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         _tmp: tmp,

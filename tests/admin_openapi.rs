@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{get_json, BaseConfig};
+use common::daemon::{get_json, BaseConfig, Killed};
 
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
@@ -64,17 +64,10 @@ fn venv() -> Option<PathBuf> {
 }
 
 struct Daemon {
-    child: std::process::Child,
+    _child: Killed,
     admin: u16,
     http: u16,
     tmp: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start() -> Daemon {
@@ -99,7 +92,7 @@ operate_token_file = "{t}/operate.token"
         .write();
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         tmp,

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use common::daemon::{get_json, rustig_status, BaseConfig};
+use common::daemon::{get_json, rustig_status, BaseConfig, Killed};
 use postfix::Postfix;
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -51,15 +51,6 @@ guardians = "immediate"
         .write()
 }
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn status(admin: u16) -> serde_json::Value {
     get_json(&format!("http://127.0.0.1:{admin}/v1/status"), READ).await
 }
@@ -95,7 +86,7 @@ async fn an_untrusted_relay_certificate_shows_in_the_status_with_what_it_holds()
     std::fs::write(tmp.path().join("read.token"), format!("{READ}\n")).unwrap();
     let (http, admin) = (common::free_port(), common::free_port());
     let config = write_config(tmp.path(), http, admin, pf.smtp);
-    let _d = Daemon(common::start_named_daemon(&config, "rustig"));
+    let _d = Killed(common::start_named_daemon(&config, "rustig"));
     common::wait_ready(http).await;
 
     // Before anything is sent the relay is not known to be faulty.

@@ -9,10 +9,10 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::daemon::{post_ndjson, BaseConfig};
+use common::daemon::{post_ndjson, BaseConfig, Killed};
 use prometheus_parse::{Scrape, Value};
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -24,16 +24,6 @@ fn repo() -> &'static Path {
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// A child process killed (and reaped) on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn wait_port(port: u16, what: &str) {

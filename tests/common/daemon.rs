@@ -193,6 +193,16 @@ pub async fn quiesce(d: &rustig::daemon::Running, clock: &rustig::clock::ManualC
     panic!("the dispatcher did not catch up with the clock");
 }
 
+/// A child process killed with SIGKILL (and reaped) on drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `rustig run` child: SIGTERM (then reaped) on drop or [`Daemon::stop`].
 pub struct Daemon(Option<Child>);
 
