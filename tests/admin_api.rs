@@ -7,47 +7,21 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::daemon::{rustig_status, BaseConfig, Killed};
+
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
 
 /// A daemon on its own ports and store; killed on drop.
 struct Daemon {
-    child: std::process::Child,
+    _child: Killed,
     admin: u16,
     http: u16,
     _tmp: tempfile::TempDir,
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn write_config(tmp: &Path, http: u16, admin_table: &str) -> PathBuf {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-{admin_table}
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp).http(http).extra(admin_table).write()
 }
 
 async fn start() -> Daemon {
@@ -67,7 +41,7 @@ async fn start() -> Daemon {
     let config = write_config(tmp.path(), http, &table);
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         _tmp: tmp,
@@ -321,7 +295,7 @@ async fn start_scenario(smtp: u16, extra: &str) -> Daemon {
     .unwrap();
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         _tmp: tmp,
@@ -452,11 +426,7 @@ async fn views_and_actions_answer_what_waits_what_failed_and_leave_an_audit_trai
     assert_eq!(text, e1["text"].as_str().unwrap());
 
     // `rustig status` from the store, without the daemon's help.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = rustig_status(&config);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::{get_json, BaseConfig, Killed};
+
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATE: &str = "operate-token-0123456789abcdef";
 /// A run that takes longer than this fails (CI's time budget).
@@ -62,17 +64,10 @@ fn venv() -> Option<PathBuf> {
 }
 
 struct Daemon {
-    child: std::process::Child,
+    _child: Killed,
     admin: u16,
     http: u16,
     tmp: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start() -> Daemon {
@@ -85,35 +80,19 @@ async fn start() -> Daemon {
     )
     .unwrap();
     let (http, admin) = (common::free_port(), common::free_port());
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let config = tmp.path().join("rustig.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{t}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{t}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[admin]
+    let config = BaseConfig::new(tmp.path())
+        .http(http)
+        .extra(&format!(
+            r#"[admin]
 listen = "127.0.0.1:{admin}"
 read_token_file = "{t}/read.token"
 operate_token_file = "{t}/operate.token"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#
-        ),
-    )
-    .unwrap();
+        ))
+        .write();
     let child = common::start_daemon(&config);
     let d = Daemon {
-        child,
+        _child: Killed(child),
         admin,
         http,
         tmp,
@@ -179,15 +158,11 @@ async fn the_openapi_document_is_valid_and_the_daemon_keeps_it_under_fuzzing() {
         .unwrap();
     assert_eq!(r.status(), 202);
 
-    let spec: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{}/v1/openapi.json", d.admin))
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = get_json(
+        &format!("http://127.0.0.1:{}/v1/openapi.json", d.admin),
+        READ,
+    )
+    .await;
     let spec_file = d.tmp.path().join("openapi.json");
     std::fs::write(&spec_file, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
     let operations: usize = spec["paths"]

@@ -1,14 +1,15 @@
 //! The daemon end to end, in process, on a manual clock: events posted over HTTP, notices held
 //! by the rules, `.eml` files appearing in the outbox exactly when they are due.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
+use common::daemon::{quiesce, BaseConfig};
 use rustig::clock::{Clock, ManualClock};
 use rustig::config::Config;
-use rustig::daemon::Running;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -19,25 +20,7 @@ fn repo() -> PathBuf {
 }
 
 fn config(tmp: &Path, extra: &str) -> Config {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:0"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{extra}"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    );
-    Config::parse(Path::new("test.toml"), &text).unwrap()
+    BaseConfig::new(tmp).extra(extra).parse()
 }
 
 fn event_line(id: &str) -> String {
@@ -65,20 +48,6 @@ fn outbox(tmp: &Path) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-/// Waits until the dispatcher has handled everything due at the clock's time.
-async fn quiesce(d: &Running, clock: &ManualClock) {
-    for _ in 0..500 {
-        // In this order: a claim made between the two reads shows up in the counts.
-        let next = d.store.next_due().await.unwrap();
-        let counts = d.store.counts().await.unwrap();
-        if counts.claimed == 0 && next.is_none_or(|n| n > clock.now()) {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-    panic!("the dispatcher did not catch up with the clock");
 }
 
 async fn post(addr: std::net::SocketAddr, ct: &str, body: String) -> (u16, serde_json::Value) {

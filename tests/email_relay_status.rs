@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::{get_json, rustig_status, BaseConfig, Killed};
 use postfix::Postfix;
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -28,60 +29,30 @@ fn directory() -> String {
 }
 
 fn write_config(tmp: &Path, http: u16, admin: u16, smtp: u16) -> std::path::PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[admin]
+    BaseConfig::new(tmp)
+        .directory_in_tmp()
+        .http(http)
+        .email(&format!(
+            "transport = \"smtp\"\nurl = \"smtp://localhost:{smtp}\"\ntls = \"required\""
+        ))
+        .no_quiet_times()
+        .extra(&format!(
+            r#"[admin]
 listen = "127.0.0.1:{admin}"
 read_token_file = "{tmp}/read.token"
-[email]
-transport = "smtp"
-url = "smtp://localhost:{smtp}"
-tls = "required"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
 [grades]
 classroom_first = "off"
 [digest]
 students = "immediate"
 guardians = "immediate"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+            tmp = tmp.display()
+        ))
+        .write()
 }
 
 async fn status(admin: u16) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{admin}/v1/status"))
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!("http://127.0.0.1:{admin}/v1/status"), READ).await
 }
 
 async fn wait_status(
@@ -115,7 +86,7 @@ async fn an_untrusted_relay_certificate_shows_in_the_status_with_what_it_holds()
     std::fs::write(tmp.path().join("read.token"), format!("{READ}\n")).unwrap();
     let (http, admin) = (common::free_port(), common::free_port());
     let config = write_config(tmp.path(), http, admin, pf.smtp);
-    let _d = Daemon(common::start_named_daemon(&config, "rustig"));
+    let _d = Killed(common::start_named_daemon(&config, "rustig"));
     common::wait_ready(http).await;
 
     // Before anything is sent the relay is not known to be faulty.
@@ -155,11 +126,7 @@ async fn an_untrusted_relay_certificate_shows_in_the_status_with_what_it_holds()
 
     // `rustig status` reads the store: it cannot see the daemon's fault, but counts the
     // notices held by one.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["status", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = rustig_status(&config);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

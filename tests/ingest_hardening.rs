@@ -3,10 +3,13 @@
 //! wait, oversized ids and implausible times rejected (and quarantined), the bearer scheme
 //! read case-insensitively, and a listener beyond loopback without a token refuses to start.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::daemon::BaseConfig;
 use rustig::clock::SystemClock;
 use rustig::config::Config;
 use rustig::daemon::Running;
@@ -14,29 +17,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
+/// The base config with `http` as the body of `[ingest.http]`.
 fn config_text(tmp: &Path, http: &str) -> String {
-    format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-{http}
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    )
+    BaseConfig::new(tmp).ingest(http).text()
 }
 
 /// The daemon on the wall clock with `[ingest.http]` set to `http`.

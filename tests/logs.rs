@@ -8,48 +8,33 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::daemon::{BaseConfig, Daemon};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn write_config(tmp: &Path, http: u16, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{extra}"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp).http(http).extra(extra).write()
 }
 
 /// `rustig run` with stderr into a file (not a terminal), at info.
-fn run(config: &Path, stderr: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUSTIG_LOG", "info")
-        .env_remove("RUSTIG_LOG_FORMAT")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .unwrap()
+fn run(config: &Path, stderr: &Path) -> Daemon {
+    Daemon::logging_to(config, "info", stderr)
+}
+
+/// A daemon on a free port and the base config, its stderr in `TMP/stderr`, ready: its port,
+/// stderr file and the daemon.
+async fn started(tmp: &Path) -> (u16, PathBuf, Daemon) {
+    let http = common::free_port();
+    let config = write_config(tmp, http, "");
+    let err = tmp.join("stderr");
+    let child = run(&config, &err);
+    common::wait_ready(http).await;
+    (http, err, child)
 }
 
 /// Waits until the file holds `needle` (at most 20 s); returns its text.
@@ -65,21 +50,14 @@ async fn wait_for(file: &Path, needle: &str) -> String {
     }
 }
 
-fn stop(mut child: Child) {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
+fn stop(child: Daemon) {
+    child.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipe_gets_plain_lines_in_local_time_and_one_line_per_batch() {
     let tmp = tempfile::tempdir().unwrap();
-    let http = common::free_port();
-    let config = write_config(tmp.path(), http, "");
-    let err = tmp.path().join("stderr");
-    let child = run(&config, &err);
-    common::wait_ready(http).await;
+    let (http, err, child) = started(tmp.path()).await;
     let body = [
         common::grade_line("evt-l1", "s-1001", "2026-11-20T21:14:00+01:00"),
         common::grade_line("evt-l2", "s-1002", "2026-11-20T21:15:00+01:00"),
@@ -141,11 +119,7 @@ async fn a_port_in_use_is_said_once_with_its_key_and_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_names_the_keys_that_wait_for_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let http = common::free_port();
-    let config = write_config(tmp.path(), http, "");
-    let err = tmp.path().join("stderr");
-    let child = run(&config, &err);
-    common::wait_ready(http).await;
+    let (http, err, child) = started(tmp.path()).await;
     // Another port and lease: read only at start. The rules (quiet hours) apply at once.
     write_config(
         tmp.path(),
@@ -217,11 +191,7 @@ fn check_and_simulate_into_a_closed_pipe_end_quietly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_the_directory_does_not_list_is_said_once_by_id() {
     let tmp = tempfile::tempdir().unwrap();
-    let http = common::free_port();
-    let config = write_config(tmp.path(), http, "");
-    let err = tmp.path().join("stderr");
-    let child = run(&config, &err);
-    common::wait_ready(http).await;
+    let (http, err, child) = started(tmp.path()).await;
     let client = reqwest::Client::new();
     for batch in [["evt-u1", "evt-u2"], ["evt-u3", "evt-u4"]] {
         let body = batch

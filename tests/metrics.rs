@@ -9,9 +9,10 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::{post_ndjson, BaseConfig, Killed};
 use prometheus_parse::{Scrape, Value};
 
 const READ: &str = "read-token-0123456789abcdef";
@@ -23,16 +24,6 @@ fn repo() -> &'static Path {
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// A child process killed (and reaped) on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn wait_port(port: u16, what: &str) {
@@ -80,32 +71,14 @@ fn write_tokens(dir: &Path) -> String {
 }
 
 fn write_config(tmp: &Path, store: &str, http: u16, admin: u16, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-{extra}
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[admin]
-listen = "127.0.0.1:{admin}"
-{tokens}
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        repo = repo().display(),
-        tmp = tmp.display(),
-        tokens = write_tokens(tmp),
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp)
+        .store(store)
+        .http(http)
+        .extra(&format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n{tokens}{extra}",
+            tokens = write_tokens(tmp)
+        ))
+        .write()
 }
 
 struct Admin {
@@ -298,14 +271,7 @@ fn grade(id: &str, student: &str, value: &str) -> String {
 }
 
 async fn post(http: u16, body: String) -> serde_json::Value {
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    r.json().await.unwrap()
+    post_ndjson(http, body).await.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

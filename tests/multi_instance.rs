@@ -10,6 +10,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::{post_ndjson, BaseConfig};
 use serde_json::json;
 
 const STUDENTS: usize = 250;
@@ -44,41 +45,28 @@ fn directory() -> serde_json::Value {
 }
 
 fn write_config(tmp: &Path, name: &str, store: &str, http: u16, smtp: u16) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "smtp"
-url = "smtp://127.0.0.1:{smtp}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-pool_size = 4
-[delivery]
+    BaseConfig::new(tmp)
+        .store(store)
+        .directory_in_tmp()
+        .http(http)
+        .email(&format!(
+            "transport = \"smtp\"\nurl = \"smtp://127.0.0.1:{smtp}\"\npool_size = 4"
+        ))
+        .no_quiet_times()
+        .extra(&format!(
+            r#"[delivery]
 concurrency = 4
 batch = 6
 lease = "{LEASE_SECS}s"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
 [grades]
 classroom_first = "off"
 guardian_delay = "1s"
 [digest]
 students = "immediate"
 guardians = "immediate"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+"#
+        ))
+        .write_as(name)
 }
 
 /// The daemons, killed when the test ends however it ends.
@@ -154,16 +142,7 @@ async fn three_instances_share_a_release_and_survive_a_kill() {
         .join("\n");
     let post = |http: u16| {
         let body = body.clone();
-        async move {
-            reqwest::Client::new()
-                .post(format!("http://127.0.0.1:{http}/v1/events"))
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { post_ndjson(http, body).await.status() }
     };
     let (ra, rb) = tokio::join!(post(https[0]), post(https[1]));
     assert_eq!((ra.as_u16(), rb.as_u16()), (202, 202));

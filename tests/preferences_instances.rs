@@ -9,28 +9,23 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, SecondsFormat, Utc};
+use common::daemon::BaseConfig;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use rustig::model::Role;
 use rustig::prefs::token::Keyring;
 
 fn write_config(tmp: &Path, name: &str, store: &str, http: u16, page: u16) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox-{name}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
-[grades]
+    let t = tmp.display();
+    BaseConfig::new(tmp)
+        .store(store)
+        .directory_in_tmp()
+        .http(http)
+        .email(&format!(
+            "transport = \"file\"\ndir = \"{t}/outbox-{name}\""
+        ))
+        .no_quiet_times()
+        .extra(&format!(
+            r#"[grades]
 classroom_first = "off"
 guardian_delay = "24h"
 guardians = "all"
@@ -43,17 +38,12 @@ adult_needs_consent = true
 [preferences]
 listen = "127.0.0.1:{page}"
 base_url = "http://localhost:{page}/"
-key_file = "{tmp}/links.key"
+key_file = "{t}/links.key"
 per_link_per_minute = 1000
 per_address_per_minute = 10000
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+"#
+        ))
+        .write_as(name)
 }
 
 /// The daemons, killed when the test ends however it ends.
@@ -87,15 +77,6 @@ async fn reasons(db: &sqlx::PgPool, event: &str, recipient: &str) -> String {
         .fetch_one(db)
         .await
         .unwrap_or_else(|e| panic!("notice of {event} to {recipient}: {e}"))
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let pat = format!("name=\"{name}\" value=\"");
-    let i = page
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + pat.len();
-    page[i..].split('"').next().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,8 +187,8 @@ async fn choose_weekly(tmp: &Path, page: u16, guardian: &str) {
         .expect("a form cookie");
     let page = r.text().await.unwrap();
     let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csrf", &hidden(&page, "csrf"))
-        .append_pair("version", &hidden(&page, "version"))
+        .append_pair("csrf", &prefs::hidden(&page, "csrf"))
+        .append_pair("version", &prefs::hidden(&page, "version"))
         .append_pair("frequency", "weekly")
         .append_pair("on", "email")
         .append_pair("locale", "nl")

@@ -52,15 +52,6 @@ async fn post(url: &str, cookie: Option<&str>, body: String) -> (u16, String, Op
     (status, r.text().await.unwrap(), loc)
 }
 
-fn hidden(page: &str, name: &str) -> String {
-    let pat = format!("name=\"{name}\" value=\"");
-    let i = page
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + pat.len();
-    page[i..].split('"').next().unwrap().to_string()
-}
-
 /// The form fields of a page plus `extra`, urlencoded.
 fn form(page: &str, extra: &[(&str, &str)]) -> String {
     let mut f = url::form_urlencoded::Serializer::new(String::new());

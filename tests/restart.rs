@@ -9,38 +9,22 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use common::daemon::{post_ndjson, BaseConfig};
 
 fn write_config(tmp: &Path, http: u16, smtp: u16) -> std::path::PathBuf {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "smtp"
-url = "smtp://127.0.0.1:{smtp}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
-[grades]
+    BaseConfig::new(tmp)
+        .http(http)
+        .smtp(smtp)
+        .no_quiet_times()
+        .extra(
+            r#"[grades]
 classroom_first = "off"
 guardian_delay = "4s"
 [digest]
 guardians = "immediate"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#,
-        tmp = tmp.display()
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+        )
+        .write()
 }
 
 async fn sent_in_store(tmp: &Path) -> i64 {
@@ -84,13 +68,7 @@ async fn a_killed_daemon_resumes_without_losing_or_doubling() {
         .map(|(id, s)| grade(id, s, &now))
         .collect::<Vec<_>>()
         .join("\n");
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = post_ndjson(http, body).await;
     assert_eq!(r.status(), 202);
 
     // The three students hear at once; their guardians are due 4 s later.

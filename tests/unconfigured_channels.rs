@@ -6,8 +6,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::daemon::{BaseConfig, Daemon};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,26 +36,7 @@ fn directory(tmp: &Path) -> PathBuf {
 }
 
 fn write_config(tmp: &Path, http: u16) -> PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{tmp}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-"#,
-        tmp = tmp.display(),
-    );
-    let path = tmp.join("rustig.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    BaseConfig::new(tmp).directory_in_tmp().http(http).write()
 }
 
 fn rustig(args: &[&str]) -> std::process::Output {
@@ -144,14 +127,7 @@ async fn planning_warns_once_per_channel_and_status_counts_the_contacts() {
     let http = common::free_port();
     let config = write_config(tmp.path(), http);
     let stderr = tmp.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rustig"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUSTIG_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
+    let child = Daemon::logging_to(&config, "warn", &stderr);
     common::wait_ready(http).await;
     let client = reqwest::Client::new();
     for (i, at) in ["2026-11-23T10:00:00+01:00", "2026-11-23T10:05:00+01:00"]
@@ -172,10 +148,7 @@ async fn planning_warns_once_per_channel_and_status_counts_the_contacts() {
     // Two events, four fcm notices: said once.
     assert_eq!(text.matches("no [fcm] table").count(), 1, "{text}");
     let out = rustig(&["status", "--config", config.to_str().unwrap(), "--json"]);
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
+    child.stop();
     assert!(
         out.status.success(),
         "{}",

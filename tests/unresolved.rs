@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use common::daemon::{quiesce, BaseConfig};
 use rustig::clock::{Clock, ManualClock};
 use rustig::config::Config;
 use rustig::daemon::Running;
@@ -27,27 +28,17 @@ fn repo() -> PathBuf {
 /// No `[directory] file`: the directory comes through `PUT /v1/directory`.
 fn config(tmp: &Path, store_url: &str, hold: &str) -> Config {
     std::fs::write(tmp.join("operate.token"), format!("ops {OPERATE}\n")).unwrap();
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store_url}"
-[directory]
-unresolved_hold = "{hold}"
-[ingest.http]
-listen = "127.0.0.1:0"
-[admin]
+    BaseConfig::new(tmp)
+        .store(store_url)
+        .directory(&format!("unresolved_hold = \"{hold}\""))
+        .extra(&format!(
+            r#"[admin]
 listen = "127.0.0.1:0"
 operate_token_file = "{tmp}/operate.token"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
 "#,
-        tmp = tmp.display(),
-    );
-    Config::parse(Path::new("test.toml"), &text).unwrap()
+            tmp = tmp.display(),
+        ))
+        .parse()
 }
 
 /// The example directory, without `leave_out` when given.
@@ -140,19 +131,6 @@ impl Api {
             school["unresolved_dead"].as_i64().unwrap(),
         )
     }
-}
-
-/// Waits until the dispatcher has handled everything due at the clock's time.
-async fn quiesce(d: &Running, clock: &ManualClock) {
-    for _ in 0..500 {
-        let next = d.store.next_due().await.unwrap();
-        let counts = d.store.counts().await.unwrap();
-        if counts.claimed == 0 && next.is_none_or(|n| n > clock.now()) {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-    panic!("the dispatcher did not catch up with the clock");
 }
 
 fn outbox_to(tmp: &Path) -> Vec<String> {

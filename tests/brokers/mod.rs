@@ -16,6 +16,8 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use rustig::clock::{Clock, ManualClock};
+
+use crate::common::daemon::BaseConfig;
 use rustig::config::Config;
 use rustig::daemon::Running;
 
@@ -47,22 +49,10 @@ pub fn malformed(id: &str) -> String {
 
 /// A complete config around `ingest` (one or more `[[ingest.*]]` tables, or `[ingest.http]`).
 pub fn config_text(tmp: &Path, ingest: &str) -> String {
-    format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "sqlite://{tmp}/rustig.db"
-[directory]
-file = "{repo}/config/directory.example.json"
-[email]
-transport = "file"
-dir = "{tmp}/outbox"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{ingest}"#,
-        tmp = tmp.display(),
-        repo = repo().display()
-    )
+    BaseConfig::new(tmp)
+        .without_http_ingest()
+        .extra(ingest)
+        .text()
 }
 
 pub fn config(tmp: &Path, ingest: &str) -> Config {

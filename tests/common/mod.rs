@@ -3,6 +3,7 @@
 //! child process, and (`release`) the release path on a manual clock.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod release;
 
 use std::collections::HashSet;
@@ -556,34 +557,15 @@ pub fn write_relay_config(
     smtp: u16,
     extra: &str,
 ) -> std::path::PathBuf {
-    let text = format!(
-        r#"timezone = "Europe/Amsterdam"
-[store]
-url = "{store}"
-[directory]
-file = "{dir}/directory.json"
-[ingest.http]
-listen = "127.0.0.1:{http}"
-[email]
-transport = "smtp"
-url = "smtp://127.0.0.1:{smtp}"
-from = "Coornhert Lyceum <noreply@coornhert.example>"
-[templates]
-dir = "{templates}"
-[quiet_hours]
-enabled = false
-[weekend]
-enabled = false
-[schools.coornhert]
-name = "Coornhert Lyceum"
-{extra}
-"#,
-        dir = dir.display(),
-        templates = outbox_templates(),
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    daemon::BaseConfig::new(dir)
+        .store(store)
+        .directory_in_tmp()
+        .http(http)
+        .smtp(smtp)
+        .extra(&format!("[templates]\ndir = \"{}\"\n", outbox_templates()))
+        .no_quiet_times()
+        .extra(extra)
+        .write_as(name)
 }
 
 /// A `grade.entered` event for `student`, record `r-{id}`, as one NDJSON line.

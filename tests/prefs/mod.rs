@@ -281,3 +281,13 @@ pub fn header(raw: &str, name: &str) -> Option<String> {
     head.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
 }
+
+/// The value of the hidden form field `name` in a page.
+pub fn hidden(page: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let i = page
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + pat.len();
+    page[i..].split('"').next().unwrap().to_string()
+}
