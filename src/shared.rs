@@ -180,7 +180,7 @@ pub async fn planning_directory(
     store: &dyn Store,
 ) -> Result<Arc<Directory>, StoreError> {
     let shared = Shared::new(config.clone(), dir);
-    shared.set_choices(crate::prefs::choices_of(
+    shared.set_choices(crate::model::preference::choices_of(
         store.preferences().all_choices().await?,
     ));
     shared.set_gone(GoneSet::new(&store.gone_contacts().await?));

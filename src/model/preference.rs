@@ -81,3 +81,11 @@ pub struct StoredChoice {
 
 /// Every stored choice by (school, person id).
 pub type Choices = HashMap<(String, String), Choice>;
+
+/// The planner's view of stored choices.
+pub fn choices_of(all: Vec<StoredChoice>) -> Choices {
+    all.into_iter()
+        .filter(|c| !c.choice.is_empty())
+        .map(|c| ((c.school, c.person), c.choice))
+        .collect()
+}

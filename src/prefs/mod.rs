@@ -31,7 +31,7 @@ use tokio::sync::{watch, Mutex};
 use crate::clock::Clock;
 use crate::config::preferences::PreferencesConfig;
 use crate::ingest::Ingestor;
-use crate::model::preference::{Choice, Choices, StoredChoice};
+use crate::model::preference::{choices_of, Choice, StoredChoice};
 use crate::model::Role;
 use crate::store::audit::AuditEntry;
 use crate::store::preference::Written;
@@ -185,14 +185,6 @@ impl Prefs {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
-}
-
-/// The planner's view of stored choices.
-pub fn choices_of(all: Vec<StoredChoice>) -> Choices {
-    all.into_iter()
-        .filter(|c| !c.choice.is_empty())
-        .map(|c| ((c.school, c.person), c.choice))
-        .collect()
 }
 
 /// Loads the stored choices into `shared` (at start).
