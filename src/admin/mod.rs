@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod preferences;
 pub mod status;
 pub mod views;
+pub mod whatif;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,6 +158,7 @@ pub fn routes() -> Routes {
         .merge(views::routes())
         .merge(actions::routes())
         .merge(preferences::routes())
+        .merge(whatif::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 

@@ -19,6 +19,7 @@ mod preference;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod whatif;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -349,6 +350,10 @@ impl Store for PgStore {
     }
 
     fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
+        self
+    }
+
+    fn whatif(&self) -> &dyn super::whatif::WhatIfQueries {
         self
     }
 
