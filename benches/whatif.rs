@@ -10,7 +10,6 @@
 //! database or schema).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -199,6 +198,24 @@ async fn main() {
             );
         }
     }
+    // Where the time goes: the two reads from the store; the rest is planning and replaying.
+    let t = Instant::now();
+    let records = rustig::whatif::replan::load(&*store).await.unwrap();
+    let load = t.elapsed();
+    let t = Instant::now();
+    let events = store
+        .whatif()
+        .events_between(now - Duration::days(14), now + Duration::days(1))
+        .await
+        .unwrap();
+    let read = t.elapsed();
+    println!(
+        "of which: {} pending records read in {:.2} s, {} events read in {:.2} s",
+        records.len(),
+        load.as_secs_f64(),
+        events.len(),
+        read.as_secs_f64()
+    );
     took.sort();
     println!(
         "what-if over 14 days: median {:.2} s, min {:.2} s, max {:.2} s ({runs} runs)",

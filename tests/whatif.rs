@@ -89,7 +89,10 @@ fn scripted_week(now: DateTime<Utc>) -> Vec<String> {
     for d in (1..=7).rev() {
         let day = today - Duration::days(d);
         for hm in [(12, 0), (18, 30), (19, 30), (21, 0)] {
-            lines.push(grade(&format!("d{d}-{:02}{:02}", hm.0, hm.1), local(day, hm)));
+            lines.push(grade(
+                &format!("d{d}-{:02}{:02}", hm.0, hm.1),
+                local(day, hm),
+            ));
         }
     }
     lines.push(grade("next-1830", next_local(now, (18, 30))));
@@ -108,7 +111,11 @@ fn simulated(config: &Path, events: &Path) -> HashMap<(String, String, String), 
         .arg(events)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut at = HashMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let m: Value = serde_json::from_str(line).unwrap();
@@ -219,21 +226,40 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
     let before = store_view(s.admin).await;
     let config_text = std::fs::read(&s.current).unwrap();
 
-    let (status, report) = post(s.admin, "/v1/whatif", READ, "application/toml", candidate.clone()).await;
+    let (status, report) = post(
+        s.admin,
+        "/v1/whatif",
+        READ,
+        "application/toml",
+        candidate.clone(),
+    )
+    .await;
     assert_eq!(status, 200, "{report}");
 
-    // The replay: 30 events, each a notice to s-1001 and one to each of two guardians an
-    // hour later. At 19:00 the student's 19:30 notices and the guardians' 19:30 (of the 18:30
-    // grades) wait for 07:00; nothing comes sooner, nothing disappears.
+    // The replay: 30 events (4 a day for 7 days, and 2 to come), each a notice to s-1001 and
+    // one to each of two guardians an hour after the student's. Quiet from 19:00: the
+    // student's 19:30 notices (8) wait for 07:00, and their guardians' for 08:00 (16); the
+    // guardians' 19:30 of the 18:30 grades wait for 07:00 (16). Nothing comes sooner, nothing
+    // disappears.
     let replay = &report["replay"];
     assert_eq!(replay["events"], 30, "{replay}");
     let total = counts(&replay["diff"]["total"]);
-    assert_eq!(total, [0, 8 + 2 * 8, 90 - 24, 0, 0], "{replay}");
-    assert_eq!(counts(&replay["diff"]["by_role"]["student"])[1], 8);
-    assert_eq!(counts(&replay["diff"]["by_role"]["guardian"])[1], 16);
-    assert_eq!(counts(&replay["diff"]["by_rule"]["quiet_hours"])[1], 24);
-    assert_eq!(counts(&replay["diff"]["by_school"]["coornhert"])[1], 24);
-    assert_eq!(counts(&replay["diff"]["by_channel"]["email"])[1], 24);
+    assert_eq!(total, [0, 8 + 16 + 16, 90 - 40, 0, 0], "{replay}");
+    let diff = &replay["diff"];
+    assert_eq!(
+        counts(&diff["by_role"]["student"]),
+        [0, 8, 22, 0, 0],
+        "{diff}"
+    );
+    assert_eq!(
+        counts(&diff["by_role"]["guardian"]),
+        [0, 32, 28, 0, 0],
+        "{diff}"
+    );
+    assert_eq!(counts(&diff["by_rule"]["quiet_hours"])[1], 8 + 16, "{diff}");
+    assert_eq!(counts(&diff["by_rule"]["guardian_delay"])[1], 16, "{diff}");
+    assert_eq!(counts(&diff["by_school"]["coornhert"])[1], 40);
+    assert_eq!(counts(&diff["by_channel"]["email"])[1], 40);
 
     // The same figures from `rustig simulate` on the same events under both configs.
     let sim_before = simulated(&s.current, &s.events);
@@ -242,16 +268,40 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
     assert_eq!(report["replay"]["diff"]["before"], sim_before.len());
     assert_eq!(report["replay"]["diff"]["after"], sim_after.len());
 
-    // The buffer: the grades still to come (the next 18:30 and 19:30) move for the guardians
-    // of the first and the student of the second; what waits for 07:00 stays.
+    // The buffer: of the grades still to come, the next 18:30's guardians and the next
+    // 19:30's student and guardians move (5); what waits for 07:00 stays. (Between 19:00 and
+    // 20:00 the guardians of the past days' grades wait in the buffer too, and move.)
     let pending = counts(&report["pending"]["total"]);
-    assert_eq!([pending[0], pending[1], pending[3], pending[4]], [0, 3, 0, 0], "{}", report["pending"]);
+    assert_eq!(
+        [pending[0], pending[3], pending[4]],
+        [0, 0, 0],
+        "{}",
+        report["pending"]
+    );
+    let hour = chrono::Timelike::hour(&Utc::now().with_timezone(&Amsterdam));
+    if !(17..21).contains(&hour) {
+        assert_eq!(pending[1], 5, "{}", report["pending"]);
+    } else {
+        assert!(pending[1] >= 5, "{}", report["pending"]);
+    }
     assert_eq!(report["restart_only"], serde_json::json!([]));
-    assert!(report["rules"]["after"].as_str().unwrap().contains("19:00"), "{}", report["rules"]);
+    assert!(
+        report["rules"]["after"].as_str().unwrap().contains("19:00"),
+        "{}",
+        report["rules"]
+    );
 
     // JSON form, and the CLI against the daemon's store say the same.
-    let json = serde_json::json!({ "toml": String::from_utf8(candidate.clone()).unwrap(), "days": 14 });
-    let (status, again) = post(s.admin, "/v1/whatif", READ, "application/json", json.to_string().into_bytes()).await;
+    let json =
+        serde_json::json!({ "toml": String::from_utf8(candidate.clone()).unwrap(), "days": 14 });
+    let (status, again) = post(
+        s.admin,
+        "/v1/whatif",
+        READ,
+        "application/json",
+        json.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["replay"]["diff"], report["replay"]["diff"]);
     let out = Command::new(env!("CARGO_BIN_EXE_rustig"))
@@ -261,7 +311,11 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
         .arg(&s.current)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cli["replay"]["diff"], report["replay"]["diff"]);
     assert_eq!(cli["pending"]["total"], report["pending"]["total"]);
@@ -273,18 +327,36 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
         .output()
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("0 earlier, 24 later"), "{text}");
+    assert!(text.contains("0 earlier, 40 later"), "{text}");
 
     // Nothing changed: the notices, the audit trail, the file.
-    assert_eq!(store_view(s.admin).await, before, "a what-if changed the store");
+    assert_eq!(
+        store_view(s.admin).await,
+        before,
+        "a what-if changed the store"
+    );
     assert_eq!(std::fs::read(&s.current).unwrap(), config_text);
 
     // Applying needs the operate token.
-    let (status, body) = post(s.admin, "/v1/whatif/apply", READ, "application/toml", candidate.clone()).await;
+    let (status, body) = post(
+        s.admin,
+        "/v1/whatif/apply",
+        READ,
+        "application/toml",
+        candidate.clone(),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     // Against a config that is no longer in force: refused.
     let stale = serde_json::json!({ "toml": String::from_utf8(candidate.clone()).unwrap(), "base_sha256": "0".repeat(64) });
-    let (status, body) = post(s.admin, "/v1/whatif/apply", OPERATE, "application/json", stale.to_string().into_bytes()).await;
+    let (status, body) = post(
+        s.admin,
+        "/v1/whatif/apply",
+        OPERATE,
+        "application/json",
+        stale.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(std::fs::read(&s.current).unwrap(), config_text);
 
@@ -292,11 +364,26 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
         "toml": String::from_utf8(candidate.clone()).unwrap(),
         "base_sha256": report["current_sha256"],
     });
-    let (status, applied) = post(s.admin, "/v1/whatif/apply", OPERATE, "application/json", apply.to_string().into_bytes()).await;
+    let (status, applied) = post(
+        s.admin,
+        "/v1/whatif/apply",
+        OPERATE,
+        "application/json",
+        apply.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 200, "{applied}");
-    assert_eq!(std::fs::read(&s.current).unwrap(), candidate, "the file is the candidate");
+    assert_eq!(
+        std::fs::read(&s.current).unwrap(),
+        candidate,
+        "the file is the candidate"
+    );
     let bak = s.dir.join("rustig.toml.bak");
-    assert_eq!(std::fs::read(&bak).unwrap(), config_text, "the previous file is the .bak");
+    assert_eq!(
+        std::fs::read(&bak).unwrap(),
+        config_text,
+        "the previous file is the .bak"
+    );
     assert_eq!(applied["new_sha256"], report["candidate_sha256"]);
     assert_eq!(applied["old_sha256"], report["current_sha256"]);
 
@@ -304,12 +391,23 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
     let base = format!("http://127.0.0.1:{}", s.admin);
     let status_now = get_json(&format!("{base}/v1/status"), READ).await;
     assert_eq!(status_now["config"]["sha256"], report["candidate_sha256"]);
-    let notices = get_json(&format!("{base}/v1/notices?event=next-1930&role=student"), READ).await;
+    let notices = get_json(
+        &format!("{base}/v1/notices?event=next-1930&role=student"),
+        READ,
+    )
+    .await;
     let explain = notices["items"][0]["explain"].to_string();
     assert!(explain.contains("quiet hours"), "{notices}");
     // A what-if of the old rules now shows the way back.
-    let (_, back) = post(s.admin, "/v1/whatif", READ, "text/plain", config_text.clone()).await;
-    assert_eq!(counts(&back["replay"]["diff"]["total"])[0], 24, "{back}");
+    let (_, back) = post(
+        s.admin,
+        "/v1/whatif",
+        READ,
+        "text/plain",
+        config_text.clone(),
+    )
+    .await;
+    assert_eq!(counts(&back["replay"]["diff"]["total"])[0], 40, "{back}");
 
     // Audited, with who and the digests.
     let audit = get_json(&format!("{base}/v1/audit?action=config.apply"), READ).await;
@@ -336,15 +434,38 @@ async fn bad_candidates_are_refused_with_every_error_and_change_nothing() {
             .unwrap()
     );
     let offset = full.lines().count() - bad.lines().count();
-    let (status, body) = post(s.admin, "/v1/whatif", READ, "application/toml", full.clone().into_bytes()).await;
+    let (status, body) = post(
+        s.admin,
+        "/v1/whatif",
+        READ,
+        "application/toml",
+        full.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    let details: Vec<&str> = body["details"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let details: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
     assert_eq!(details.len(), 3, "{body}");
     for (d, line) in details.iter().zip([2, 5, 7]) {
-        assert!(d.starts_with(&format!("{}:", offset + line)), "{d} (line {})", offset + line);
+        assert!(
+            d.starts_with(&format!("{}:", offset + line)),
+            "{d} (line {})",
+            offset + line
+        );
     }
     // The same from apply (operate token), and nothing is written.
-    let (status, body) = post(s.admin, "/v1/whatif/apply", OPERATE, "text/plain", full.clone().into_bytes()).await;
+    let (status, body) = post(
+        s.admin,
+        "/v1/whatif/apply",
+        OPERATE,
+        "text/plain",
+        full.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["details"].as_array().unwrap().len(), 3);
     assert_eq!(std::fs::read(&s.current).unwrap(), config_text);
@@ -361,20 +482,45 @@ async fn bad_candidates_are_refused_with_every_error_and_change_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().filter(|l| l.contains("bad.toml:")).count(), 3, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("bad.toml:")).count(),
+        3,
+        "{err}"
+    );
 
     // Huge: 413; binary or not UTF-8: 400; another media type: 415.
     let huge = vec![b'#'; 300 * 1024];
     let (status, body) = post(s.admin, "/v1/whatif", READ, "application/toml", huge).await;
     assert_eq!(status, 413, "{body}");
     let binary = vec![0x7f, b'E', b'L', b'F', 0, 0xff, 0xfe, 0x80];
-    let (status, body) = post(s.admin, "/v1/whatif", READ, "application/octet-stream", binary.clone()).await;
+    let (status, body) = post(
+        s.admin,
+        "/v1/whatif",
+        READ,
+        "application/octet-stream",
+        binary.clone(),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    let (status, _) = post(s.admin, "/v1/whatif/apply", OPERATE, "application/toml", binary).await;
+    let (status, _) = post(
+        s.admin,
+        "/v1/whatif/apply",
+        OPERATE,
+        "application/toml",
+        binary,
+    )
+    .await;
     assert_eq!(status, 400);
     let (status, _) = post(s.admin, "/v1/whatif", READ, "image/png", b"x = 1".to_vec()).await;
     assert_eq!(status, 415);
-    let (status, _) = post(s.admin, "/v1/whatif?days=0", READ, "text/plain", config_text.clone()).await;
+    let (status, _) = post(
+        s.admin,
+        "/v1/whatif?days=0",
+        READ,
+        "text/plain",
+        config_text.clone(),
+    )
+    .await;
     assert_eq!(status, 400);
     // Without a token: 401.
     let r = reqwest::Client::new()
@@ -385,7 +531,11 @@ async fn bad_candidates_are_refused_with_every_error_and_change_nothing() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    assert_eq!(store_view(s.admin).await, before, "a refused what-if changed the store");
+    assert_eq!(
+        store_view(s.admin).await,
+        before,
+        "a refused what-if changed the store"
+    );
     assert_eq!(std::fs::read(&s.current).unwrap(), config_text);
     s.daemon.take().unwrap().stop();
 }

@@ -56,7 +56,13 @@ fn candidate(
     let kind = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     match kind.as_deref() {
         Some("application/json") => {
             let req: CandidateRequest = serde_json::from_slice(body).map_err(|e| {
@@ -188,13 +194,17 @@ async fn post_apply(
         Err(e @ (ApplyError::Stale { .. } | ApplyError::RestartOnly(_))) => {
             Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
         }
-        Err(e @ ApplyError::Reload { .. }) => {
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-        }
+        Err(e @ ApplyError::Reload { .. }) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
         Err(ApplyError::Store(e)) => Err(e.into()),
         Err(e @ (ApplyError::Io { .. } | ApplyError::NoDaemon)) => {
             tracing::error!("config.apply: {e}");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            ))
         }
     }
 }

@@ -173,7 +173,10 @@ pub async fn apply(
             let message = e.to_string().lines().collect::<Vec<_>>().join("; ");
             let restored = write_atomically(&file, &old).is_ok()
                 && ctx.reloader.reload_file(ctx.now).await.is_ok();
-            tracing::error!(restored, "config.apply: the reload refused the candidate: {message}");
+            tracing::error!(
+                restored,
+                "config.apply: the reload refused the candidate: {message}"
+            );
             let after = json!({ "refused": message, "restored": restored, "sha256": new_sha256 });
             audit(ctx, Some(before), Some(after)).await?;
             Err(ApplyError::Reload { message, restored })
@@ -186,8 +189,16 @@ async fn audit(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> Result<(), StoreError> {
-    let entry = AuditEntry::new(ctx.now, ctx.actor.clone(), "config.apply", "config".to_string());
-    ctx.store.audit().append(&entry.change(before, after)).await?;
+    let entry = AuditEntry::new(
+        ctx.now,
+        ctx.actor.clone(),
+        "config.apply",
+        "config".to_string(),
+    );
+    ctx.store
+        .audit()
+        .append(&entry.change(before, after))
+        .await?;
     Ok(())
 }
 

@@ -28,7 +28,9 @@ pub struct CandidateError {
 pub enum Refused {
     #[error("the candidate is {0} bytes; at most {MAX_BYTES} / het voorstel is {0} bytes; hoogstens {MAX_BYTES}")]
     TooLarge(usize),
-    #[error("the candidate is not UTF-8 text (byte {0}) / het voorstel is geen UTF-8-tekst (byte {0})")]
+    #[error(
+        "the candidate is not UTF-8 text (byte {0}) / het voorstel is geen UTF-8-tekst (byte {0})"
+    )]
     NotText(usize),
     #[error("the candidate has {} error(s) / het voorstel heeft {} fout(en)", .0.len(), .0.len())]
     Invalid(Vec<CandidateError>),
@@ -75,7 +77,8 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<(Config, String), Refused> {
 mod tests {
     use super::*;
 
-    const BASE: &str = "[store]\nurl = \"sqlite://var/x.db\"\n[ingest.http]\nlisten = \"127.0.0.1:8425\"\n";
+    const BASE: &str =
+        "[store]\nurl = \"sqlite://var/x.db\"\n[ingest.http]\nlisten = \"127.0.0.1:8425\"\n";
 
     #[test]
     fn every_error_is_reported_with_its_line() {

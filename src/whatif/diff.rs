@@ -97,7 +97,10 @@ pub struct Diff {
 impl Diff {
     fn add(&mut self, fate: &Fate, m: Move) {
         self.total.add(m);
-        self.by_school.entry(fate.school.clone()).or_default().add(m);
+        self.by_school
+            .entry(fate.school.clone())
+            .or_default()
+            .add(m);
         self.by_role
             .entry(fate.role.as_str().into())
             .or_default()
@@ -164,22 +167,46 @@ mod tests {
         use ChannelKind::*;
         use Role::*;
         let before: Fates = [
-            (key("e1", "s1", Email), fate("a", Student, Email, 18, "entered")),
-            (key("e1", "g1", Email), fate("a", Guardian, Email, 19, "guardian_delay")),
-            (key("e2", "s2", Ntfy), fate("a", Student, Ntfy, 10, "entered")),
-            (key("e3", "s3", Email), fate("b", Student, Email, 9, "entered")),
+            (
+                key("e1", "s1", Email),
+                fate("a", Student, Email, 18, "entered"),
+            ),
+            (
+                key("e1", "g1", Email),
+                fate("a", Guardian, Email, 19, "guardian_delay"),
+            ),
+            (
+                key("e2", "s2", Ntfy),
+                fate("a", Student, Ntfy, 10, "entered"),
+            ),
+            (
+                key("e3", "s3", Email),
+                fate("b", Student, Email, 9, "entered"),
+            ),
         ]
         .into_iter()
         .collect();
         let after: Fates = [
             // Later: quiet hours from 18:00 now.
-            (key("e1", "s1", Email), fate("a", Student, Email, 20, "quiet_hours")),
+            (
+                key("e1", "s1", Email),
+                fate("a", Student, Email, 20, "quiet_hours"),
+            ),
             // Earlier.
-            (key("e1", "g1", Email), fate("a", Guardian, Email, 17, "digest_slot")),
+            (
+                key("e1", "g1", Email),
+                fate("a", Guardian, Email, 17, "digest_slot"),
+            ),
             // Same.
-            (key("e2", "s2", Ntfy), fate("a", Student, Ntfy, 10, "entered")),
+            (
+                key("e2", "s2", Ntfy),
+                fate("a", Student, Ntfy, 10, "entered"),
+            ),
             // e3 disappears; e4 appears.
-            (key("e4", "g4", Webpush), fate("b", Guardian, Webpush, 8, "entered")),
+            (
+                key("e4", "g4", Webpush),
+                fate("b", Guardian, Webpush, 8, "entered"),
+            ),
         ]
         .into_iter()
         .collect();

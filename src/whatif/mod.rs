@@ -132,6 +132,7 @@ pub async fn run(ctx: &Ctx, candidate: &[u8], days: u32) -> Result<WhatIfReport,
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(WhatIfError::Days(days));
     }
+    let started = std::time::Instant::now();
     let current = ctx.shared.config();
     // Relative paths in the candidate resolve as they would in the file it replaces.
     let (candidate, _) = candidate::read(&current.file, candidate)?;
@@ -157,10 +158,19 @@ pub async fn run(ctx: &Ctx, candidate: &[u8], days: u32) -> Result<WhatIfReport,
         records,
         events,
     };
+    let read = started.elapsed();
     // CPU work, off the runtime's workers.
-    Ok(tokio::task::spawn_blocking(move || compare(&inputs))
+    let report = tokio::task::spawn_blocking(move || compare(&inputs))
         .await
-        .expect("the what-if does not panic"))
+        .expect("the what-if does not panic");
+    tracing::debug!(
+        read_ms = read.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        events = report.replay.events,
+        pending = report.pending.before,
+        "what-if answered"
+    );
+    Ok(report)
 }
 
 /// Everything a what-if compares, read up front.
@@ -179,7 +189,11 @@ pub struct Inputs {
 }
 
 /// The directory `config` plans with, as the daemon derives it ([`Shared::directory`]).
-pub fn planning_directory(config: &Config, chosen: &Directory, gone: Option<&GoneSet>) -> Arc<Directory> {
+pub fn planning_directory(
+    config: &Config,
+    chosen: &Directory,
+    gone: Option<&GoneSet>,
+) -> Arc<Directory> {
     let shared = Shared::new(config.clone(), chosen.clone());
     if let Some(g) = gone {
         shared.set_gone(g.clone());
@@ -201,7 +215,10 @@ pub fn compare(i: &Inputs) -> WhatIfReport {
     let (before, after) = std::thread::scope(|s| {
         let after = s.spawn(|| one(candidate));
         let before = one(current);
-        (before, after.join().expect("the candidate's replay does not panic"))
+        (
+            before,
+            after.join().expect("the candidate's replay does not panic"),
+        )
     });
     let (pending_before, planned_before, replay_before) = before;
     let (pending_after, planned_after, replay_after) = after;

@@ -188,7 +188,11 @@ impl<'a> World<'a> {
             }
             _ => None,
         };
-        let delivered = self.delivered.get(&record).map(Vec::as_slice).unwrap_or(&[]);
+        let delivered = self
+            .delivered
+            .get(&record)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let facts = Facts {
             released_at,
             delivered,
@@ -357,9 +361,7 @@ mod tests {
         let mut events: Vec<(DateTime<Utc>, String)> = vec![];
         let at = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Europe::Amsterdam).to_rfc3339();
         for i in 0..160 {
-            let t = start
-                + Duration::minutes(rng.i64(0..14 * 24 * 60))
-                + Duration::seconds(i);
+            let t = start + Duration::minutes(rng.i64(0..14 * 24 * 60)) + Duration::seconds(i);
             let (student, class) = students[rng.usize(0..students.len())];
             if rng.u8(0..100) < 65 {
                 let kind = if rng.u8(0..10) == 0 { "report" } else { "test" };
@@ -417,16 +419,25 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_replay_sends_what_simulate_sends_when_it_sends_it() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = crate::reload::read_directory(&root.join("config/directory.example.json"))
-            .unwrap();
+        let dir =
+            crate::reload::read_directory(&root.join("config/directory.example.json")).unwrap();
         let variants: [&[(&str, &str)]; 6] = [
             &[],
             &[("start = \"20:00\"", "start = \"19:00\"")],
-            &[("classroom_first = \"next_lesson\"", "classroom_first = \"release\"")],
+            &[(
+                "classroom_first = \"next_lesson\"",
+                "classroom_first = \"release\"",
+            )],
             &[("max_per_day = 3", "max_per_day = 1")],
-            &[("guardians = \"0 17 * * mon-fri\"", "guardians = \"immediate\"")],
+            &[(
+                "guardians = \"0 17 * * mon-fri\"",
+                "guardians = \"immediate\"",
+            )],
             &[
-                ("classroom_first = \"next_lesson\"", "classroom_first = \"embargo\""),
+                (
+                    "classroom_first = \"next_lesson\"",
+                    "classroom_first = \"embargo\"",
+                ),
                 ("guardian_delay = \"24h\"", "guardian_delay = \"0s\""),
             ],
         ];
