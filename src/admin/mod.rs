@@ -159,8 +159,8 @@ pub fn routes() -> Routes {
         .merge(views::routes())
         .merge(actions::routes())
         .merge(preferences::routes())
-        .merge(whatif::routes())
         .merge(outlook::routes())
+        .merge(whatif::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 
