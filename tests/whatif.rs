@@ -371,6 +371,7 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
         .output()
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
+    eprintln!("{text}");
     assert!(text.contains("0 earlier, 40 later"), "{text}");
 
     // Nothing changed: the notices, the audit trail, the file.
