@@ -254,6 +254,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
 
+        let dir_for_steps = Directory::parse(workload.directory_json.as_bytes()).unwrap();
         let shared = rustig::shared::Shared::new(config.clone(), dir);
         let clock = Arc::new(ManualClock::new(now));
         let state = AdminState::new(store.clone(), shared, clock);
@@ -315,6 +316,25 @@ fn main() {
                 );
             }
         }
+        // Where the week view's time goes, each step once.
+        let t = Instant::now();
+        let mut items = store.outlook().pending_items(SCHOOL).await.unwrap();
+        let read = t.elapsed();
+        let t = Instant::now();
+        rustig::outlook::week::with_classes(&mut items, &dir_for_steps);
+        let classes = t.elapsed();
+        let t = Instant::now();
+        let week = rustig::outlook::week_ahead(&config, SCHOOL, now, &items);
+        let counted = t.elapsed();
+        println!(
+            "  the week view's steps: the store's list {:.0} ms ({} notices), classes {:.0} ms, \
+             bars and blackouts {:.0} ms ({} bars)",
+            read.as_secs_f64() * 1000.0,
+            items.len(),
+            classes.as_secs_f64() * 1000.0,
+            counted.as_secs_f64() * 1000.0,
+            week.bars.len()
+        );
         let _ = stop_tx.send(true);
         let _ = serving.await;
         if let Some(max) = max_ms {
