@@ -1,0 +1,116 @@
+//! The dashboard in a real browser (Chromium through chromedriver), against a daemon on a
+//! scripted week (tests/common/dashboard.rs), at 360 px and on a desktop: log in, the pages
+//! pass axe-core without serious or critical violations and fit the window, search a
+//! student's timeline, resend a dead notice and find it in the audit trail. Screenshots of
+//! every page go to `target/screenshots/dashboard-*.png`.
+
+mod common;
+#[path = "common/browser.rs"]
+mod browser;
+#[path = "common/dashboard.rs"]
+mod dash;
+
+use browser::{tools_present, Driver};
+use fantoccini::Locator;
+
+/// Logs in with `token` through the form.
+async fn login(b: &Driver, base: &str, token: &str) {
+    b.client.goto(base).await.unwrap();
+    b.fill("#token", token).await;
+    b.click("form[action='/login'] button[type=submit]").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("nav a[aria-current=page]"))
+        .await
+        .unwrap();
+}
+
+/// Checks and saves the page: fits the window, passes axe-core.
+async fn check(b: &Driver, name: &str) {
+    let what = format!("{name} at {} px", b.width);
+    b.fits(&what).await;
+    b.axe(&what).await;
+    b.full_screenshot(&format!("dashboard-{name}-{}", b.width))
+        .await;
+}
+
+async fn walk(f: &dash::Fixture, width: u32, act: bool) {
+    let b = Driver::start_at(width).await;
+    b.client.goto(&f.base).await.unwrap();
+    assert!(b.has("input#token[type=password]").await);
+    check(&b, "login").await;
+    login(&b, &f.base, dash::READ).await;
+    assert!(b.client.current_url().await.unwrap().path() == "/now");
+    check(&b, "now").await;
+    assert_eq!(b.count("#dead-form input[name=id]").await, 1);
+
+    // A student's timeline, from the search form.
+    b.client
+        .goto(&format!("{}/student", f.base))
+        .await
+        .unwrap();
+    b.fill("#student-id", "s-1").await;
+    b.click("form[role=search] button[type=submit]").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("#timeline-h"))
+        .await
+        .unwrap();
+    let html = b.source().await;
+    assert!(html.contains("3c"), "the class");
+    assert!(b.count("#waiting tbody tr").await >= 2, "{html}");
+    assert!(b.count("#sent tbody tr").await >= 1, "{html}");
+    check(&b, "student").await;
+
+    if act {
+        // Resend the dead notice with the operate token; the audit trail shows it.
+        b.client.goto(&format!("{}/now", f.base)).await.unwrap();
+        b.click("#dead-form input[name=id]").await;
+        b.fill("#dead-token", dash::OPERATE).await;
+        b.click("#dead-form button[value=selected]").await;
+        b.client
+            .wait()
+            .for_element(Locator::Css("#flash"))
+            .await
+            .unwrap();
+        let flash = b
+            .client
+            .find(Locator::Css("#flash"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(flash.contains("1"), "{flash}");
+        check(&b, "now-resent").await;
+        b.client.goto(&format!("{}/audit", f.base)).await.unwrap();
+        let audit = b.source().await;
+        assert!(
+            audit.contains("notices.resend") && audit.contains("admin:mentor"),
+            "{audit}"
+        );
+        check(&b, "audit").await;
+    }
+
+    // Logging out is a form too.
+    b.click("form[action='/logout'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("input#token"))
+        .await
+        .unwrap();
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_walks_the_dashboard_at_360_px_and_on_a_desktop() {
+    if !tools_present() {
+        return;
+    }
+    let f = dash::start().await;
+    f.script_week().await;
+    walk(&f, 360, true).await;
+    f.wait_dead(1).await;
+    walk(&f, 1280, false).await;
+    f.d.shutdown().await;
+}
