@@ -167,9 +167,12 @@ async fn the_login_form_sets_a_strict_http_only_session_cookie_and_no_token_trav
 
     let audit = f.audit().await;
     assert!(
-        audit
-            .iter()
-            .any(|a| a == &("admin:desk".into(), "dashboard.login".into(), "dashboard".into())),
+        audit.iter().any(|a| a
+            == &(
+                "admin:desk".into(),
+                "dashboard.login".into(),
+                "dashboard".into()
+            )),
         "{audit:?}"
     );
 
@@ -300,7 +303,10 @@ async fn actions_need_the_csrf_token_and_an_operate_token_and_are_audited() {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()[LOCATION], "/now");
     let (_, page) = s.get("/now").await;
-    assert!(page.contains("Opnieuw ingepland, nu te versturen: 1"), "{page}");
+    assert!(
+        page.contains("Opnieuw ingepland, nu te versturen: 1"),
+        "{page}"
+    );
     let audit = f.audit().await;
     assert!(
         audit.contains(&(
@@ -316,7 +322,10 @@ async fn actions_need_the_csrf_token_and_an_operate_token_and_are_audited() {
     let (status, timeline) = s.get("/student?student=s-1").await;
     assert_eq!(status, 200);
     assert!(timeline.contains("3c"), "the class");
-    assert!(!timeline.contains("Merel") && !timeline.contains("6,8"), "no names or grades");
+    assert!(
+        !timeline.contains("Merel") && !timeline.contains("6,8"),
+        "no names or grades"
+    );
     assert!(f
         .audit()
         .await

@@ -4,9 +4,9 @@
 //! student's timeline, resend a dead notice and find it in the audit trail. Screenshots of
 //! every page go to `target/screenshots/dashboard-*.png`.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 #[path = "common/dashboard.rs"]
 mod dash;
 
@@ -45,10 +45,7 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
     assert_eq!(b.count("#dead-form input[name=id]").await, 1);
 
     // A student's timeline, from the search form.
-    b.client
-        .goto(&format!("{}/student", f.base))
-        .await
-        .unwrap();
+    b.client.goto(&format!("{}/student", f.base)).await.unwrap();
     b.fill("#student-id", "s-1").await;
     b.click("form[role=search] button[type=submit]").await;
     b.client

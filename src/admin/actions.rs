@@ -346,7 +346,9 @@ async fn release_notice(
     Path(id): Path<i64>,
     Query(q): Query<ReleaseQuery>,
 ) -> ApiResult<NoticeView> {
-    Ok(Json(release(&state, &caller, id, q.override_blackout).await?))
+    Ok(Json(
+        release(&state, &caller, id, q.override_blackout).await?,
+    ))
 }
 
 /// `POST /v1/notices/{id}/release` (and the dashboard's form), audited.

@@ -128,7 +128,11 @@ fn row(tz: Tz, date: NaiveDate, bars: &[BarIn], shades: &[ShadeIn], max: u32, nl
             continue;
         }
         let x0 = if a.date_naive() < date { 0.0 } else { x_of(a) };
-        let x1 = if z.date_naive() > date { WIDTH } else { x_of(z) };
+        let x1 = if z.date_naive() > date {
+            WIDTH
+        } else {
+            x_of(z)
+        };
         if x1 > x0 {
             shaded.push(Shade {
                 rect: Rect {
@@ -204,7 +208,10 @@ mod tests {
         assert_eq!(d[1].shades[0].rect.x, 0.0);
         assert_eq!(d[1].shades[0].rect.w, 7.0 * COL);
         assert_eq!(d[1].bars.len(), 2, "the empty hour draws no bar");
-        assert_eq!(d[1].bars[0].rect.h, BARS, "the week's largest is full height");
+        assert_eq!(
+            d[1].bars[0].rect.h, BARS,
+            "the week's largest is full height"
+        );
         assert_eq!(d[1].bars[0].rect.x, 9.0 * COL + 2.0);
         assert_eq!(d[1].bars[1].rect.h, BARS / 4.0);
         assert_eq!(d[1].total, 5);

@@ -5,12 +5,16 @@
 /// The fields of a form, in order (a field may repeat, e.g. the selected `id`s).
 pub type Fields = Vec<(String, String)>;
 
+/// A form no page of ours sends: an unknown field, an overlong value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadForm;
+
 /// A urlencoded body; `Err` on an unknown field or an overlong value.
-pub fn parse(body: &[u8], known: &[&str], max_value: usize) -> Result<Fields, ()> {
+pub fn parse(body: &[u8], known: &[&str], max_value: usize) -> Result<Fields, BadForm> {
     let mut out = Vec::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if !known.contains(&k.as_ref()) || v.len() > max_value {
-            return Err(());
+            return Err(BadForm);
         }
         out.push((k.into_owned(), v.into_owned()));
     }

@@ -21,7 +21,7 @@
 
 mod audit;
 mod bar;
-mod chart;
+pub mod chart;
 pub mod form;
 mod now;
 pub mod session;
@@ -292,7 +292,9 @@ pub fn redirect(to: &str, cookie: Option<String>) -> Response {
 /// A path of ours to go back to after a form: absolute, not to another host.
 pub fn local_path(back: Option<&str>, default: &str) -> String {
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains(['\\', '\r', '\n']) => {
+        Some(b)
+            if b.starts_with('/') && !b.starts_with("//") && !b.contains(['\\', '\r', '\n']) =>
+        {
             b.to_string()
         }
         _ => default.to_string(),
@@ -440,8 +442,8 @@ impl Dash {
 
     /// Writes one audit entry for the dashboard itself (log-in, log-out, look-ups).
     pub async fn audit(&self, actor: String, action: &str, target: String, after: Value) {
-        let entry =
-            AuditEntry::new(self.admin.clock.now(), actor, action, target).change(None, Some(after));
+        let entry = AuditEntry::new(self.admin.clock.now(), actor, action, target)
+            .change(None, Some(after));
         if let Err(e) = self.admin.store.audit().append(&entry).await {
             tracing::error!(error = %e, action, "dashboard: writing the audit trail failed");
         }
@@ -582,7 +584,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_back() {
-        assert_eq!(local_path(Some("/student?student=s-1"), "/now"), "/student?student=s-1");
+        assert_eq!(
+            local_path(Some("/student?student=s-1"), "/now"),
+            "/student?student=s-1"
+        );
         assert_eq!(local_path(Some("//evil.example/"), "/now"), "/now");
         assert_eq!(local_path(Some("https://evil.example/"), "/now"), "/now");
         assert_eq!(local_path(None, "/now"), "/now");

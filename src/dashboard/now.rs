@@ -358,7 +358,11 @@ pub async fn notices(State(d): State<Dash>, op: Operator, body: Bytes) -> Respon
         };
         match r {
             Ok(n) if cancel => ok.push(n.id.to_string()),
-            Ok(n) => ok.push(format!("{} → {}", n.id, pretty(&n.due_at, zone_of(&d, &n.school), nl))),
+            Ok(n) => ok.push(format!(
+                "{} → {}",
+                n.id,
+                pretty(&n.due_at, zone_of(&d, &n.school), nl)
+            )),
             Err(e) => failed.push(format!("{id}: {}", e.message)),
         }
     }

@@ -162,8 +162,7 @@ impl Failures {
             map.retain(|_, (since, _)| now.saturating_duration_since(*since) < FAILURE_WINDOW);
             if map.len() >= MAX_ADDRESSES {
                 // Under a flood of fresh addresses: the oldest entry goes.
-                if let Some(oldest) = map.iter().min_by_key(|(_, v)| v.0).map(|(k, _)| k.clone())
-                {
+                if let Some(oldest) = map.iter().min_by_key(|(_, v)| v.0).map(|(k, _)| k.clone()) {
                     map.remove(&oldest);
                 }
             }
@@ -227,7 +226,9 @@ mod tests {
         assert!(s.touch(&id, t0 + IDLE / 2).is_some());
         // Seen at IDLE/2: still live at IDLE.
         assert!(s.touch(&id, t0 + IDLE).is_some());
-        assert!(s.touch(&id, t0 + IDLE * 2 + Duration::from_secs(1)).is_none());
+        assert!(s
+            .touch(&id, t0 + IDLE * 2 + Duration::from_secs(1))
+            .is_none());
         assert!(s.is_empty(), "an expired session is ended");
 
         let id = s.start(caller(), t0);
@@ -246,7 +247,10 @@ mod tests {
         let t0 = Instant::now();
         let id = s.start(caller(), t0);
         s.flash(&id, "done".into(), false);
-        assert_eq!(s.touch(&id, t0).unwrap().flash, Some(("done".into(), false)));
+        assert_eq!(
+            s.touch(&id, t0).unwrap().flash,
+            Some(("done".into(), false))
+        );
         assert_eq!(s.touch(&id, t0).unwrap().flash, None);
         let ended = s.end(&id).unwrap();
         assert!(csrf_ok(&ended, Some(&ended.csrf)));

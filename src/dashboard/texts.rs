@@ -316,8 +316,8 @@ mod tests {
 
     #[test]
     fn both_languages_have_the_same_keys_once() {
-        let keys = |pairs: &[(&str, &str)]| {
-            let mut k: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+        let keys = |pairs: &[(&'static str, &'static str)]| {
+            let mut k: Vec<&'static str> = pairs.iter().map(|(k, _)| *k).collect();
             k.sort();
             k
         };

@@ -22,7 +22,12 @@ const MONTHS_EN: [&str; 12] = [
 /// "ma 23 nov 09:05" / "Mon 23 Nov 09:05", in `tz`.
 pub fn when(t: DateTime<Utc>, tz: Tz, nl: bool) -> String {
     let l = t.with_timezone(&tz);
-    format!("{} {:02}:{:02}", day(l.date_naive(), nl), l.hour(), l.minute())
+    format!(
+        "{} {:02}:{:02}",
+        day(l.date_naive(), nl),
+        l.hour(),
+        l.minute()
+    )
 }
 
 /// "ma 23 nov" / "Mon 23 Nov".
