@@ -60,6 +60,9 @@ pub struct Shade {
     #[serde(flatten)]
     pub rect: Rect,
     pub kind: &'static str,
+    /// Local "HH:MM" of its start and end on this day ("24:00" when it runs on).
+    pub from: String,
+    pub until: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +137,10 @@ fn row(tz: Tz, date: NaiveDate, bars: &[BarIn], shades: &[ShadeIn], max: u32, nl
             x_of(z)
         };
         if x1 > x0 {
+            let hhmm = |x: f64| {
+                let m = (x / COL * 60.0).round() as u32;
+                format!("{:02}:{:02}", m / 60, m % 60)
+            };
             shaded.push(Shade {
                 rect: Rect {
                     x: x0,
@@ -142,6 +149,8 @@ fn row(tz: Tz, date: NaiveDate, bars: &[BarIn], shades: &[ShadeIn], max: u32, nl
                     h: BARS,
                 },
                 kind: s.kind,
+                from: hhmm(x0),
+                until: hhmm(x1),
             });
         }
     }
@@ -207,6 +216,10 @@ mod tests {
         assert_eq!(d[0].shades[0].rect.w, 4.0 * COL);
         assert_eq!(d[1].shades[0].rect.x, 0.0);
         assert_eq!(d[1].shades[0].rect.w, 7.0 * COL);
+        assert_eq!(
+            (d[0].shades[0].from.as_str(), d[0].shades[0].until.as_str()),
+            ("20:00", "24:00")
+        );
         assert_eq!(d[1].bars.len(), 2, "the empty hour draws no bar");
         assert_eq!(
             d[1].bars[0].rect.h, BARS,
