@@ -28,6 +28,8 @@
 //! - [`unresolved`]: events waiting for a student the directory does not list yet: planned
 //!   once it does, dead with their reason after `[directory] unresolved_hold`.
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
+//! - [`outlook`]: the week ahead, the calm figures of a past week and the rules in plain
+//!   language, for the operators' dashboard; pure, from what the store lists.
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
 //! - [`dashboard`]: the operators' pages on the admin listener (log-in form, session cookie,
@@ -49,6 +51,7 @@ pub mod ingest;
 pub mod listener;
 pub mod model;
 pub mod observe;
+pub mod outlook;
 pub mod policy;
 pub mod prefs;
 pub mod reload;

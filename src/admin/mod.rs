@@ -28,6 +28,7 @@ pub mod auth;
 pub mod event;
 pub mod health;
 pub mod metrics;
+pub mod outlook;
 pub mod preferences;
 pub mod status;
 pub mod views;
@@ -157,6 +158,7 @@ pub fn routes() -> Routes {
         .merge(views::routes())
         .merge(actions::routes())
         .merge(preferences::routes())
+        .merge(outlook::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod health;
 pub mod outbox;
+pub mod outlook;
 pub mod postgres;
 pub mod preference;
 pub mod retention;
@@ -192,6 +193,8 @@ pub trait Store: Send + Sync {
     fn preferences(&self) -> &dyn preference::PreferenceStore;
     /// The admin API's views and operator changes.
     fn views(&self) -> &dyn admin::AdminQueries;
+    /// The dashboard's week ahead and calm figures.
+    fn outlook(&self) -> &dyn outlook::OutlookQueries;
     /// Events waiting for a student the directory does not know yet.
     fn unresolved(&self) -> &dyn unresolved::UnresolvedStore;
 }

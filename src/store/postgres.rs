@@ -15,6 +15,7 @@
 
 mod admin;
 mod audit;
+mod outlook;
 mod preference;
 mod retention;
 mod snapshot;
@@ -345,6 +346,10 @@ impl Store for PgStore {
     }
 
     fn views(&self) -> &dyn super::admin::AdminQueries {
+        self
+    }
+
+    fn outlook(&self) -> &dyn super::outlook::OutlookQueries {
         self
     }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod outlook;
 mod preference;
 mod retention;
 mod snapshot;
@@ -157,6 +158,10 @@ impl Store for SqliteStore {
     }
 
     fn views(&self) -> &dyn super::admin::AdminQueries {
+        self
+    }
+
+    fn outlook(&self) -> &dyn super::outlook::OutlookQueries {
         self
     }
 
