@@ -442,3 +442,157 @@ async fn pages_speak_english_when_asked_and_remember_it() {
     assert!(r.text().await.unwrap().contains("<html lang=\"en\">"));
     f.d.shutdown().await;
 }
+
+/// The week chart draws a bar for every hour with pending notices (as the store has them
+/// and `/v1/week` counts them) and a shaded piece for every blackout on every local day it
+/// covers; a bar opens the list of what is in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_week_chart_has_a_bar_per_busy_hour_and_the_blackouts_shaded() {
+    use chrono::{DateTime, Duration, DurationRound, Utc};
+    let f = dash::start().await;
+    f.script_week().await;
+    let s = login(&f, READ).await;
+    let (status, html) = s.get("/week").await;
+    assert_eq!(status, 200, "{html}");
+
+    // Expected from the store: the distinct hours of pending due times in the seven days
+    // from the current hour.
+    let now = rustig::clock::Clock::now(&*f.clock);
+    let from = now.duration_trunc(Duration::hours(1)).unwrap();
+    let mut hours: Vec<DateTime<Utc>> = f
+        .pending_due()
+        .await
+        .into_iter()
+        .filter(|t| *t >= now && *t < from + Duration::days(7))
+        .map(|t| t.duration_trunc(Duration::hours(1)).unwrap())
+        .collect();
+    hours.sort();
+    hours.dedup();
+    assert!(hours.len() >= 2, "{hours:?}");
+    assert_eq!(
+        html.matches("<rect class=\"bar\"").count(),
+        hours.len(),
+        "{html}"
+    );
+
+    // And from the API: the same bars, and each blackout shaded on each day it covers.
+    let week =
+        common::daemon::get_json(&format!("{}/v1/week?school=coornhert", f.base), READ).await;
+    let busy = week["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["total"].as_u64().unwrap() > 0)
+        .count();
+    assert_eq!(busy, hours.len());
+    let tz: chrono_tz::Tz = "Europe/Amsterdam".parse().unwrap();
+    for kind in ["quiet", "weekend", "holiday"] {
+        let pieces: usize = week["blackouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["kind"] == kind)
+            .map(|b| {
+                let t = |k: &str| {
+                    DateTime::parse_from_rfc3339(b[k].as_str().unwrap())
+                        .unwrap()
+                        .with_timezone(&tz)
+                };
+                let (a, z) = (t("start"), t("end"));
+                let last = if z.time() == chrono::NaiveTime::MIN {
+                    z.date_naive().pred_opt().unwrap()
+                } else {
+                    z.date_naive()
+                };
+                (last - a.date_naive()).num_days() as usize + 1
+            })
+            .sum();
+        assert!(pieces > 0, "{kind}: {week}");
+        assert_eq!(
+            html.matches(&format!("class=\"shade {kind}\"")).count(),
+            pieces,
+            "{kind}"
+        );
+    }
+    // Thursday 26 November, a holiday, is shaded from 0:00 to 24:00.
+    let thursday = html.split("data-date=\"2026-11-26\"").nth(1).unwrap();
+    let thursday = thursday.split("</svg>").next().unwrap();
+    assert!(
+        thursday.contains(r#"class="shade holiday" x="0.0" y="0.0" width="480.0""#),
+        "{thursday}"
+    );
+    assert!(
+        html.contains("id=\"week-table\""),
+        "the table beside the chart"
+    );
+
+    // A bar's contents: its notices by id, student id and class, each with its reasons.
+    let href = html
+        .split("<a href=\"")
+        .find(|p| p.starts_with("&#x2f;week&#x2f;bar") || p.starts_with("/week/bar"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let (status, bar) = s.get(&href).await;
+    assert_eq!(status, 200, "{href}: {bar}");
+    assert!(bar.contains("id=\"bar-form\""), "{bar}");
+    assert!(bar.contains("s-1") && bar.contains("3c"), "{bar}");
+    assert!(bar.contains("<ol class=\"why\"><li>"), "the reason chain");
+    assert!(!bar.contains("Merel") && !bar.contains("6,8"));
+    let (status, _) = s.get("/week/bar?school=nowhere&start=0").await;
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/week?school=nowhere").await;
+    assert_eq!(status, 404);
+    f.d.shutdown().await;
+}
+
+/// The rules in plain words, downloadable as a page of its own in both languages; the calm
+/// report of the scripted week.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_download_and_the_calm_report() {
+    let f = dash::start().await;
+    f.script_week().await;
+    let s = login(&f, READ).await;
+    let (status, html) = s.get("/rules").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Wanneer hoor ik over een cijfer?"), "{html}");
+    for (locale, title) in [
+        ("nl", "Wanneer hoor ik over een cijfer?"),
+        ("en", "When do I hear about a grade?"),
+    ] {
+        let r = client()
+            .get(format!(
+                "{}/rules/download?school=coornhert&locale={locale}",
+                f.base
+            ))
+            .header(COOKIE, &s.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-disposition"],
+            format!("attachment; filename=\"rules-coornhert-{locale}.html\"").as_str()
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains(&format!("<html lang=\"{locale}\">")));
+        assert!(page.contains(title));
+    }
+
+    let (status, html) = s.get("/calm?school=coornhert&week=2026-W48").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"calm\""));
+    assert!(html.contains("2026-W48"));
+    // Sent on Monday: the student's two notices and the guardian's absence notice.
+    let sent = f.d.store.counts().await.unwrap().sent;
+    assert!(sent >= 2);
+    assert!(html.contains("id=\"calm-verdict\""));
+    assert!(html.contains("Niets verstuurd in stille uren"), "{html}");
+    let (status, _) = s.get("/calm?week=48").await;
+    assert_eq!(status, 400);
+    f.d.shutdown().await;
+}

@@ -51,10 +51,12 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<BarQuery>
         );
     };
     let end = start + Duration::hours(1);
+    // As the chart counts: the current hour from now; what is due before is overdue.
+    let from = start.max(d.admin.clock.now()).min(end);
     let filter = NoticeFilter {
         school: Some(q.school.clone()),
         state: Some("pending".into()),
-        due_from: Some(start),
+        due_from: Some(from),
         due_until: Some(end),
         ..NoticeFilter::default()
     };
@@ -71,6 +73,12 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<BarQuery>
         json!({
             "title": format!("{} · {}", school_name(&config, &q.school), when(start, tz, nl)),
             "school": q.school,
+            "week_href": format!(
+                "/week?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("school", &q.school)
+                    .finish()
+            ),
             "school_name": school_name(&config, &q.school),
             "from": when(start, tz, nl),
             "until": when(end, tz, nl),

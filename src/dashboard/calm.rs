@@ -80,7 +80,13 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<CalmQuery
         None => today,
     };
     let (monday, start, end) = calm::week_bounds(calendar, asked);
-    let Ok(deliveries) = d.admin.store.outlook().deliveries(&school, start, end).await else {
+    let Ok(deliveries) = d
+        .admin
+        .store
+        .outlook()
+        .deliveries(&school, start, end)
+        .await
+    else {
         return store_down(&op);
     };
     let f = outlook::calm_figures(&config, &school, monday, &deliveries);

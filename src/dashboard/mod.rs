@@ -21,13 +21,16 @@
 
 mod audit;
 mod bar;
+mod calm;
 pub mod chart;
 pub mod form;
 mod now;
+mod rules;
 pub mod session;
 mod student;
 pub mod texts;
 mod view;
+mod week;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -76,7 +79,11 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
         .route("/notices", post(now::notices))
         .route("/student", get(student::page))
         .route("/audit", get(audit::page))
+        .route("/week", get(week::page))
         .route("/week/bar", get(bar::page))
+        .route("/calm", get(calm::page))
+        .route("/rules", get(rules::page))
+        .route("/rules/download", get(rules::download))
         .with_state(d)
 }
 
@@ -95,6 +102,9 @@ fn env() -> &'static Environment<'static> {
             ("audit.html.j2", include_str!("templates/audit.html.j2")),
             ("macros.html.j2", include_str!("templates/macros.html.j2")),
             ("bar.html.j2", include_str!("templates/bar.html.j2")),
+            ("week.html.j2", include_str!("templates/week.html.j2")),
+            ("calm.html.j2", include_str!("templates/calm.html.j2")),
+            ("rules.html.j2", include_str!("templates/rules.html.j2")),
         ] {
             env.add_template(name, src)
                 .expect("built-in dashboard templates parse");
@@ -400,7 +410,7 @@ fn secure_headers(h: &mut HeaderMap) {
 
 /// The pages this build serves (the navigation lists only these).
 fn pages_available() -> &'static [&'static str] {
-    &["now", "student", "audit"]
+    &["now", "week", "student", "rules", "calm", "audit"]
 }
 
 /// A page with one message and a link back.
@@ -567,6 +577,9 @@ mod tests {
             "student.html.j2",
             "audit.html.j2",
             "bar.html.j2",
+            "week.html.j2",
+            "calm.html.j2",
+            "rules.html.j2",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
@@ -591,5 +604,129 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example/"), "/now"), "/now");
         assert_eq!(local_path(Some("https://evil.example/"), "/now"), "/now");
         assert_eq!(local_path(None, "/now"), "/now");
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    /// The week template with a day of bars and shades renders (minijinja reports errors at
+    /// render time only).
+    #[test]
+    fn the_week_template_renders() {
+        use chrono::{DateTime, Utc};
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let tz: chrono_tz::Tz = "Europe/Amsterdam".parse().unwrap();
+        let days = chart::days(
+            tz,
+            t("2026-11-23T19:00:00+01:00"),
+            t("2026-11-30T19:00:00+01:00"),
+            &[chart::BarIn {
+                start: t("2026-11-24T09:00:00+01:00"),
+                total: 2,
+                parts: "x".into(),
+                href: "/week/bar?school=a&start=1".into(),
+            }],
+            &[chart::ShadeIn {
+                start: t("2026-11-23T20:00:00+01:00"),
+                end: t("2026-11-24T07:00:00+01:00"),
+                kind: "quiet",
+            }],
+            true,
+        );
+        let ctx = json!({
+            "t": texts(true), "nav": [], "active": "week", "lang_href": "/week?lang=en",
+            "here": "/week", "session": true, "csrf": "c", "who": "w", "level": "read",
+            "title": "x", "schools": [], "school": "a", "school_name": "A", "zone": "Europe/Amsterdam",
+            "from": "a", "to": "b", "in_week": 2, "overdue": 0, "beyond": 0, "days": days,
+            "bars_drawn": 1, "width": chart::WIDTH, "height": chart::HEIGHT, "bars_h": chart::BARS,
+            "ticks": [{"x": 0.0, "label": "00"}],
+        });
+        let html = env()
+            .get_template("week.html.j2")
+            .unwrap()
+            .render(&ctx)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(html.matches("<rect class=\"bar\"").count(), 1);
+    }
+
+    /// Every page template renders with lists that have an item (minijinja finds an unknown
+    /// filter or a bad expression only when it gets there).
+    #[test]
+    fn every_template_renders_with_items() {
+        let n = json!({
+            "id": 7, "school": "a", "school_name": "A", "student": "s-1", "class": "3c",
+            "recipient": "g-1", "role": "ouder", "channel": "email", "kind": "cijfer",
+            "state": "pending", "state_label": "Wachtend", "due": "ma 23 nov 09:00",
+            "sent": null, "attempts": 1, "last_error": "x", "explain": ["entered"],
+            "pending": true,
+        });
+        let base = json!({
+            "t": texts(false), "nav": [{"id": "now", "href": "/now", "label": "Now"}],
+            "active": "now", "lang_href": "/now?lang=nl", "here": "/now", "session": true,
+            "csrf": "c", "who": "w", "level": "read", "title": "x", "flash": "done",
+            "flash_error": false,
+        });
+        let pages = [
+            (
+                "bar.html.j2",
+                json!({"school": "a", "school_name": "A", "week_href": "/week?school=a",
+                "from": "a", "until": "b", "items": [n.clone()], "next_href": "/week/bar?x"}),
+            ),
+            (
+                "student.html.j2",
+                json!({"student": "s-1", "listed": [{"school": "A", "class": "3c"}],
+                "waiting": [n.clone()], "sent": [n.clone()], "other": [n.clone()], "empty": false,
+                "next_href": "/student?x"}),
+            ),
+            (
+                "now.html.j2",
+                json!({"store_ok": true, "store_backend": "sqlite", "quarantined": 1,
+                "schools": [{"id": "a", "name": "A", "timezone": "Europe/Amsterdam",
+                    "counts": [{"state": "pending", "label": "P", "n": 1}],
+                    "next": {"at": "x", "from_now": "1h", "notices": 2, "more": false,
+                        "holds": [{"role": "r", "channel": "email", "n": 2}]},
+                    "oldest": "x", "overdue_by": "1h", "unresolved": 1}],
+                "dead": [n.clone()], "dead_more": true,
+                "quarantine": [{"id": 1, "received": "x", "source": "http", "kind": "rejected",
+                    "reason": "r", "bytes": 3, "truncated": true}], "quarantine_more": true}),
+            ),
+            (
+                "audit.html.j2",
+                json!({"items": [{"id": 1, "at": "x", "actor": "a", "action": "b",
+                "target": "c", "before": "{}", "after": "{}"}], "next_href": "/audit?after=1"}),
+            ),
+            (
+                "calm.html.j2",
+                json!({"schools": [{"id": "a", "name": "A", "chosen": true}, {"id": "b", "name": "B", "chosen": false}],
+                "school": "a", "school_name": "A", "week": "2026-W48", "from": "x", "until": "y",
+                "prev_href": "/calm?a", "next_href": "/calm?b", "f": {"messages": 1, "families": 1,
+                "median": "1.0", "p90": "1.0", "quiet": 1, "weekend": 0, "holidays": 0, "blackouts": 1,
+                "student_to_guardian": "1 h", "discussed": "50%", "corrections": 0}}),
+            ),
+            (
+                "rules.html.j2",
+                json!({"schools": [{"id": "a", "name": "A", "chosen": true}, {"id": "b", "name": "B", "chosen": false}],
+                "school": "a", "school_name": "A", "paragraphs": [{"heading": "h", "text": "t"}],
+                "download_nl": "/rules/download?x", "download_en": "/rules/download?y"}),
+            ),
+            (
+                "message.html.j2",
+                json!({"message": "m", "back": "/now", "error": true}),
+            ),
+            ("login.html.j2", json!({"error": "e", "session": false})),
+        ];
+        for (name, extra) in pages {
+            let mut ctx = base.clone();
+            if let (Value::Object(b), Value::Object(e)) = (&mut ctx, extra) {
+                b.extend(e);
+            }
+            env()
+                .get_template(name)
+                .unwrap()
+                .render(&ctx)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
     }
 }

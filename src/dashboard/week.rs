@@ -92,6 +92,10 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<WeekQuery
         .collect();
     let days = chart::days(w.zone, w.from, w.to, &bars, &shades, nl);
     let in_week: u32 = w.bars.iter().map(|b| b.total).sum();
+    let ticks: Vec<Value> = [0u32, 6, 12, 18]
+        .iter()
+        .map(|h| json!({"x": f64::from(*h) * chart::COL, "label": format!("{h:02}")}))
+        .collect();
     d.page(
         &op,
         "week",
@@ -112,7 +116,7 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<WeekQuery
             "width": chart::WIDTH,
             "height": chart::HEIGHT,
             "bars_h": chart::BARS,
-            "ticks": [0, 6, 12, 18].iter().map(|h| json!({"x": f64::from(*h) * chart::COL, "label": format!("{h:02}")})).collect::<Vec<_>>(),
+            "ticks": ticks,
         }),
     )
 }
