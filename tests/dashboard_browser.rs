@@ -38,11 +38,42 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
     let b = Driver::start_at(width).await;
     b.client.goto(&f.base).await.unwrap();
     assert!(b.has("input#token[type=password]").await);
+    // The phone in Dutch (by the language link), the desktop in English.
+    let lang = if width <= 480 { "nl" } else { "en" };
+    if !b.has(&format!("html[lang={lang}]")).await {
+        b.click(&format!("a[hreflang={lang}]")).await;
+    }
+    assert!(b.has(&format!("html[lang={lang}]")).await);
     check(&b, "login").await;
     login(&b, &f.base, dash::READ).await;
     assert!(b.client.current_url().await.unwrap().path() == "/now");
     check(&b, "now").await;
     assert_eq!(b.count("#dead-form input[name=id]").await, 1);
+
+    // The week ahead: a bar per busy hour, the blackouts shaded; a bar opens its contents.
+    b.client.goto(&format!("{}/week", f.base)).await.unwrap();
+    assert_eq!(b.count("#week-chart rect.bar").await, f.busy_hours().await);
+    for kind in ["quiet", "weekend", "holiday"] {
+        assert!(b.count(&format!("#week-chart rect.shade.{kind}")).await > 0, "{kind}");
+    }
+    check(&b, "week").await;
+    b.click("#week-chart a.barlink").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("#bar-form"))
+        .await
+        .unwrap();
+    assert!(b.count("#bar tbody tr").await >= 1);
+    check(&b, "bar").await;
+
+    for page in ["rules", "calm"] {
+        b.client
+            .goto(&format!("{}/{page}", f.base))
+            .await
+            .unwrap();
+        assert!(b.has(&format!("#{page}")).await, "{page}");
+        check(&b, page).await;
+    }
 
     // A student's timeline, from the search form.
     b.client.goto(&format!("{}/student", f.base)).await.unwrap();

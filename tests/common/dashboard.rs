@@ -209,6 +209,24 @@ impl Fixture {
         rows.into_iter().map(|r| r.notice.due_at).collect()
     }
 
+    /// The distinct hours of the pending notices due in the seven days from the current hour
+    /// (the bars the week chart should draw).
+    pub async fn busy_hours(&self) -> usize {
+        use chrono::{Duration, DurationRound};
+        let now = self.clock.now();
+        let from = now.duration_trunc(Duration::hours(1)).unwrap();
+        let mut hours: Vec<DateTime<Utc>> = self
+            .pending_due()
+            .await
+            .into_iter()
+            .filter(|t| *t >= now && *t < from + Duration::days(7))
+            .map(|t| t.duration_trunc(Duration::hours(1)).unwrap())
+            .collect();
+        hours.sort();
+        hours.dedup();
+        hours.len()
+    }
+
     /// The audit trail's (actor, action, target).
     pub async fn audit(&self) -> Vec<(String, String, String)> {
         let rows = self

@@ -1,0 +1,316 @@
+//! **What-if**: a candidate config (pasted, or uploaded as a file) tried against the pending
+//! buffer and the events of the last days without changing anything ([`crate::whatif::run`]):
+//! every error with its line, or how many notices move which way, the week chart under both
+//! configs side by side and the calm figures under both. Applying it is a second form that
+//! asks for the operate token ([`crate::whatif::apply`]: atomic write, `.bak`, reload,
+//! audited as `config.apply` like the API's).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::chart::{self, BarIn, ShadeIn};
+use super::form::{self, MultipartError};
+use super::now::{authorize, store_down};
+use super::texts::text;
+use super::view::{day, school_name};
+use super::{bar, message, redirect, refused_form, session, Dash, Operator};
+use crate::outlook::WeekAhead;
+use crate::whatif::{self, candidate, ApplyError, Counts, Diff, Refused};
+
+pub async fn page(State(d): State<Dash>, op: Operator) -> Response {
+    form_page(&d, &op, StatusCode::OK, json!({}))
+}
+
+fn form_page(d: &Dash, op: &Operator, status: StatusCode, extra: Value) -> Response {
+    let nl = op.nl();
+    let mut ctx = json!({
+        "title": text(nl, "whatif_title"),
+        "days": whatif::DEFAULT_DAYS,
+        "max_days": whatif::MAX_DAYS,
+        "max_kib": candidate::MAX_BYTES / 1024,
+    });
+    if let (Value::Object(c), Value::Object(e)) = (&mut ctx, extra) {
+        c.extend(e);
+    }
+    let mut r = d.page(op, "whatif", "whatif.html.j2", ctx);
+    *r.status_mut() = status;
+    r
+}
+
+/// Moved counts as the page lists them.
+fn counts(nl: bool, name: String, c: &Counts) -> Value {
+    let _ = nl;
+    json!({
+        "name": name, "earlier": c.earlier, "later": c.later, "same": c.same,
+        "disappear": c.disappear, "appear": c.appear, "changed": c.changed(),
+    })
+}
+
+fn diff(nl: bool, config: &crate::config::Config, d: &Diff) -> Value {
+    let mut rows = vec![counts(nl, text(nl, "total").into(), &d.total)];
+    for (s, c) in &d.by_school {
+        rows.push(counts(nl, school_name(config, s), c));
+    }
+    for (r, c) in &d.by_role {
+        rows.push(counts(nl, text(nl, &format!("role_{r}")).into(), c));
+    }
+    for (ch, c) in &d.by_channel {
+        rows.push(counts(nl, ch.clone(), c));
+    }
+    for (rule, c) in &d.by_rule {
+        rows.push(counts(nl, format!("{} {rule}", text(nl, "rule")), c));
+    }
+    json!({ "before": d.before, "after": d.after, "rows": rows })
+}
+
+/// A week-ahead chart's rows, as the week page draws them.
+fn week_rows(nl: bool, school: &str, w: &WeekAhead, links: bool) -> Value {
+    let bars: Vec<BarIn> = w
+        .bars
+        .iter()
+        .map(|b| BarIn {
+            start: b.start,
+            total: b.total,
+            parts: b
+                .by_role_channel
+                .iter()
+                .map(|(r, c, n)| {
+                    format!(
+                        "{} {} {n}",
+                        text(nl, &format!("role_{}", r.as_str())),
+                        c.as_str()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            href: if links {
+                bar::href(school, b.start)
+            } else {
+                String::new()
+            },
+        })
+        .collect();
+    let shades: Vec<ShadeIn> = w
+        .blackouts
+        .iter()
+        .map(|b| ShadeIn {
+            start: b.start,
+            end: b.end,
+            kind: b.kind.as_str(),
+        })
+        .collect();
+    let days = chart::days(w.zone, w.from, w.to, &bars, &shades, nl);
+    json!({
+        "days": days,
+        "total": w.bars.iter().map(|b| b.total).sum::<u32>(),
+    })
+}
+
+fn calm(nl: bool, f: &crate::outlook::CalmFigures) -> Value {
+    json!({
+        "messages": f.messages,
+        "families": f.families,
+        "median": format!("{:.1}", f.per_family_median),
+        "p90": format!("{:.1}", f.per_family_p90),
+        "quiet": f.in_quiet_hours,
+        "weekend": f.in_weekend,
+        "holidays": f.in_holidays,
+        "student_to_guardian": f.student_to_guardian_median.map(|d| {
+            let m = d.num_minutes().max(0);
+            if nl { format!("{} u {} min", m / 60, m % 60) } else { format!("{} h {} min", m / 60, m % 60) }
+        }),
+        "discussed": f.grades_after_discussion_share.map(|s| format!("{:.0}%", s * 100.0)),
+        "corrections": f.corrections_to_families,
+    })
+}
+
+const FIELDS: &[&str] = &["csrf", "candidate", "file", "days"];
+
+/// `POST /whatif` (multipart, for the file upload; urlencoded works too).
+pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: Bytes) -> Response {
+    let nl = op.nl();
+    // Each value at most the candidate's limit (and a little for a field's own bytes).
+    let limit = candidate::MAX_BYTES + 1;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed = match form::boundary(content_type) {
+        Some(b) => form::parse_multipart(&body, &b, FIELDS, limit),
+        None => form::parse(&body, FIELDS, limit).map_err(|_| MultipartError::Malformed),
+    };
+    let f = match parsed {
+        Ok(f) => f,
+        Err(MultipartError::TooLarge(_)) => {
+            return refused(&d, &op, StatusCode::PAYLOAD_TOO_LARGE, Refused::TooLarge(body.len()).to_string(), None)
+        }
+        Err(MultipartError::NotText(_)) => {
+            return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_binary").into(), None)
+        }
+        Err(MultipartError::Malformed) => {
+            return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "bad_request").into(), None)
+        }
+    };
+    if !session::csrf_ok(&op.session, form::field(&f, "csrf")) {
+        return refused_form(&op);
+    }
+    let candidate = form::field(&f, "file")
+        .filter(|t| !t.trim().is_empty())
+        .or(form::field(&f, "candidate"))
+        .unwrap_or("")
+        .to_string();
+    if candidate.trim().is_empty() {
+        return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_empty").into(), None);
+    }
+    let days = match form::field(&f, "days").map(str::trim).filter(|s| !s.is_empty()) {
+        None => whatif::DEFAULT_DAYS,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=whatif::MAX_DAYS).contains(&n) => n,
+            _ => {
+                return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_days_bad").into(), Some(&candidate))
+            }
+        },
+    };
+    let ctx = whatif::Ctx {
+        store: d.admin.store.clone(),
+        shared: d.admin.shared.clone(),
+        now: d.admin.clock.now(),
+    };
+    let report = match whatif::run(&ctx, candidate.as_bytes(), days).await {
+        Ok(r) => r,
+        Err(whatif::WhatIfError::Refused(Refused::Invalid(errors))) => {
+            let list: Vec<Value> = errors
+                .iter()
+                .map(|e| json!({"line": e.line, "column": e.column, "key": e.key, "message": e.message}))
+                .collect();
+            return form_page(
+                &d,
+                &op,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "errors": list, "candidate": candidate, "days": days }),
+            );
+        }
+        Err(whatif::WhatIfError::Refused(r @ Refused::TooLarge(_))) => {
+            return refused(&d, &op, StatusCode::PAYLOAD_TOO_LARGE, r.to_string(), None)
+        }
+        Err(whatif::WhatIfError::Refused(r)) => {
+            return refused(&d, &op, StatusCode::BAD_REQUEST, r.to_string(), None)
+        }
+        Err(whatif::WhatIfError::Store(_)) => return store_down(&op),
+        Err(e) => return refused(&d, &op, StatusCode::BAD_REQUEST, e.to_string(), Some(&candidate)),
+    };
+    let config = d.admin.shared.config();
+    let schools: Vec<Value> = report
+        .schools
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.school,
+                "name": school_name(&config, &s.school),
+                "before": week_rows(nl, &s.school, &s.week_before, true),
+                "after": week_rows(nl, &s.school, &s.week_after, false),
+                "calm": s.calm.iter().map(|c| json!({
+                    "week": day(c.week_start, nl),
+                    "before": calm(nl, &c.before),
+                    "after": calm(nl, &c.after),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    form_page(
+        &d,
+        &op,
+        StatusCode::OK,
+        json!({
+            "candidate": candidate,
+            "days": days,
+            "report": {
+                "days": report.days,
+                "events": report.replay.events,
+                "current_sha256": report.current_sha256,
+                "candidate_sha256": report.candidate_sha256,
+                "restart_only": report.restart_only,
+                "pending": diff(nl, &config, &report.pending),
+                "replay": diff(nl, &config, &report.replay.diff),
+                "rules_before": report.rules.before,
+                "rules_after": report.rules.after,
+                "schools": schools,
+            },
+            "width": chart::WIDTH,
+            "height": chart::HEIGHT,
+            "bars_h": chart::BARS,
+        }),
+    )
+}
+
+fn refused(d: &Dash, op: &Operator, status: StatusCode, why: String, candidate: Option<&str>) -> Response {
+    form_page(
+        d,
+        op,
+        status,
+        json!({ "refusal": why, "candidate": candidate }),
+    )
+}
+
+const APPLY_FIELDS: &[&str] = &["csrf", "operate_token", "candidate", "base_sha256"];
+
+/// `POST /whatif/apply`: the candidate of a what-if, with the operate token.
+pub async fn apply(State(d): State<Dash>, op: Operator, body: Bytes) -> Response {
+    let nl = op.nl();
+    let Ok(f) = form::parse(&body, APPLY_FIELDS, candidate::MAX_BYTES + 1) else {
+        return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "bad_request").into(), None);
+    };
+    let caller = match authorize(&d, &op, &f).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(reloader) = d.admin.reloader.clone() else {
+        return refused(&d, &op, StatusCode::SERVICE_UNAVAILABLE, ApplyError::NoDaemon.to_string(), None);
+    };
+    let candidate = form::field(&f, "candidate").unwrap_or("");
+    let ctx = whatif::ApplyCtx {
+        store: &*d.admin.store,
+        shared: &d.admin.shared,
+        reloader: &reloader,
+        actor: caller.actor(),
+        now: d.admin.clock.now(),
+    };
+    match whatif::apply(&ctx, candidate.as_bytes(), form::field(&f, "base_sha256")).await {
+        Ok(a) => {
+            d.sessions.flash(
+                &op.id,
+                format!(
+                    "{} {} ({} {}); {} {}",
+                    text(nl, "applied"),
+                    a.file,
+                    text(nl, "applied_backup"),
+                    a.backup,
+                    text(nl, "applied_replanned"),
+                    a.replanned
+                ),
+                false,
+            );
+            redirect("/week", None)
+        }
+        Err(e) => {
+            let status = match &e {
+                ApplyError::Refused(Refused::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+                ApplyError::Refused(Refused::NotText(_)) => StatusCode::BAD_REQUEST,
+                ApplyError::Refused(_) | ApplyError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                ApplyError::Stale { .. } | ApplyError::RestartOnly(_) => StatusCode::CONFLICT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            message(
+                &op.v,
+                Some(&op.session),
+                status,
+                "action_refused",
+                e.to_string(),
+                Some("/whatif"),
+            )
+        }
+    }
+}
