@@ -30,6 +30,9 @@
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
 //! - [`outlook`]: the week ahead, the calm figures of a past week and the rules in plain
 //!   language, for the operators' dashboard; pure, from what the store lists.
+//! - [`whatif`]: a candidate config tried against the store (the pending buffer re-planned,
+//!   recent events replayed, both compared) before it is applied, audited, through the
+//!   reloader.
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
 //! - [`dashboard`]: the operators' pages on the admin listener (log-in form, session cookie,
@@ -64,3 +67,4 @@ pub mod simulate;
 pub mod source;
 pub mod store;
 pub mod unresolved;
+pub mod whatif;

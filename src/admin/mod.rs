@@ -32,6 +32,7 @@ pub mod outlook;
 pub mod preferences;
 pub mod status;
 pub mod views;
+pub mod whatif;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -159,6 +160,7 @@ pub fn routes() -> Routes {
         .merge(actions::routes())
         .merge(preferences::routes())
         .merge(outlook::routes())
+        .merge(whatif::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 

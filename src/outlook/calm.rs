@@ -322,4 +322,259 @@ mod tests {
             29 * 3600 + 55 * 60
         );
     }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn deliveries_in_blackouts_are_counted_by_the_calendars_first_rule() {
+        use NoticeKind::*;
+        let c = config();
+        let cases = [
+            // Week 48: Tuesday 21:00 (quiet), Wednesday 06:59 (quiet), 07:00 (allowed),
+            // Friday 18:00 and Sunday noon (weekend), Friday 17:59 (allowed).
+            (
+                "2026-11-23",
+                vec![
+                    "2026-11-24T21:00:00+01:00",
+                    "2026-11-25T06:59:00+01:00",
+                    "2026-11-25T07:00:00+01:00",
+                    "2026-11-27T17:59:00+01:00",
+                    "2026-11-27T18:00:00+01:00",
+                    "2026-11-29T12:00:00+01:00",
+                ],
+                (2, 2, 0),
+            ),
+            // Christmas: holiday days, their nights and the weekend in them are holiday.
+            (
+                "2026-12-21",
+                vec![
+                    "2026-12-21T10:00:00+01:00",
+                    "2026-12-22T23:00:00+01:00",
+                    "2026-12-26T12:00:00+01:00",
+                ],
+                (0, 0, 3),
+            ),
+            // The Friday before: the evening is the weekend, Saturday is the holiday.
+            (
+                "2026-12-14",
+                vec!["2026-12-18T19:00:00+01:00", "2026-12-19T09:00:00+01:00"],
+                (0, 1, 1),
+            ),
+        ];
+        for (week, times, want) in cases {
+            let ds: Vec<Delivery> = times
+                .iter()
+                .map(|t| d(Role::Guardian, "s1", t, "e1", Absence))
+                .collect();
+            let f = calm_figures(&c, "coornhert", day(week), &ds);
+            assert_eq!(
+                (f.in_quiet_hours, f.in_weekend, f.in_holidays),
+                want,
+                "week of {week}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_week_is_local_monday_to_monday_also_across_dst() {
+        use NoticeKind::*;
+        let c = config();
+        // Autumn: Monday 19 October 00:00 (+02:00) to Monday 26 October 00:00 (+01:00).
+        let (monday, start, end) = week_bounds(&c.policy("").unwrap().calendar, day("2026-10-22"));
+        assert_eq!(monday, day("2026-10-19"));
+        assert_eq!(start, at("2026-10-19T00:00:00+02:00"));
+        assert_eq!(end, at("2026-10-26T00:00:00+01:00"));
+        assert_eq!(end - start, Duration::hours(169));
+        let ds = [
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-10-18T23:59:59+02:00",
+                "e0",
+                Absence,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-10-19T00:00:00+02:00",
+                "e1",
+                Absence,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-10-25T23:59:59+01:00",
+                "e2",
+                Absence,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-10-26T00:00:00+01:00",
+                "e3",
+                Absence,
+            ),
+        ];
+        let f = calm_figures(&c, "coornhert", day("2026-10-25"), &ds);
+        assert_eq!((f.week_start, f.messages), (day("2026-10-19"), 2));
+        // Another school's messages are not this school's.
+        let mut other = ds[1].clone();
+        other.school = "elsewhere".into();
+        assert_eq!(
+            calm_figures(&c, "coornhert", day("2026-10-19"), &[other]).messages,
+            0
+        );
+    }
+
+    #[test]
+    fn per_family_median_and_p90() {
+        use NoticeKind::*;
+        let c = config();
+        let table: [(&[u32], f64, f64); 5] = [
+            (&[], 0.0, 0.0),
+            (&[3], 3.0, 3.0),
+            (&[1, 4], 2.5, 4.0),
+            (&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 5.5, 9.0),
+            (&[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 12], 2.0, 2.0),
+        ];
+        for (per_family, median, p90) in table {
+            let mut ds = Vec::new();
+            for (f, n) in per_family.iter().enumerate() {
+                for k in 0..*n {
+                    ds.push(d(
+                        Role::Guardian,
+                        &format!("s{f}"),
+                        "2026-11-24T17:00:00+01:00",
+                        &format!("e{f}-{k}"),
+                        Absence,
+                    ));
+                }
+            }
+            // Students' own messages are not their family's.
+            ds.push(d(
+                Role::Student,
+                "s0",
+                "2026-11-24T12:00:00+01:00",
+                "x",
+                Grade,
+            ));
+            let f = calm_figures(&c, "coornhert", day("2026-11-23"), &ds);
+            assert_eq!(f.families, per_family.len() as u32, "{per_family:?}");
+            assert_eq!(
+                (f.per_family_median, f.per_family_p90),
+                (median, p90),
+                "{per_family:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn waits_shares_and_corrections() {
+        use NoticeKind::*;
+        let c = config();
+        let mut undiscussed = d(
+            Role::Student,
+            "s3",
+            "2026-11-23T12:00:00+01:00",
+            "e3",
+            Grade,
+        );
+        undiscussed.after_discussion = Some(false);
+        let mut unknown = d(
+            Role::Student,
+            "s4",
+            "2026-11-23T12:00:00+01:00",
+            "e4",
+            Grade,
+        );
+        unknown.after_discussion = None;
+        let ds = [
+            // e1: student Monday 11:00, guardians Tuesday 17:00 (and a second at 17:05).
+            d(
+                Role::Student,
+                "s1",
+                "2026-11-23T11:00:00+01:00",
+                "e1",
+                Grade,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-11-24T17:00:00+01:00",
+                "e1",
+                Grade,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-11-24T17:05:00+01:00",
+                "e1",
+                Grade,
+            ),
+            // e2: 1 hour apart; e5: only the guardians heard (no student contact): no gap.
+            d(
+                Role::Student,
+                "s2",
+                "2026-11-25T10:00:00+01:00",
+                "e2",
+                Grade,
+            ),
+            d(
+                Role::Guardian,
+                "s2",
+                "2026-11-25T11:00:00+01:00",
+                "e2",
+                Grade,
+            ),
+            d(
+                Role::Guardian,
+                "s5",
+                "2026-11-25T11:00:00+01:00",
+                "e5",
+                Grade,
+            ),
+            undiscussed,
+            unknown,
+            // Corrections and withdrawals: to a family once per event, not to the student.
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-11-26T17:00:00+01:00",
+                "c1",
+                Correction,
+            ),
+            d(
+                Role::Guardian,
+                "s1",
+                "2026-11-26T17:00:00+01:00",
+                "c1",
+                Correction,
+            ),
+            d(
+                Role::Guardian,
+                "s2",
+                "2026-11-26T17:00:00+01:00",
+                "w1",
+                Withdrawal,
+            ),
+            d(
+                Role::Student,
+                "s3",
+                "2026-11-26T12:00:00+01:00",
+                "c3",
+                Correction,
+            ),
+        ];
+        let f = calm_figures(&c, "coornhert", day("2026-11-23"), &ds);
+        // Gaps: 30h and 1h; median (even) the mean of the two.
+        assert_eq!(
+            f.student_to_guardian_median,
+            Some((Duration::hours(30) + Duration::hours(1)) / 2)
+        );
+        // Grades e1, e2, e5 after discussion, e3 not, e4 unknown (left out): 3 of 4.
+        assert_eq!(f.grades_after_discussion_share, Some(0.75));
+        assert_eq!(f.corrections_to_families, 2);
+    }
 }

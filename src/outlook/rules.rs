@@ -649,4 +649,108 @@ mod tests {
         assert!(plain_cron("*/5 * * * *", nl).is_none());
         assert!(plain_cron("0 17 1 * *", nl).is_none());
     }
+
+    #[test]
+    fn each_setting_is_said_in_both_languages() {
+        // (extra TOML, paragraph, Dutch phrase, English phrase)
+        let table = [
+            (
+                "[grades]\nclassroom_first = \"off\"\n",
+                0,
+                "zodra de docent het invoert",
+                "as soon as the teacher enters it",
+            ),
+            (
+                "[grades]\nclassroom_first = \"embargo\"\nembargo_school_days = 2\n",
+                0,
+                "2 schooldagen na het invoeren",
+                "2 school days after it was entered",
+            ),
+            (
+                "[grades]\nclassroom_first = \"next_lesson\"\n",
+                0,
+                "eerstvolgende les van dat vak",
+                "the next lesson of that subject",
+            ),
+            (
+                "[grades]\nguardians = \"report_only\"\n",
+                0,
+                "alleen rapportcijfers",
+                "report grades only",
+            ),
+            (
+                "[grades]\nguardians = \"none\"\n",
+                0,
+                "geen cijfers",
+                "no grades",
+            ),
+            (
+                "[grades]\nreport_hours = \"09:00-16:00\"\n",
+                0,
+                "tussen 09:00 en 16:00",
+                "between 09:00 and 16:00",
+            ),
+            (
+                "[grades]\npush_shows_value = true\n",
+                0,
+                "kan het cijfer laten zien",
+                "may show the grade",
+            ),
+            (
+                "[quiet_hours]\nenabled = false\n[weekend]\nenabled = false\n",
+                1,
+                "in het weekend",
+                "at the weekend",
+            ),
+            (
+                "[absences]\nsettle = \"1h\"\nguardians = { sick = \"immediate\" }\n",
+                2,
+                "ziek gemeld",
+                "reported sick",
+            ),
+            (
+                "[digest]\nguardians = \"*/5 * * * *\"\n",
+                3,
+                "volgens het schema \"*/5 * * * *\"",
+                "on the schedule \"*/5 * * * *\"",
+            ),
+            (
+                "[digest]\nguardians = \"immediate\"\n",
+                3,
+                "meteen",
+                "at once",
+            ),
+            (
+                "[consent]\nstudent_controls = \"always\"\nadult_needs_consent = false\n",
+                4,
+                "Een leerling kiest zelf",
+                "A student chooses",
+            ),
+            (
+                "[consent]\nstudent_controls = \"never\"\n",
+                4,
+                "kiezen niet zelf",
+                "do not choose",
+            ),
+        ];
+        for (extra, i, nl, en) in table {
+            let c = config(&format!("timezone = \"Europe/Amsterdam\"\n{extra}"));
+            let p_nl = &paragraphs(&c, "any", Locale::Nl)[i].text;
+            let p_en = &paragraphs(&c, "any", Locale::En)[i].text;
+            if extra.contains("enabled = false") {
+                // Neither quiet hours nor a weekend: said so, not an empty list.
+                assert!(
+                    !p_nl.contains(nl) && p_nl.contains("geen stille uren"),
+                    "{p_nl}"
+                );
+                assert!(
+                    !p_en.contains(en) && p_en.contains("no quiet hours"),
+                    "{p_en}"
+                );
+                continue;
+            }
+            assert!(p_nl.contains(nl), "{extra}: {p_nl}");
+            assert!(p_en.contains(en), "{extra}: {p_en}");
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
 pub mod unresolved;
+pub mod whatif;
 
 pub use health::Health;
 
@@ -197,6 +198,8 @@ pub trait Store: Send + Sync {
     fn outlook(&self) -> &dyn outlook::OutlookQueries;
     /// Events waiting for a student the directory does not know yet.
     fn unresolved(&self) -> &dyn unresolved::UnresolvedStore;
+    /// What a what-if reads (read only).
+    fn whatif(&self) -> &dyn whatif::WhatIfQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

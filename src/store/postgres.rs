@@ -20,6 +20,7 @@ mod preference;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod whatif;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -354,6 +355,10 @@ impl Store for PgStore {
     }
 
     fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
+        self
+    }
+
+    fn whatif(&self) -> &dyn super::whatif::WhatIfQueries {
         self
     }
 

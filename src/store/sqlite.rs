@@ -9,6 +9,7 @@ mod preference;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod whatif;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -166,6 +167,10 @@ impl Store for SqliteStore {
     }
 
     fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
+        self
+    }
+
+    fn whatif(&self) -> &dyn super::whatif::WhatIfQueries {
         self
     }
 
