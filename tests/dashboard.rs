@@ -582,3 +582,161 @@ async fn rules_download_and_the_calm_report() {
     assert_eq!(status, 400);
     f.d.shutdown().await;
 }
+
+/// A multipart body with the given text fields (a `file` part is sent as a file).
+fn multipart(fields: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----rustigtestboundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        if *name == "file" {
+            body.extend_from_slice(
+                b"Content-Disposition: form-data; name=\"file\"; filename=\"candidate.toml\"\r\n\
+                  Content-Type: application/octet-stream\r\n\r\n",
+            );
+        } else {
+            body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Session {
+    async fn post_multipart(&self, path: &str, fields: &[(&str, &[u8])]) -> reqwest::Response {
+        let (ct, body) = multipart(fields);
+        client()
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The what-if form: a candidate with errors shows each with its line; a binary or huge
+/// upload is refused; quiet hours from 19:00 show the moved counts; applying needs the
+/// operate token, keeps the old file as `.bak` and is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_what_if_form_checks_compares_and_applies_with_the_operate_token() {
+    let f = dash::start().await;
+    f.script_week().await;
+    let s = login(&f, READ).await;
+    let (status, page) = s.get("/whatif").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("enctype=\"multipart/form-data\""));
+    let csrf = s.csrf().await;
+    let current = std::fs::read_to_string(&f.config_path).unwrap();
+
+    // Without the CSRF token: refused.
+    let r = s
+        .post_multipart("/whatif", &[("candidate", current.as_bytes())])
+        .await;
+    assert_eq!(r.status(), 403);
+
+    // Two errors, each with its line.
+    let bad = current
+        .replace("start = \"20:00\"", "start = \"25:00\"")
+        .replace("settle = \"45m\"", "settle = \"soon\"");
+    let r = s
+        .post_multipart(
+            "/whatif",
+            &[("csrf", csrf.as_bytes()), ("candidate", bad.as_bytes())],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for needle in ["25:00", "soon"] {
+        assert!(
+            html.contains(&format!("regel {},", line_of(needle))),
+            "{needle}: {html}"
+        );
+    }
+    assert!(html.contains("id=\"whatif-errors\""));
+
+    // A binary file: 400; a file over 256 KiB: 413.
+    let r = s
+        .post_multipart(
+            "/whatif",
+            &[
+                ("csrf", csrf.as_bytes()),
+                ("file", b"\x89PNG\r\n\x1a\n\x00\x00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let huge = format!("# {}\n{current}", "x".repeat(300 * 1024));
+    let r = s
+        .post_multipart(
+            "/whatif",
+            &[("csrf", csrf.as_bytes()), ("file", huge.as_bytes())],
+        )
+        .await;
+    assert_eq!(r.status(), 413);
+
+    // Quiet hours from 19:00, uploaded as a file: Monday's 19:30 notice to the student would
+    // have waited for Tuesday 07:00.
+    let candidate = current.replace("start = \"20:00\"", "start = \"19:00\"");
+    let r = s
+        .post_multipart(
+            "/whatif",
+            &[
+                ("csrf", csrf.as_bytes()),
+                ("candidate", b""),
+                ("file", candidate.as_bytes()),
+                ("days", b"14"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"whatif-result\""), "{html}");
+    let replay = html.split("id=\"moved-replay\"").nth(1).unwrap();
+    let total = replay.split("class=\"total\"").nth(1).unwrap();
+    let cells: Vec<u32> = total
+        .split("<td class=\"num\">")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().parse().unwrap())
+        .take(5)
+        .collect();
+    assert!(cells[1] >= 1, "later: {cells:?} in {replay}");
+    assert_eq!(cells[0], 0, "nothing earlier: {cells:?}");
+    // Nothing changed by trying.
+    assert_eq!(std::fs::read_to_string(&f.config_path).unwrap(), current);
+
+    // Applying: refused with the read token, done with the operate token.
+    let base = hidden(&html, "base_sha256");
+    let apply = |token: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("operate_token", token.to_string()),
+            ("candidate", candidate.clone()),
+            ("base_sha256", base.clone()),
+        ]
+    };
+    let form = apply(READ);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = s.post("/whatif/apply", &form).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(std::fs::read_to_string(&f.config_path).unwrap(), current);
+    let form = apply(OPERATE);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = s.post("/whatif/apply", &form).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(std::fs::read_to_string(&f.config_path).unwrap(), candidate);
+    let bak = f.config_path.with_file_name("rustig.toml.bak");
+    assert_eq!(std::fs::read_to_string(bak).unwrap(), current);
+    assert!(f
+        .audit()
+        .await
+        .iter()
+        .any(|a| a.0 == "admin:mentor" && a.1 == "config.apply"));
+    f.d.shutdown().await;
+}

@@ -54,7 +54,10 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
     b.client.goto(&format!("{}/week", f.base)).await.unwrap();
     assert_eq!(b.count("#week-chart rect.bar").await, f.busy_hours().await);
     for kind in ["quiet", "weekend", "holiday"] {
-        assert!(b.count(&format!("#week-chart rect.shade.{kind}")).await > 0, "{kind}");
+        assert!(
+            b.count(&format!("#week-chart rect.shade.{kind}")).await > 0,
+            "{kind}"
+        );
     }
     check(&b, "week").await;
     b.click("#week-chart a.barlink").await;
@@ -67,10 +70,7 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
     check(&b, "bar").await;
 
     for page in ["rules", "calm"] {
-        b.client
-            .goto(&format!("{}/{page}", f.base))
-            .await
-            .unwrap();
+        b.client.goto(&format!("{}/{page}", f.base)).await.unwrap();
         assert!(b.has(&format!("#{page}")).await, "{page}");
         check(&b, page).await;
     }

@@ -31,6 +31,7 @@ mod student;
 pub mod texts;
 mod view;
 mod week;
+mod whatif;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -84,6 +85,8 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
         .route("/calm", get(calm::page))
         .route("/rules", get(rules::page))
         .route("/rules/download", get(rules::download))
+        .route("/whatif", get(whatif::page).post(whatif::run))
+        .route("/whatif/apply", post(whatif::apply))
         .with_state(d)
 }
 
@@ -105,6 +108,7 @@ fn env() -> &'static Environment<'static> {
             ("week.html.j2", include_str!("templates/week.html.j2")),
             ("calm.html.j2", include_str!("templates/calm.html.j2")),
             ("rules.html.j2", include_str!("templates/rules.html.j2")),
+            ("whatif.html.j2", include_str!("templates/whatif.html.j2")),
         ] {
             env.add_template(name, src)
                 .expect("built-in dashboard templates parse");
@@ -410,7 +414,7 @@ fn secure_headers(h: &mut HeaderMap) {
 
 /// The pages this build serves (the navigation lists only these).
 fn pages_available() -> &'static [&'static str] {
-    &["now", "week", "student", "rules", "calm", "audit"]
+    &["now", "week", "student", "rules", "calm", "whatif", "audit"]
 }
 
 /// A page with one message and a link back.
@@ -580,6 +584,7 @@ mod tests {
             "week.html.j2",
             "calm.html.j2",
             "rules.html.j2",
+            "whatif.html.j2",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }

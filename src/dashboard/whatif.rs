@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use chrono::DateTime;
 use serde_json::{json, Value};
 
 use super::chart::{self, BarIn, ShadeIn};
@@ -17,7 +18,6 @@ use super::now::{authorize, store_down};
 use super::texts::text;
 use super::view::{day, school_name};
 use super::{bar, message, redirect, refused_form, session, Dash, Operator};
-use crate::outlook::WeekAhead;
 use crate::whatif::{self, candidate, ApplyError, Counts, Diff, Refused};
 
 pub async fn page(State(d): State<Dash>, op: Operator) -> Response {
@@ -66,64 +66,118 @@ fn diff(nl: bool, config: &crate::config::Config, d: &Diff) -> Value {
     json!({ "before": d.before, "after": d.after, "rows": rows })
 }
 
-/// A week-ahead chart's rows, as the week page draws them.
-fn week_rows(nl: bool, school: &str, w: &WeekAhead, links: bool) -> Value {
-    let bars: Vec<BarIn> = w
-        .bars
+/// A week-ahead chart's rows from its JSON form (`outlook::WeekAhead` as the report
+/// serializes it), as the week page draws them; `None` when the report has no chart.
+fn week_rows(nl: bool, school: &str, w: &Value, links: bool) -> Option<Value> {
+    let instant = |v: &Value| {
+        v.as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.to_utc())
+    };
+    let zone: chrono_tz::Tz = w["zone"].as_str()?.parse().ok()?;
+    let (from, to) = (instant(&w["from"])?, instant(&w["to"])?);
+    let bars: Vec<BarIn> = w["bars"]
+        .as_array()?
         .iter()
-        .map(|b| BarIn {
-            start: b.start,
-            total: b.total,
-            parts: b
-                .by_role_channel
-                .iter()
-                .map(|(r, c, n)| {
-                    format!(
-                        "{} {} {n}",
-                        text(nl, &format!("role_{}", r.as_str())),
-                        c.as_str()
-                    )
+        .filter_map(|b| {
+            let start = instant(&b["start"])?;
+            let parts = b["by_role_channel"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .map(|p| {
+                            format!(
+                                "{} {} {}",
+                                text(nl, &format!("role_{}", p[0].as_str().unwrap_or(""))),
+                                p[1].as_str().unwrap_or(""),
+                                p[2]
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 })
-                .collect::<Vec<_>>()
-                .join(", "),
-            href: if links {
-                bar::href(school, b.start)
-            } else {
-                String::new()
-            },
+                .unwrap_or_default();
+            Some(BarIn {
+                start,
+                total: b["total"].as_u64().unwrap_or(0) as u32,
+                parts,
+                href: if links {
+                    bar::href(school, start)
+                } else {
+                    String::new()
+                },
+            })
         })
         .collect();
-    let shades: Vec<ShadeIn> = w
-        .blackouts
+    let shades: Vec<ShadeIn> = w["blackouts"]
+        .as_array()?
         .iter()
-        .map(|b| ShadeIn {
-            start: b.start,
-            end: b.end,
-            kind: b.kind.as_str(),
+        .filter_map(|b| {
+            Some(ShadeIn {
+                start: instant(&b["start"])?,
+                end: instant(&b["end"])?,
+                kind: match b["kind"].as_str()? {
+                    "quiet" => "quiet",
+                    "weekend" => "weekend",
+                    "holiday" => "holiday",
+                    _ => return None,
+                },
+            })
         })
         .collect();
-    let days = chart::days(w.zone, w.from, w.to, &bars, &shades, nl);
-    json!({
+    let days = chart::days(zone, from, to, &bars, &shades, nl);
+    Some(json!({
         "days": days,
-        "total": w.bars.iter().map(|b| b.total).sum::<u32>(),
+        "total": bars.iter().map(|b| b.total).sum::<u32>(),
+    }))
+}
+
+/// Calm figures from their JSON form (`outlook::CalmFigures`).
+fn calm(nl: bool, f: &Value) -> Value {
+    let n = |k: &str| f[k].as_u64().unwrap_or(0);
+    let x = |k: &str| f[k].as_f64().unwrap_or(0.0);
+    json!({
+        "messages": n("messages"),
+        "families": n("families"),
+        "median": format!("{:.1}", x("per_family_median")),
+        "p90": format!("{:.1}", x("per_family_p90")),
+        "quiet": n("in_quiet_hours"),
+        "weekend": n("in_weekend"),
+        "holidays": n("in_holidays"),
+        "student_to_guardian": f["student_to_guardian_median_seconds"].as_i64().map(|s| {
+            let m = s.max(0) / 60;
+            if nl { format!("{} u {} min", m / 60, m % 60) } else { format!("{} h {} min", m / 60, m % 60) }
+        }),
+        "discussed": f["grades_after_discussion_share"].as_f64().map(|s| format!("{:.0}%", s * 100.0)),
+        "corrections": n("corrections_to_families"),
     })
 }
 
-fn calm(nl: bool, f: &crate::outlook::CalmFigures) -> Value {
+/// Per school: the charts and calm figures the report carries (none while the engine
+/// leaves them out).
+fn school_charts(nl: bool, config: &crate::config::Config, s: &Value) -> Value {
+    let id = s["school"].as_str().unwrap_or_default();
+    let calm_weeks: Vec<Value> = s["calm"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|c| {
+                    let week = c["week_start"]
+                        .as_str()
+                        .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                        .map(|d| day(d, nl))
+                        .unwrap_or_default();
+                    json!({"week": week, "before": calm(nl, &c["before"]), "after": calm(nl, &c["after"])})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     json!({
-        "messages": f.messages,
-        "families": f.families,
-        "median": format!("{:.1}", f.per_family_median),
-        "p90": format!("{:.1}", f.per_family_p90),
-        "quiet": f.in_quiet_hours,
-        "weekend": f.in_weekend,
-        "holidays": f.in_holidays,
-        "student_to_guardian": f.student_to_guardian_median.map(|d| {
-            let m = d.num_minutes().max(0);
-            if nl { format!("{} u {} min", m / 60, m % 60) } else { format!("{} h {} min", m / 60, m % 60) }
-        }),
-        "discussed": f.grades_after_discussion_share.map(|s| format!("{:.0}%", s * 100.0)),
-        "corrections": f.corrections_to_families,
+        "id": id,
+        "name": school_name(config, id),
+        "before": week_rows(nl, id, &s["week_before"], true),
+        "after": week_rows(nl, id, &s["week_after"], false),
+        "calm": calm_weeks,
     })
 }
 
@@ -145,13 +199,31 @@ pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: 
     let f = match parsed {
         Ok(f) => f,
         Err(MultipartError::TooLarge(_)) => {
-            return refused(&d, &op, StatusCode::PAYLOAD_TOO_LARGE, Refused::TooLarge(body.len()).to_string(), None)
+            return refused(
+                &d,
+                &op,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Refused::TooLarge(body.len()).to_string(),
+                None,
+            )
         }
         Err(MultipartError::NotText(_)) => {
-            return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_binary").into(), None)
+            return refused(
+                &d,
+                &op,
+                StatusCode::BAD_REQUEST,
+                text(nl, "whatif_binary").into(),
+                None,
+            )
         }
         Err(MultipartError::Malformed) => {
-            return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "bad_request").into(), None)
+            return refused(
+                &d,
+                &op,
+                StatusCode::BAD_REQUEST,
+                text(nl, "bad_request").into(),
+                None,
+            )
         }
     };
     if !session::csrf_ok(&op.session, form::field(&f, "csrf")) {
@@ -163,14 +235,29 @@ pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: 
         .unwrap_or("")
         .to_string();
     if candidate.trim().is_empty() {
-        return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_empty").into(), None);
+        return refused(
+            &d,
+            &op,
+            StatusCode::BAD_REQUEST,
+            text(nl, "whatif_empty").into(),
+            None,
+        );
     }
-    let days = match form::field(&f, "days").map(str::trim).filter(|s| !s.is_empty()) {
+    let days = match form::field(&f, "days")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => whatif::DEFAULT_DAYS,
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=whatif::MAX_DAYS).contains(&n) => n,
             _ => {
-                return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "whatif_days_bad").into(), Some(&candidate))
+                return refused(
+                    &d,
+                    &op,
+                    StatusCode::BAD_REQUEST,
+                    text(nl, "whatif_days_bad").into(),
+                    Some(&candidate),
+                )
             }
         },
     };
@@ -200,25 +287,21 @@ pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: 
             return refused(&d, &op, StatusCode::BAD_REQUEST, r.to_string(), None)
         }
         Err(whatif::WhatIfError::Store(_)) => return store_down(&op),
-        Err(e) => return refused(&d, &op, StatusCode::BAD_REQUEST, e.to_string(), Some(&candidate)),
+        Err(e) => {
+            return refused(
+                &d,
+                &op,
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+                Some(&candidate),
+            )
+        }
     };
     let config = d.admin.shared.config();
     let schools: Vec<Value> = report
         .schools
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.school,
-                "name": school_name(&config, &s.school),
-                "before": week_rows(nl, &s.school, &s.week_before, true),
-                "after": week_rows(nl, &s.school, &s.week_after, false),
-                "calm": s.calm.iter().map(|c| json!({
-                    "week": day(c.week_start, nl),
-                    "before": calm(nl, &c.before),
-                    "after": calm(nl, &c.after),
-                })).collect::<Vec<_>>(),
-            })
-        })
+        .map(|s| school_charts(nl, &config, &serde_json::to_value(s).unwrap_or_default()))
         .collect();
     form_page(
         &d,
@@ -246,7 +329,13 @@ pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: 
     )
 }
 
-fn refused(d: &Dash, op: &Operator, status: StatusCode, why: String, candidate: Option<&str>) -> Response {
+fn refused(
+    d: &Dash,
+    op: &Operator,
+    status: StatusCode,
+    why: String,
+    candidate: Option<&str>,
+) -> Response {
     form_page(
         d,
         op,
@@ -261,14 +350,26 @@ const APPLY_FIELDS: &[&str] = &["csrf", "operate_token", "candidate", "base_sha2
 pub async fn apply(State(d): State<Dash>, op: Operator, body: Bytes) -> Response {
     let nl = op.nl();
     let Ok(f) = form::parse(&body, APPLY_FIELDS, candidate::MAX_BYTES + 1) else {
-        return refused(&d, &op, StatusCode::BAD_REQUEST, text(nl, "bad_request").into(), None);
+        return refused(
+            &d,
+            &op,
+            StatusCode::BAD_REQUEST,
+            text(nl, "bad_request").into(),
+            None,
+        );
     };
     let caller = match authorize(&d, &op, &f).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let Some(reloader) = d.admin.reloader.clone() else {
-        return refused(&d, &op, StatusCode::SERVICE_UNAVAILABLE, ApplyError::NoDaemon.to_string(), None);
+        return refused(
+            &d,
+            &op,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApplyError::NoDaemon.to_string(),
+            None,
+        );
     };
     let candidate = form::field(&f, "candidate").unwrap_or("");
     let ctx = whatif::ApplyCtx {
@@ -299,7 +400,9 @@ pub async fn apply(State(d): State<Dash>, op: Operator, body: Bytes) -> Response
             let status = match &e {
                 ApplyError::Refused(Refused::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
                 ApplyError::Refused(Refused::NotText(_)) => StatusCode::BAD_REQUEST,
-                ApplyError::Refused(_) | ApplyError::Reload { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                ApplyError::Refused(_) | ApplyError::Reload { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 ApplyError::Stale { .. } | ApplyError::RestartOnly(_) => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
