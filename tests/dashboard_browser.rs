@@ -75,6 +75,42 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
         check(&b, page).await;
     }
 
+    // A what-if that moves quiet hours to 19:00, uploaded as a file: the moved counts.
+    if act {
+        let current = std::fs::read_to_string(&f.config_path).unwrap();
+        let candidate = current.replace("start = \"20:00\"", "start = \"19:00\"");
+        let path = f.tmp.path().join("candidate.toml");
+        std::fs::write(&path, candidate).unwrap();
+        b.client
+            .goto(&format!("{}/whatif", f.base))
+            .await
+            .unwrap();
+        check(&b, "whatif").await;
+        b.client
+            .find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(&path.display().to_string())
+            .await
+            .unwrap();
+        b.click("#whatif-form button[type=submit]").await;
+        b.client
+            .wait()
+            .for_element(Locator::Css("#whatif-result"))
+            .await
+            .unwrap();
+        let later = b
+            .client
+            .find(Locator::Css("#moved-replay tr.total td:nth-of-type(2)"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(later.trim().parse::<u32>().unwrap() >= 1, "{later}");
+        check(&b, "whatif-result").await;
+    }
+
     // A student's timeline, from the search form.
     b.client.goto(&format!("{}/student", f.base)).await.unwrap();
     b.fill("#student-id", "s-1").await;
