@@ -76,15 +76,12 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
     }
 
     // A what-if that moves quiet hours to 19:00, uploaded as a file: the moved counts.
-    if act {
+    {
         let current = std::fs::read_to_string(&f.config_path).unwrap();
         let candidate = current.replace("start = \"20:00\"", "start = \"19:00\"");
         let path = f.tmp.path().join("candidate.toml");
         std::fs::write(&path, candidate).unwrap();
-        b.client
-            .goto(&format!("{}/whatif", f.base))
-            .await
-            .unwrap();
+        b.client.goto(&format!("{}/whatif", f.base)).await.unwrap();
         check(&b, "whatif").await;
         b.client
             .find(Locator::Css("#file"))
@@ -108,6 +105,13 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
             .await
             .unwrap();
         assert!(later.trim().parse::<u32>().unwrap() >= 1, "{later}");
+        b.client
+            .execute(
+                "document.getElementById('whatif-result').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
         check(&b, "whatif-result").await;
     }
 
