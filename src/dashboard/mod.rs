@@ -667,6 +667,32 @@ mod render_tests {
             "sent": null, "attempts": 1, "last_error": "x", "explain": ["entered"],
             "pending": true,
         });
+        let tz: chrono_tz::Tz = "Europe/Amsterdam".parse().unwrap();
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let week_days = json!(chart::days(
+            tz,
+            at("2026-11-23T19:00:00+01:00"),
+            at("2026-11-30T19:00:00+01:00"),
+            &[chart::BarIn {
+                start: at("2026-11-24T09:00:00+01:00"),
+                total: 2,
+                parts: "x".into(),
+                href: String::new(),
+            }],
+            &[chart::ShadeIn {
+                start: at("2026-11-23T20:00:00+01:00"),
+                end: at("2026-11-24T07:00:00+01:00"),
+                kind: "quiet",
+            }],
+            false,
+        ));
+        let calm = json!({"messages": 1, "families": 1, "median": "1.0", "p90": "1.0",
+            "quiet": 0, "weekend": 0, "holidays": 0, "student_to_guardian": null,
+            "discussed": null, "corrections": 0});
         let base = json!({
             "t": texts(false), "nav": [{"id": "now", "href": "/now", "label": "Now"}],
             "active": "now", "lang_href": "/now?lang=nl", "here": "/now", "session": true,
@@ -721,6 +747,20 @@ mod render_tests {
                 json!({"message": "m", "back": "/now", "error": true}),
             ),
             ("login.html.j2", json!({"error": "e", "session": false})),
+            (
+                "whatif.html.j2",
+                json!({"days": 14, "max_days": 60, "max_kib": 256,
+                "candidate": "a = 1", "errors": [{"line": 1, "column": 2, "key": "k", "message": "m"}],
+                "refusal": "r", "width": chart::WIDTH, "height": chart::HEIGHT, "bars_h": chart::BARS,
+                "report": {"days": 14, "events": 3, "current_sha256": "abc", "candidate_sha256": "def",
+                    "restart_only": ["store.url"],
+                    "pending": {"before": 1, "after": 1, "rows": [{"name": "Total", "earlier": 0, "later": 1, "same": 0, "disappear": 0, "appear": 0, "changed": 1}]},
+                    "replay": {"before": 1, "after": 1, "rows": [{"name": "Total", "earlier": 0, "later": 1, "same": 0, "disappear": 0, "appear": 0, "changed": 1}]},
+                    "rules_before": "x", "rules_after": "y",
+                    "schools": [{"id": "a", "name": "A", "before": {"days": week_days.clone(), "total": 2},
+                        "after": {"days": week_days.clone(), "total": 2},
+                        "calm": [{"week": "ma 23 nov", "before": calm.clone(), "after": calm.clone()}]}]}}),
+            ),
         ];
         for (name, extra) in pages {
             let mut ctx = base.clone();

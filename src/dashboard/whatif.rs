@@ -417,3 +417,52 @@ pub async fn apply(State(d): State<Dash>, op: Operator, body: Bytes) -> Response
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report carries the outlook's `WeekAhead` and `CalmFigures` as JSON: read back, they
+    /// draw the same rows as the week page draws from the structs.
+    #[test]
+    fn charts_and_figures_are_read_from_the_reports_json() {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("t.toml"),
+            "timezone = \"Europe/Amsterdam\"\n[store]\nurl = \"sqlite::memory:\"\n\
+             [email]\ntransport = \"file\"\ndir = \"/tmp\"\nfrom = \"a <a@b.example>\"\n\
+             [schools.a]\nname = \"A\"\n",
+        )
+        .unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-11-23T19:31:00+01:00")
+            .unwrap()
+            .to_utc();
+        let pending = vec![crate::outlook::PendingItem {
+            id: 1,
+            school: "a".into(),
+            role: crate::model::Role::Guardian,
+            channel: crate::model::ChannelKind::Email,
+            due_at: now + chrono::Duration::hours(20),
+            student: "s-1".into(),
+            class: Some("3c".into()),
+            rule: "digest_slot".into(),
+        }];
+        let w = crate::outlook::week_ahead(&config, "a", now, &pending);
+        let from_json = week_rows(true, "a", &serde_json::to_value(&w).unwrap(), true).unwrap();
+        let days = from_json["days"].as_array().unwrap();
+        assert_eq!(from_json["total"], 1);
+        let bars: usize = days
+            .iter()
+            .map(|d| d["bars"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(bars, 1);
+        let shades: usize = days
+            .iter()
+            .map(|d| d["shades"].as_array().unwrap().len())
+            .sum();
+        assert!(shades > 0, "{from_json}");
+        let f = crate::outlook::calm_figures(&config, "a", now.date_naive(), &[]);
+        let c = calm(true, &serde_json::to_value(&f).unwrap());
+        assert_eq!(c["messages"], 0);
+        assert_eq!(c["median"], "0.0");
+    }
+}
