@@ -60,6 +60,36 @@ async fn walk(f: &dash::Fixture, width: u32, act: bool) {
         );
     }
     check(&b, "week").await;
+    // By keyboard: the first Tab reaches the skip link, which leads to the content; each
+    // bar is a link in the tab order.
+    b.client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = b
+        .client
+        .execute(
+            "return document.activeElement.getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, "#main");
+    let bars_in_tab_order = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#week-chart a.barlink')].filter(a => a.tabIndex >= 0).length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bars_in_tab_order.as_u64().unwrap() as usize,
+        f.busy_hours().await
+    );
     b.click("#week-chart a.barlink").await;
     b.client
         .wait()
