@@ -59,6 +59,8 @@ pub struct Dash {
     pub tokens: Arc<Tokens>,
     pub sessions: Arc<Sessions>,
     pub failures: Arc<Failures>,
+    /// What-ifs run one at a time (each may take a core for a second or two).
+    pub whatif: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pages' routes, with their own state.
@@ -68,6 +70,7 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
         tokens,
         sessions: Arc::default(),
         failures: Arc::default(),
+        whatif: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     Router::new()
         .route("/", get(home))

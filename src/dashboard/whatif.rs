@@ -3,7 +3,8 @@
 //! every error with its line, or how many notices move which way, the week chart under both
 //! configs side by side and the calm figures under both. Applying it is a second form that
 //! asks for the operate token ([`crate::whatif::apply`]: atomic write, `.bak`, reload,
-//! audited as `config.apply` like the API's).
+//! audited as `config.apply` like the API's). One what-if runs at a time (`429` meanwhile):
+//! a read token must not be able to keep the cores busy.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -260,6 +261,15 @@ pub async fn run(State(d): State<Dash>, op: Operator, headers: HeaderMap, body: 
                 )
             }
         },
+    };
+    let Ok(_one) = d.whatif.clone().try_acquire_owned() else {
+        return refused(
+            &d,
+            &op,
+            StatusCode::TOO_MANY_REQUESTS,
+            text(nl, "whatif_busy").into(),
+            Some(&candidate),
+        );
     };
     let ctx = whatif::Ctx {
         store: d.admin.store.clone(),
