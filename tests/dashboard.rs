@@ -708,6 +708,14 @@ async fn the_what_if_form_checks_compares_and_applies_with_the_operate_token() {
         .collect();
     assert!(cells[1] >= 1, "later: {cells:?} in {replay}");
     assert_eq!(cells[0], 0, "nothing earlier: {cells:?}");
+    // The week ahead under both configs side by side, and the calm figures under both.
+    let charts = html.matches("<svg class=\"chart\"").count();
+    assert!(charts >= 14, "two weeks of day rows: {charts}");
+    assert!(
+        html.contains("id=\"b-coornhert-2026-11-24\"")
+            && html.contains("id=\"a-coornhert-2026-11-24\"")
+    );
+    assert!(html.contains("class=\"calmpair\""));
     // Nothing changed by trying.
     assert_eq!(std::fs::read_to_string(&f.config_path).unwrap(), current);
 
