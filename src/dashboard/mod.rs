@@ -457,12 +457,17 @@ impl Dash {
         )
     }
 
-    /// Writes one audit entry for the dashboard itself (log-in, log-out, look-ups).
-    pub async fn audit(&self, actor: String, action: &str, target: String, after: Value) {
+    /// Writes one audit entry for the dashboard itself (log-in, log-out, look-ups); `false`
+    /// when the store did not take it (the access is then refused: none goes unaudited).
+    pub async fn audit(&self, actor: String, action: &str, target: String, after: Value) -> bool {
         let entry = AuditEntry::new(self.admin.clock.now(), actor, action, target)
             .change(None, Some(after));
-        if let Err(e) = self.admin.store.audit().append(&entry).await {
-            tracing::error!(error = %e, action, "dashboard: writing the audit trail failed");
+        match self.admin.store.audit().append(&entry).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, action, "dashboard: writing the audit trail failed");
+                false
+            }
         }
     }
 }
@@ -529,14 +534,18 @@ async fn login(State(d): State<Dash>, v: Visitor, body: Bytes) -> Response {
         tracing::info!("dashboard: log-in refused (wrong token)");
         return login_form(&v, StatusCode::UNAUTHORIZED, Some("login_wrong"));
     };
-    let id = d.sessions.start(caller.clone(), now);
-    d.audit(
-        caller.actor(),
-        "dashboard.login",
-        "dashboard".into(),
-        json!({ "level": caller.level.as_str() }),
-    )
-    .await;
+    let audited = d
+        .audit(
+            caller.actor(),
+            "dashboard.login",
+            "dashboard".into(),
+            json!({ "level": caller.level.as_str() }),
+        )
+        .await;
+    if !audited {
+        return login_form(&v, StatusCode::SERVICE_UNAVAILABLE, Some("store_down"));
+    }
+    let id = d.sessions.start(caller, now);
     redirect("/now", Some(session::set_cookie(&id, v.secure)))
 }
 
@@ -547,13 +556,15 @@ async fn logout(State(d): State<Dash>, op: Operator, body: Bytes) -> Response {
         return refused_form(&op);
     }
     d.sessions.end(&op.id);
-    d.audit(
-        op.session.caller.actor(),
-        "dashboard.logout",
-        "dashboard".into(),
-        json!({}),
-    )
-    .await;
+    // Logged out either way; a failed write is in the daemon's log.
+    let _ = d
+        .audit(
+            op.session.caller.actor(),
+            "dashboard.logout",
+            "dashboard".into(),
+            json!({}),
+        )
+        .await;
     redirect("/", Some(session::clear_cookie(op.v.secure)))
 }
 

@@ -44,13 +44,17 @@ pub async fn page(State(d): State<Dash>, op: Operator, Query(q): Query<Search>) 
         let Ok(rows) = d.admin.store.views().notices(&filter, q.after, PAGE).await else {
             return store_down(&op);
         };
-        d.audit(
-            op.session.caller.actor(),
-            "dashboard.student",
-            format!("student:{id}"),
-            json!({ "notices": rows.len() }),
-        )
-        .await;
+        let audited = d
+            .audit(
+                op.session.caller.actor(),
+                "dashboard.student",
+                format!("student:{id}"),
+                json!({ "notices": rows.len() }),
+            )
+            .await;
+        if !audited {
+            return store_down(&op);
+        }
         let listed: Vec<Value> = dir
             .data()
             .students

@@ -42,8 +42,7 @@ fn form_page(d: &Dash, op: &Operator, status: StatusCode, extra: Value) -> Respo
 }
 
 /// Moved counts as the page lists them.
-fn counts(nl: bool, name: String, c: &Counts) -> Value {
-    let _ = nl;
+fn counts(name: String, c: &Counts) -> Value {
     json!({
         "name": name, "earlier": c.earlier, "later": c.later, "same": c.same,
         "disappear": c.disappear, "appear": c.appear, "changed": c.changed(),
@@ -51,18 +50,18 @@ fn counts(nl: bool, name: String, c: &Counts) -> Value {
 }
 
 fn diff(nl: bool, config: &crate::config::Config, d: &Diff) -> Value {
-    let mut rows = vec![counts(nl, text(nl, "total").into(), &d.total)];
+    let mut rows = vec![counts(text(nl, "total").into(), &d.total)];
     for (s, c) in &d.by_school {
-        rows.push(counts(nl, school_name(config, s), c));
+        rows.push(counts(school_name(config, s), c));
     }
     for (r, c) in &d.by_role {
-        rows.push(counts(nl, text(nl, &format!("role_{r}")).into(), c));
+        rows.push(counts(text(nl, &format!("role_{r}")).into(), c));
     }
     for (ch, c) in &d.by_channel {
-        rows.push(counts(nl, ch.clone(), c));
+        rows.push(counts(ch.clone(), c));
     }
     for (rule, c) in &d.by_rule {
-        rows.push(counts(nl, format!("{} {rule}", text(nl, "rule")), c));
+        rows.push(counts(format!("{} {rule}", text(nl, "rule")), c));
     }
     json!({ "before": d.before, "after": d.after, "rows": rows })
 }
