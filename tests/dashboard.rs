@@ -227,6 +227,13 @@ async fn without_a_session_pages_go_to_the_login_and_forms_get_401() {
             .unwrap()
             .starts_with("text/html"));
     }
+    // The pages are not in the API's document.
+    let spec = common::daemon::get_json(&format!("{}/v1/openapi.json", f.base), READ).await;
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/v1/status"));
+    for page in ["/", "/login", "/now", "/week", "/whatif", "/student"] {
+        assert!(!paths.contains_key(page), "{page}");
+    }
     // The JSON API is unchanged beside the pages: its 401 and its JSON 404.
     let r = client()
         .get(format!("{}/v1/status", f.base))
