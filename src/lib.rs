@@ -35,6 +35,8 @@
 //!   reloader.
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
+//! - [`dashboard`]: the operators' pages on the admin listener (log-in form, session cookie,
+//!   the week ahead, what waits, the rules in plain language), over [`admin`]'s actions.
 //! - [`daemon`]: the wiring of all of the above for `rustig run`.
 //! - [`admin`]: the operators' HTTP API (views, audited actions, probes) on the running
 //!   daemon; its status and event reports also serve `rustig status` and `rustig explain`.
@@ -47,6 +49,7 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod ingest;
 pub mod listener;
 pub mod model;

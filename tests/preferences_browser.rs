@@ -7,168 +7,17 @@
 //! Needs `chromium`, `chromium-driver` and `target/axe/node_modules/axe-core/axe.min.js`
 //! (`.ci/run` installs them); without them the tests skip loudly, and fail under `CI=true`.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod prefs;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
+use browser::{tools_present, Driver};
 use chrono::Duration;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use prefs::*;
 use rustig::clock::Clock;
 use rustig::model::Role;
 use rustig::prefs::token::Keyring;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn axe_path() -> PathBuf {
-    repo().join("target/axe/node_modules/axe-core/axe.min.js")
-}
-
-/// Skips (loudly) without the browser or axe-core; under CI=true that is a failure.
-fn tools_present() -> bool {
-    let missing: Vec<&str> = [
-        ("chromedriver", which("chromedriver")),
-        ("chromium", which("chromium")),
-        ("axe-core (target/axe)", axe_path().exists()),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(n, _)| n)
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!("missing {}; .ci/run installs them", missing.join(", "));
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    eprintln!("\n========== SKIPPED: {why} ==========\n");
-    false
-}
-
-fn which(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false)
-}
-
-struct Driver {
-    child: Child,
-    client: Client,
-}
-
-impl Driver {
-    async fn start() -> Driver {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--lang=nl"],
-                // A phone 360 px wide (a desktop window cannot be made that narrow).
-                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 2}}
-            }),
-        );
-        let url = format!("http://127.0.0.1:{port}");
-        let mut last = None;
-        for _ in 0..100 {
-            let http = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(http)
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => return Driver { child, client },
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start: {last:?}");
-    }
-
-    async fn stop(mut self) {
-        let _ = self.client.close().await;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let dir = repo().join("target/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-
-    /// axe-core on the current page: no serious or critical violation.
-    async fn axe(&self, what: &str) {
-        let axe = std::fs::read_to_string(axe_path()).unwrap();
-        self.client.execute(&axe, vec![]).await.unwrap();
-        let result = self
-            .client
-            .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 axe.run(document, {resultTypes: ['violations']})
-                    .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))))
-                    .catch(e => done('axe failed: ' + e));",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let list = result
-            .as_array()
-            .unwrap_or_else(|| panic!("{what}: {result}"));
-        let bad: Vec<_> = list
-            .iter()
-            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
-            .collect();
-        assert!(bad.is_empty(), "{what}: axe-core found {bad:#?}");
-        if !list.is_empty() {
-            eprintln!("{what}: minor axe findings: {list:?}");
-        }
-    }
-
-    /// The page fits 360 px: nothing scrolls sideways.
-    async fn fits(&self, what: &str) {
-        let w = self
-            .client
-            .execute(
-                "return [document.documentElement.scrollWidth, window.innerWidth];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let (scroll, inner) = (w[0].as_u64().unwrap(), w[1].as_u64().unwrap());
-        assert!(
-            inner <= 360 && scroll <= inner,
-            "{what}: {scroll} px wide in a {inner} px window"
-        );
-    }
-
-    async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap();
-    }
-
-    async fn has(&self, css: &str) -> bool {
-        self.client.find(Locator::Css(css)).await.is_ok()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guardian_in_chromium_switches_to_weekly() {

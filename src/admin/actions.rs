@@ -76,6 +76,15 @@ async fn resend_dead(
     Extension(caller): Extension<Caller>,
     Json(req): Json<ResendRequest>,
 ) -> ApiResult<Resent> {
+    Ok(Json(resend(&state, &caller, &req).await?))
+}
+
+/// `POST /v1/dead/resend` (and the dashboard's form): puts dead notices back, audited.
+pub async fn resend(
+    state: &AdminState,
+    caller: &Caller,
+    req: &ResendRequest,
+) -> Result<Resent, ApiError> {
     let now = state.clock.now();
     let given =
         usize::from(req.ids.is_some()) + usize::from(req.event.is_some()) + usize::from(req.all);
@@ -100,8 +109,8 @@ async fn resend_dead(
     };
     state.shared.wake.notify_one();
     let after = json!({ "notices": resent, "ids": ids });
-    audit(&state, &caller, "notices.resend", target, None, Some(after)).await?;
-    Ok(Json(Resent { resent }))
+    audit(state, caller, "notices.resend", target, None, Some(after)).await?;
+    Ok(Resent { resent })
 }
 
 /// `1,2,3`, or the first ids and a count for a long list.
@@ -134,6 +143,11 @@ async fn replay_quarantined(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> ApiResult<Replayed> {
+    Ok(Json(replay(&state, &caller, id).await?))
+}
+
+/// `POST /v1/quarantine/{id}/replay` (and the dashboard's form), audited.
+pub async fn replay(state: &AdminState, caller: &Caller, id: i64) -> Result<Replayed, ApiError> {
     let Some(ingestor) = state.ingestor.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -187,18 +201,18 @@ async fn replay_quarantined(
     let before = json!({ "source": item.source, "reason": item.reason, "bytes": item.bytes });
     let after = json!({ "status": status, "event": event_id });
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "quarantine.replay",
         format!("quarantine:{id}"),
         Some(before),
         Some(after),
     )
     .await?;
-    Ok(Json(Replayed {
+    Ok(Replayed {
         status: status.into(),
         event: event_id,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -215,6 +229,11 @@ async fn discard_quarantined(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> ApiResult<Discarded> {
+    Ok(Json(discard(&state, &caller, id).await?))
+}
+
+/// `DELETE /v1/quarantine/{id}` (and the dashboard's form), audited.
+pub async fn discard(state: &AdminState, caller: &Caller, id: i64) -> Result<Discarded, ApiError> {
     let item = state.store.views().quarantine_item(id).await?;
     let item = item.ok_or_else(|| ApiError::not_found(format!("no quarantined item {id}")))?;
     if !state.store.views().discard_quarantined(id).await? {
@@ -227,15 +246,15 @@ async fn discard_quarantined(
         "received_at": item.received_at.to_rfc3339(),
     });
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "quarantine.discard",
         format!("quarantine:{id}"),
         Some(before),
         None,
     )
     .await?;
-    Ok(Json(Discarded { discarded: id }))
+    Ok(Discarded { discarded: id })
 }
 
 /// A notice's state and due time for the audit trail (no content).
@@ -278,6 +297,11 @@ async fn cancel_notice(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> ApiResult<NoticeView> {
+    Ok(Json(cancel(&state, &caller, id).await?))
+}
+
+/// `POST /v1/notices/{id}/cancel` (and the dashboard's form), audited.
+pub async fn cancel(state: &AdminState, caller: &Caller, id: i64) -> Result<NoticeView, ApiError> {
     let now = state.clock.now();
     let Some(row) = state.store.views().notice(id).await? else {
         return Err(ApiError::not_found(format!("no notice {id}")));
@@ -289,17 +313,17 @@ async fn cancel_notice(
         format!("at {}", now.to_rfc3339()),
     );
     let c = state.store.views().cancel_notice(id, reason).await?;
-    let (before, after) = changed(&state, id, c, "cancelled")?;
+    let (before, after) = changed(state, id, c, "cancelled")?;
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "notices.cancel",
         format!("notice:{id}"),
         Some(snapshot(&before)),
         Some(snapshot(&after)),
     )
     .await?;
-    Ok(Json(NoticeView::new(&after, &state.shared.config())))
+    Ok(NoticeView::new(&after, &state.shared.config()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -322,6 +346,18 @@ async fn release_notice(
     Path(id): Path<i64>,
     Query(q): Query<ReleaseQuery>,
 ) -> ApiResult<NoticeView> {
+    Ok(Json(
+        release(&state, &caller, id, q.override_blackout).await?,
+    ))
+}
+
+/// `POST /v1/notices/{id}/release` (and the dashboard's form), audited.
+pub async fn release(
+    state: &AdminState,
+    caller: &Caller,
+    id: i64,
+    override_blackout: bool,
+) -> Result<NoticeView, ApiError> {
     let now = state.clock.now();
     let config = state.shared.config();
     let Some(row) = state.store.views().notice(id).await? else {
@@ -329,7 +365,7 @@ async fn release_notice(
     };
     let n = &row.notice;
     let tz = zone(&config, &n.school);
-    let due = if q.override_blackout {
+    let due = if override_blackout {
         now
     } else {
         match config.policy(&n.school) {
@@ -346,7 +382,7 @@ async fn release_notice(
             format!(
                 "notice {id} is due {} already: releasing now would not make it sooner{}",
                 local(n.due_at, tz),
-                if q.override_blackout {
+                if override_blackout {
                     ""
                 } else {
                     " (quiet hours, weekend and holidays still hold; override_blackout=true to \
@@ -355,27 +391,27 @@ async fn release_notice(
             ),
         ));
     }
-    let detail = if q.override_blackout {
+    let detail = if override_blackout {
         "blackout overridden"
     } else {
         ""
     };
     let reason = Reason::moved(Rule::Released, n.due_at, due, detail);
     let c = state.store.views().release_notice(id, reason).await?;
-    let (before, after) = changed(&state, id, c, "released")?;
+    let (before, after) = changed(state, id, c, "released")?;
     state.shared.wake.notify_one();
     let mut after_json = snapshot(&after);
-    after_json["override_blackout"] = q.override_blackout.into();
+    after_json["override_blackout"] = override_blackout.into();
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "notices.release",
         format!("notice:{id}"),
         Some(snapshot(&before)),
         Some(after_json),
     )
     .await?;
-    Ok(Json(NoticeView::new(&after, &config)))
+    Ok(NoticeView::new(&after, &config))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -357,9 +357,12 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
         .merge(gate(read, Level::Read))
         .merge(gate(operate, Level::Operate))
         .split_for_parts();
-    router
+    let api = router
         .layer(axum::middleware::from_fn(json_errors))
-        .with_state(state)
+        .with_state(state.clone());
+    // The pages (HTML, not in the OpenAPI document, their own session login); merged into
+    // them so that an unknown path keeps the API's JSON 404 (axum keeps `other`'s fallback).
+    crate::dashboard::router(state, tokens).merge(api)
 }
 
 #[derive(Debug, thiserror::Error)]
