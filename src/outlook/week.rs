@@ -541,6 +541,42 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(64))]
+            /// Notices the calendar lets out (as the planner's last step does) never fill a
+            /// bar that lies wholly inside a blackout.
+            #[test]
+            fn no_bar_inside_a_blackout_holds_an_allowed_notice(
+                cfg in 0usize..CONFIGS.len(),
+                now_min in 0i64..(365 * 1440),
+                dues in proptest::collection::vec(0i64..8 * 1440, 1..80),
+            ) {
+                let c = config(&format!("[schools.coornhert]\n{}", CONFIGS[cfg]));
+                let cal = &c.policy("coornhert").unwrap().calendar;
+                let now = at("2026-01-01T00:00:00Z") + Duration::minutes(now_min);
+                let pending: Vec<PendingItem> = dues
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let due = cal.next_allowed(now + Duration::minutes(*m), &mut vec![]).unwrap();
+                        PendingItem {
+                            id: i as i64,
+                            school: "coornhert".into(),
+                            role: Role::Guardian,
+                            channel: ChannelKind::Email,
+                            due_at: due,
+                            student: "s".into(),
+                            class: None,
+                            rule: "quiet_hours".into(),
+                        }
+                    })
+                    .collect();
+                let w = week_ahead(&c, "coornhert", now, &pending);
+                for (i, b) in w.bars.iter().enumerate() {
+                    let end = w.bar_end(i);
+                    let dark = w.blackouts.iter().any(|x| x.start <= b.start && end <= x.end);
+                    prop_assert!(!dark || b.total == 0, "bar {} in a blackout holds {}", b.start, b.total);
+                }
+            }
+
             /// Every pending notice is counted once (bar, beyond or overdue), in the bar whose
             /// hour holds it; bars tile the window on local hours; the blackouts are exactly
             /// the instants the calendar does not allow.
