@@ -28,6 +28,11 @@
 //! - [`unresolved`]: events waiting for a student the directory does not list yet: planned
 //!   once it does, dead with their reason after `[directory] unresolved_hold`.
 //! - [`simulate`]: the whole path on a virtual clock, for `rustig simulate` and tests.
+//! - [`outlook`]: the week ahead, the calm figures of a past week and the rules in plain
+//!   language, for the operators' dashboard; pure, from what the store lists.
+//! - [`whatif`]: a candidate config tried against the store (the pending buffer re-planned,
+//!   recent events replayed, both compared) before it is applied, audited, through the
+//!   reloader.
 //! - [`admin`]: the operators' API on a listener of its own: views of the buffer, actions
 //!   written to the audit trail, probes.
 //! - [`daemon`]: the wiring of all of the above for `rustig run`.
@@ -46,6 +51,7 @@ pub mod ingest;
 pub mod listener;
 pub mod model;
 pub mod observe;
+pub mod outlook;
 pub mod policy;
 pub mod prefs;
 pub mod reload;
@@ -58,3 +64,4 @@ pub mod simulate;
 pub mod source;
 pub mod store;
 pub mod unresolved;
+pub mod whatif;

@@ -147,6 +147,22 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+    /// Try a candidate config against the store of the config in force, changing nothing:
+    /// every error, or what it would move (pending notices and the last days' events).
+    Whatif {
+        /// The candidate config.
+        #[arg(long)]
+        config: PathBuf,
+        /// The config in force (its store, directory and rules are compared against).
+        #[arg(long, default_value = "config/rustig.toml")]
+        current: PathBuf,
+        /// Days of stored events to replay.
+        #[arg(long, default_value_t = rustig::whatif::DEFAULT_DAYS)]
+        days: u32,
+        /// As JSON (the admin API's `POST /v1/whatif`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what is waiting per school, when it goes, what failed (from the store; the
     /// daemon need not run).
     Status {
@@ -329,6 +345,18 @@ async fn main() -> ExitCode {
         },
         Command::Status { config, json } => match load_config(&config) {
             Ok(c) => status(c, json).await,
+            Err(code) => return code,
+        },
+        Command::Whatif {
+            config,
+            current,
+            days,
+            json,
+        } => match load_config(&current) {
+            Ok(c) => match whatif(c, &config, days, json).await {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            },
             Err(code) => return code,
         },
         Command::Bench { .. } => unreachable!("handled before logging starts"),
@@ -708,6 +736,32 @@ async fn status(config: Config, json: bool) -> Result<()> {
         print!("{}", rustig::admin::status::text(&status));
     }
     Ok(())
+}
+
+/// `rustig whatif`: exit 2 with every error when the candidate does not pass check.
+async fn whatif(current: Config, candidate: &Path, days: u32, json: bool) -> Result<ExitCode> {
+    use rustig::whatif::{Refused, WhatIfError};
+    let bytes =
+        std::fs::read(candidate).with_context(|| format!("reading {}", candidate.display()))?;
+    let store = rustig::store::open(&current.store_url).await?;
+    let ctx = rustig::whatif::Ctx::open(current, store, SystemClock.now()).await?;
+    match rustig::whatif::run(&ctx, &bytes, days).await {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", rustig::whatif::summary::text(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(WhatIfError::Refused(Refused::Invalid(errors))) => {
+            for e in errors {
+                eprintln!("{}:{}", candidate.display(), e.message);
+            }
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn resend(config: Config, event_id: Option<&str>) -> Result<()> {

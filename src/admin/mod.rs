@@ -28,9 +28,11 @@ pub mod auth;
 pub mod event;
 pub mod health;
 pub mod metrics;
+pub mod outlook;
 pub mod preferences;
 pub mod status;
 pub mod views;
+pub mod whatif;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,6 +159,8 @@ pub fn routes() -> Routes {
         .merge(views::routes())
         .merge(actions::routes())
         .merge(preferences::routes())
+        .merge(outlook::routes())
+        .merge(whatif::routes())
         .read(OpenApiRouter::new().routes(utoipa_axum::routes!(openapi_json)))
 }
 

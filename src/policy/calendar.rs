@@ -134,6 +134,12 @@ impl Calendar {
         self.quiet_end(&local).map(|end| (Rule::QuietHours, end))
     }
 
+    /// The rule that blacks out `t`, if any: a holiday before the weekend before quiet hours
+    /// (the order in which [`Calendar::next_allowed`] names them).
+    pub fn blackout_rule(&self, t: DateTime<Utc>) -> Option<Rule> {
+        self.blackout(t).map(|(rule, _)| rule)
+    }
+
     pub fn is_allowed(&self, t: DateTime<Utc>) -> bool {
         self.blackout(t).is_none()
     }

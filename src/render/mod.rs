@@ -78,7 +78,7 @@
 
 mod check;
 mod context;
-mod format;
+pub mod format;
 mod samples;
 mod templates;
 mod tidy;

@@ -8,12 +8,14 @@ pub mod admin;
 pub mod audit;
 pub mod health;
 pub mod outbox;
+pub mod outlook;
 pub mod postgres;
 pub mod preference;
 pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
 pub mod unresolved;
+pub mod whatif;
 
 pub use health::Health;
 
@@ -195,8 +197,12 @@ pub trait Store: Send + Sync {
     fn preferences(&self) -> &dyn preference::PreferenceStore;
     /// The admin API's views and operator changes.
     fn views(&self) -> &dyn admin::AdminQueries;
+    /// The dashboard's week ahead and calm figures.
+    fn outlook(&self) -> &dyn outlook::OutlookQueries;
     /// Events waiting for a student the directory does not know yet.
     fn unresolved(&self) -> &dyn unresolved::UnresolvedStore;
+    /// What a what-if reads (read only).
+    fn whatif(&self) -> &dyn whatif::WhatIfQueries;
 }
 
 /// One ingest transaction. Nothing is visible to others, nor acknowledged, before `commit`.

@@ -15,10 +15,12 @@
 
 mod admin;
 mod audit;
+mod outlook;
 mod preference;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod whatif;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -348,7 +350,15 @@ impl Store for PgStore {
         self
     }
 
+    fn outlook(&self) -> &dyn super::outlook::OutlookQueries {
+        self
+    }
+
     fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
+        self
+    }
+
+    fn whatif(&self) -> &dyn super::whatif::WhatIfQueries {
         self
     }
 

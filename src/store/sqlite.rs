@@ -4,11 +4,13 @@
 
 mod admin;
 mod audit;
+mod outlook;
 mod preference;
 mod raw;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod whatif;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -184,7 +186,15 @@ impl Store for SqliteStore {
         self
     }
 
+    fn outlook(&self) -> &dyn super::outlook::OutlookQueries {
+        self
+    }
+
     fn unresolved(&self) -> &dyn super::unresolved::UnresolvedStore {
+        self
+    }
+
+    fn whatif(&self) -> &dyn super::whatif::WhatIfQueries {
         self
     }
 

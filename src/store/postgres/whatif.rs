@@ -1,0 +1,26 @@
+//! The what-if's reads on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{parse_event, PgStore};
+use crate::model::Event;
+use crate::store::whatif::{WhatIfQueries, SKEW};
+use crate::store::{to_ms, Result};
+
+#[async_trait]
+impl WhatIfQueries for PgStore {
+    async fn events_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Event>> {
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM events \
+             WHERE received_at >= $1 AND purged_at IS NULL AND occurred_at >= $2 AND occurred_at < $3 \
+             ORDER BY occurred_at, received_at, id",
+        )
+        .bind(to_ms(from - SKEW))
+        .bind(to_ms(from))
+        .bind(to_ms(to))
+        .fetch_all(&self.pool)
+        .await?;
+        bodies.iter().map(|b| parse_event(b)).collect()
+    }
+}
