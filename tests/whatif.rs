@@ -285,6 +285,50 @@ async fn quiet_hours_at_19_move_what_simulate_says_and_apply_puts_them_in_force(
         assert!(pending[1] >= 5, "{}", report["pending"]);
     }
     assert_eq!(report["restart_only"], serde_json::json!([]));
+    // The week ahead under both: the candidate's chart has an hour more blackout each night,
+    // and the same pending notices in it; calm figures per replayed week under both.
+    let school = &report["schools"][0];
+    assert_eq!(school["school"], "coornhert");
+    let dark = |week: &Value| -> i64 {
+        week["blackouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let t = |k: &str| DateTime::parse_from_rfc3339(b[k].as_str().unwrap()).unwrap();
+                (t("end") - t("start")).num_minutes()
+            })
+            .sum()
+    };
+    let (before_week, after_week) = (&school["week_before"], &school["week_after"]);
+    assert!(
+        dark(after_week) >= dark(before_week) + 6 * 60,
+        "{before_week} {after_week}"
+    );
+    let held = |week: &Value| -> u64 {
+        week["bars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["total"].as_u64().unwrap())
+            .sum::<u64>()
+            + week["beyond"].as_u64().unwrap()
+            + week["overdue"].as_u64().unwrap()
+    };
+    assert_eq!(
+        held(before_week),
+        report["pending"]["before"].as_u64().unwrap()
+    );
+    assert_eq!(
+        held(after_week),
+        report["pending"]["after"].as_u64().unwrap()
+    );
+    let calm = school["calm"].as_array().unwrap();
+    assert!(!calm.is_empty(), "{school}");
+    for week in calm {
+        assert_eq!(week["before"]["in_quiet_hours"], 0, "{week}");
+        assert_eq!(week["after"]["in_quiet_hours"], 0, "{week}");
+    }
     assert!(
         report["rules"]["after"].as_str().unwrap().contains("19:00"),
         "{}",

@@ -3,12 +3,12 @@
 //!
 //! Pure. The window starts at the local hour `now` falls in and ends seven local days later,
 //! so a week with a DST change has 167 or 169 hourly bars; every bar starts on a local hour.
-//! The blackouts are found by asking the school's [`Calendar`] itself (`is_allowed`,
-//! `next_allowed`), never by a second reading of the rules.
+//! The blackouts are found by asking the school's [`Calendar`] itself
+//! ([`Calendar::blackout_rule`]), never by a second reading of the rules.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -189,8 +189,6 @@ pub fn window(now: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
     }
     (from, to)
 }
-
-use chrono::TimeZone;
 
 /// The start of every local hour in `[from, to)`.
 fn hour_starts(from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Vec<DateTime<Utc>> {
