@@ -393,6 +393,66 @@ async fn sqlite_store_survives_a_restart() {
     assert_eq!(store.next_due().await.unwrap(), Some(t0));
 }
 
+/// New files get 16 KiB pages (issue 18); a file made with 4 KiB pages keeps them and opens
+/// as before, its events and notices intact.
+#[tokio::test]
+async fn sqlite_new_files_get_16_kib_pages_and_old_ones_keep_theirs() {
+    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions};
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |path: std::path::PathBuf| async move {
+        let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        size
+    };
+    let new = dir.path().join("new.db");
+    drop(
+        rustig::store::open(&format!("sqlite://{}", new.display()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(page_size(new).await, 16384);
+
+    let old = dir.path().join("old.db");
+    {
+        let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", old.display()))
+            .unwrap()
+            .create_if_missing(true)
+            .page_size(4096)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let url = format!("sqlite://{}", old.display());
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    {
+        let store = rustig::store::open(&url).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_event(&event("e-p1", "p1"), t0).await.unwrap();
+        tx.replace_pending("s", "p1", &[notice("n1", "p1", "g1", t0)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let store = rustig::store::open(&url).await.unwrap();
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.events, c.pending), (1, 1));
+    drop(store);
+    assert_eq!(page_size(old).await, 4096);
+}
+
 #[tokio::test]
 async fn sqlite_store_reports_health() {
     let dir = tempfile::tempdir().unwrap();

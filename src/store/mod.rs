@@ -38,6 +38,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported store url {0:?}: expected sqlite://PATH or postgres://…")]
     Unsupported(String),
+    /// An error of SQLite's own API (the ingest batch on the raw connection).
+    #[error("database: {0}")]
+    Sqlite(String),
     #[error("{0}")]
     Setup(String),
     /// Input that would need quarantine finds it full: the batch is refused, not acknowledged.

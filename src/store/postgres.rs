@@ -603,7 +603,10 @@ impl Store for PgStore {
         event_id: &str,
     ) -> Result<Option<String>> {
         let r = sqlx::query_scalar(
-            "SELECT event_id FROM notices WHERE school = $1 AND record = $2 AND recipient = $3 AND state = 'sent' \
+            // The record's rows first, filtered after (see `RECORD_ROWS`).
+            "WITH r AS MATERIALIZED (SELECT event_id, recipient, state, sent_at, id FROM notices \
+             WHERE school = $1 AND record = $2) \
+             SELECT event_id FROM r WHERE recipient = $3 AND state = 'sent' \
              AND event_id <> $4 ORDER BY sent_at DESC, id DESC LIMIT 1",
         )
         .bind(school)
@@ -882,6 +885,13 @@ async fn dissolve_unsent(tx: &mut Transaction<'static, Postgres>, notices: &[i64
         .await?;
     Ok(())
 }
+
+// RECORD_ROWS: a record's notices are looked up by (school, record) alone, in a materialized
+// CTE, and their state is tested after. With `n.state = '…'` in the same scan, a planner
+// without statistics (a fresh or fast-growing table, before autovacuum analyzes it) picks
+// `notices_school_state` (school, state) as the better match and walks a whole school's
+// pending notices for every record: 8.0 s for one supersede of 1 000 records at 100 000
+// notices, against 5.7 ms through `notices_record` (EXPLAIN ANALYZE, PostgreSQL 15).
 
 /// Schools and keys as two arrays, for `UNNEST`.
 fn split(keys: &[RecordKey]) -> (Vec<String>, Vec<String>) {
@@ -1229,10 +1239,12 @@ impl Tx for PgTx {
         }
         let (schools, keys) = split(records);
         let rows: Vec<super::DeliveredRow> = sqlx::query_as(
-            "SELECT n.school, n.record, n.recipient, n.channel, n.event_id, n.sent_at FROM notices n \
-             JOIN UNNEST($1::text[], $2::text[]) AS u(school, record) \
-             ON n.school = u.school AND n.record = u.record \
-             WHERE n.state = 'sent' ORDER BY n.sent_at, n.id",
+            // The records' rows are found first and filtered after (see `RECORD_ROWS`).
+            "WITH r AS MATERIALIZED (SELECT n.school, n.record, n.recipient, n.channel, \
+             n.event_id, n.sent_at, n.id, n.state FROM UNNEST($1::text[], $2::text[]) \
+             AS u(school, record) JOIN notices n ON n.school = u.school AND n.record = u.record) \
+             SELECT school, record, recipient, channel, event_id, sent_at FROM r \
+             WHERE state = 'sent' ORDER BY sent_at, id",
         )
         .bind(schools)
         .bind(keys)
@@ -1254,8 +1266,12 @@ impl Tx for PgTx {
             // superseded notice leaves its message (one back from a transient failure), so a
             // withdrawn or corrected value is never sent again; an emptied message goes.
             let messages: Vec<Option<i64>> = sqlx::query_scalar(
-                "DELETE FROM notices n USING UNNEST($1::text[], $2::text[]) AS u(school, record) \
-                 WHERE n.school = u.school AND n.record = u.record AND n.state = 'pending' \
+                // The records' rows by `notices_record` first, then the pending ones by id
+                // (see `RECORD_ROWS`); `n.state` is checked on the row deleted, so a notice
+                // claimed meanwhile stays.
+                "WITH doomed AS MATERIALIZED (SELECT n.id FROM UNNEST($1::text[], $2::text[]) \
+                 AS u(school, record) JOIN notices n ON n.school = u.school AND n.record = u.record) \
+                 DELETE FROM notices n USING doomed d WHERE n.id = d.id AND n.state = 'pending' \
                  RETURNING n.message_id",
             )
             .bind(schools)

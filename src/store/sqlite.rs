@@ -6,12 +6,13 @@ mod admin;
 mod audit;
 mod outlook;
 mod preference;
+mod raw;
 mod retention;
 mod snapshot;
 mod unresolved;
 mod whatif;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,8 +62,16 @@ impl SqliteStore {
             // index pages all over a large backlog; the OS cache is further away (a syscall a
             // page).
             .pragma("cache_size", "-16384")
+            // 16 KiB pages: a notice's rows and index entries span fewer pages, so an ingest
+            // batch dirties (and the WAL carries) fewer of them (issue 18, BENCHMARKS.md). It
+            // takes effect when the file is created; an existing database keeps its page size
+            // (changing it means `PRAGMA journal_mode = DELETE; PRAGMA page_size = 16384;
+            // VACUUM;` with the daemon stopped).
+            .page_size(16384)
             // Checkpoint every 32 MiB of WAL rather than every 4 MiB: a page written by several
             // ingest batches is copied into the database once, and fewer commits pay for it.
+            // (In pages: 8 192 of 4 KiB; `after_connect` below sets it for the file's own page
+            // size, so 16 KiB pages do not make a 128 MiB WAL.)
             .pragma("wal_autocheckpoint", "8192");
         if !url.contains(":memory:") {
             opts = opts.journal_mode(SqliteJournalMode::Wal);
@@ -80,6 +89,18 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(60))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    let pages = WAL_CHECKPOINT_BYTES / page.max(512);
+                    sqlx::query(&format!("PRAGMA wal_autocheckpoint = {pages}"))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -89,6 +110,9 @@ impl SqliteStore {
         })
     }
 }
+
+/// WAL size at which SQLite copies it back into the database (see `open_with`).
+const WAL_CHECKPOINT_BYTES: i64 = 32 << 20;
 
 const NOTICE_COLUMNS: &str =
     "id, key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
@@ -696,32 +720,34 @@ impl Tx for SqliteTx {
         if events.is_empty() {
             return Ok(vec![]);
         }
-        let mut inserted: Vec<String> = Vec::with_capacity(events.len());
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) ",
-            );
-            q.push_values(chunk, |mut row, e| {
-                let (body, hash) = super::retention::body_and_hash(e);
-                row.push_bind(&e.id)
-                    .push_bind(&e.school)
-                    .push_bind(e.type_name())
-                    .push_bind(&e.record)
-                    .push_bind(to_ms(e.occurred_utc()))
-                    .push_bind(to_ms(received_at))
-                    .push_bind(body)
-                    .push_bind(hash);
-            });
-            q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            inserted.extend(
-                q.build_query_scalar::<String>()
-                    .persistent(chunk.len() == ROWS_PER_STATEMENT)
-                    .fetch_all(&mut *self.tx)
-                    .await?,
-            );
-        }
-        let mut inserted: HashSet<String> = inserted.into_iter().collect();
-        Ok(events.iter().map(|e| inserted.remove(&e.id)).collect())
+        let received = to_ms(received_at);
+        // One prepared single-row statement for the batch; whether a row went in is
+        // `sqlite3_changes`, not a `RETURNING` row (see `raw`). An id repeated within the
+        // batch is new the first time only, as each row sees the ones before it.
+        raw::with_raw(&mut self.tx, |db| {
+            let mut insert = db.prepare(
+                "INSERT INTO events (id, school, type, record, occurred_at, received_at, body, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+            )?;
+            events
+                .iter()
+                .map(|e| {
+                    let (body, hash) = super::retention::body_and_hash(e);
+                    let n = insert.run(&[
+                        (&e.id).into(),
+                        (&e.school).into(),
+                        e.type_name().into(),
+                        (&e.record).into(),
+                        to_ms(e.occurred_utc()).into(),
+                        received.into(),
+                        (&body).into(),
+                        (&hash).into(),
+                    ])?;
+                    Ok(n == 1)
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn events_by_id(&mut self, ids: &[String]) -> Result<HashMap<String, Event>> {
@@ -766,26 +792,23 @@ impl Tx for SqliteTx {
         if items.is_empty() {
             return Ok(());
         }
-        for chunk in items.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO records (school, record, event_id, occurred_at) ",
-            );
-            q.push_values(chunk, |mut row, ((school, record), cur)| {
-                row.push_bind(school)
-                    .push_bind(record)
-                    .push_bind(&cur.event_id)
-                    .push_bind(to_ms(cur.occurred_at));
-            });
-            q.push(
-                " ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, \
+        raw::with_raw(&mut self.tx, |db| {
+            let mut upsert = db.prepare(
+                "INSERT INTO records (school, record, event_id, occurred_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (school, record) DO UPDATE SET event_id = excluded.event_id, \
                  occurred_at = excluded.occurred_at",
-            );
-            q.build()
-                .persistent(chunk.len() == ROWS_PER_STATEMENT)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        Ok(())
+            )?;
+            for ((school, record), cur) in items {
+                upsert.run(&[
+                    school.into(),
+                    record.into(),
+                    (&cur.event_id).into(),
+                    to_ms(cur.occurred_at).into(),
+                ])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn releases(&mut self, keys: &[RecordKey]) -> Result<HashMap<RecordKey, DateTime<Utc>>> {
@@ -855,36 +878,56 @@ const ROWS_PER_STATEMENT: usize = 256;
 
 /// Stores notices, keeping any notice already stored for the same event, recipient and
 /// channel (the same key: claimed or sent under it); returns how many were new.
+///
+/// One prepared single-row statement on the raw connection (see `raw`), and the notice
+/// counters (`notice_counts`, migration 0060) moved once per (school, channel) for the whole
+/// batch rather than by a trigger per row (migration 0080): this is the only place that
+/// inserts notices.
 async fn insert_notices(tx: &mut Transaction<'static, Sqlite>, notices: &[Notice]) -> Result<u64> {
-    let mut added = 0;
-    for chunk in notices.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, \
-             kind, due_at, release_key, reasons) ",
-        );
-        q.push_values(chunk, |mut row, n| {
-            row.push_bind(&n.key)
-                .push_bind(&n.school)
-                .push_bind(&n.record)
-                .push_bind(&n.event_id)
-                .push_bind(&n.student)
-                .push_bind(&n.recipient)
-                .push_bind(n.role.as_str())
-                .push_bind(n.channel.as_str())
-                .push_bind(n.kind.as_str())
-                .push_bind(to_ms(n.due_at))
-                .push_bind(&n.release_key)
-                .push_bind(serde_json::to_string(&n.reasons).expect("reasons serialize"));
-        });
-        q.push(" ON CONFLICT (school, record, event_id, recipient, channel) DO NOTHING");
-        added += q
-            .build()
-            .persistent(chunk.len() == ROWS_PER_STATEMENT)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    if notices.is_empty() {
+        return Ok(0);
     }
-    Ok(added)
+    raw::with_raw(tx, |db| {
+        let mut insert = db.prepare(
+            "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, \
+             kind, due_at, release_key, reasons) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (school, record, event_id, recipient, channel) DO NOTHING",
+        )?;
+        let mut added: HashMap<(&str, &str), i64> = HashMap::new();
+        let mut reasons = Vec::new();
+        for n in notices {
+            reasons.clear();
+            serde_json::to_writer(&mut reasons, &n.reasons).expect("reasons serialize");
+            let reasons = std::str::from_utf8(&reasons).expect("JSON is UTF-8");
+            let stored = insert.run(&[
+                (&n.key).into(),
+                (&n.school).into(),
+                (&n.record).into(),
+                (&n.event_id).into(),
+                (&n.student).into(),
+                (&n.recipient).into(),
+                n.role.as_str().into(),
+                n.channel.as_str().into(),
+                n.kind.as_str().into(),
+                to_ms(n.due_at).into(),
+                n.release_key.as_ref().into(),
+                reasons.into(),
+            ])?;
+            if stored == 1 {
+                *added.entry((&n.school, n.channel.as_str())).or_default() += 1;
+            }
+        }
+        drop(insert);
+        let mut count = db.prepare(
+            "INSERT INTO notice_counts (school, channel, state, count) VALUES (?1, ?2, 'pending', ?3) \
+             ON CONFLICT (school, channel, state) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((school, channel), n) in &added {
+            count.run(&[(*school).into(), (*channel).into(), (*n).into()])?;
+        }
+        Ok(added.values().sum::<i64>() as u64)
+    })
+    .await
 }
 
 /// Records a claim's messages (see [`outbox`]); returns the rows of `plan.new`, in order.
