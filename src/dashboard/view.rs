@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::texts::text;
 use crate::config::Config;
 use crate::model::Directory;
+use crate::policy::{Reason, Rule};
 use crate::store::admin::NoticeRow;
 
 const DAYS_NL: [&str; 7] = ["ma", "di", "wo", "do", "vr", "za", "zo"];
@@ -50,6 +51,52 @@ pub fn school_name(config: &Config, school: &str) -> String {
         .unwrap_or_else(|| school.to_string())
 }
 
+/// One step of a notice's reason chain in the page's language: the rule and the instants in
+/// words ("ouderuitstel: 24h → di 24 nov 11:05"); the detail (a schedule line, a duration, an
+/// operator's note) as configured or typed. English is `rustig explain`'s wording.
+pub fn reason(r: &Reason, tz: Tz, nl: bool) -> String {
+    if !nl {
+        return crate::policy::explain::describe(r, tz);
+    }
+    let same_day = r.from.with_timezone(&tz).date_naive() == r.to.with_timezone(&tz).date_naive();
+    let to = if same_day {
+        r.to.with_timezone(&tz).format("%H:%M").to_string()
+    } else {
+        when(r.to, tz, true)
+    };
+    match r.rule {
+        Rule::Entered => format!("ingevoerd {}", when(r.to, tz, true)),
+        _ if r.detail.is_empty() => format!("{} → {to}", rule_nl(r.rule)),
+        _ => format!("{}: {} → {to}", rule_nl(r.rule), r.detail),
+    }
+}
+
+/// A rule's name in Dutch, as the pages' texts call it.
+fn rule_nl(rule: Rule) -> &'static str {
+    match rule {
+        Rule::Entered => "ingevoerd",
+        Rule::Late => "te laat ingepland",
+        Rule::Settle => "bedenktijd",
+        Rule::ClassroomRelease => "eerst in de klas",
+        Rule::NextLesson => "eerst in de klas (volgende les)",
+        Rule::Embargo => "eerst in de klas (embargo)",
+        Rule::MaxHold => "maximale wachttijd",
+        Rule::ReportHours => "rapporturen",
+        Rule::GuardianDelay => "ouderuitstel",
+        Rule::QuietHours => "stille uren",
+        Rule::Weekend => "weekend",
+        Rule::Holiday => "vakantie",
+        Rule::DigestSlot => "bundelmoment",
+        Rule::PersonalDigest => "eigen bundelmoment",
+        Rule::Preference => "eigen keuze",
+        Rule::DailyCap => "dagmaximum",
+        Rule::Fallback => "e-mail in plaats van push",
+        Rule::Resend => "opnieuw verstuurd",
+        Rule::Released => "vrijgegeven door beheerder",
+        Rule::Cancelled => "geannuleerd door beheerder",
+    }
+}
+
 /// A notice as the pages list it.
 pub fn notice(row: &NoticeRow, config: &Config, dir: &Directory, nl: bool) -> Value {
     let n = &row.notice;
@@ -74,7 +121,7 @@ pub fn notice(row: &NoticeRow, config: &Config, dir: &Directory, nl: bool) -> Va
         "sent": row.sent_at.map(|t| when(t, tz, nl)),
         "attempts": n.attempts,
         "last_error": n.last_error,
-        "explain": n.reasons.iter().map(|r| crate::policy::explain::describe(r, tz)).collect::<Vec<_>>(),
+        "explain": n.reasons.iter().map(|r| reason(r, tz, nl)).collect::<Vec<_>>(),
         "pending": n.state == "pending",
     })
 }
@@ -91,5 +138,39 @@ mod tests {
         let tz: Tz = "Europe/Amsterdam".parse().unwrap();
         assert_eq!(when(t, tz, true), "ma 23 nov 09:05");
         assert_eq!(when(t, tz, false), "Mon 23 Nov 09:05");
+    }
+
+    #[test]
+    fn reason_chains_in_the_pages_language() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let tz: Tz = "Europe/Amsterdam".parse().unwrap();
+        let entered = Reason::moved(
+            Rule::Entered,
+            at("2026-11-23T10:05:00Z"),
+            at("2026-11-23T10:05:00Z"),
+            "",
+        );
+        let delay = Reason::moved(
+            Rule::GuardianDelay,
+            at("2026-11-23T10:05:00Z"),
+            at("2026-11-24T10:05:00Z"),
+            "24h",
+        );
+        let quiet = Reason::moved(
+            Rule::QuietHours,
+            at("2026-11-24T20:00:00Z"),
+            at("2026-11-24T21:30:00Z"),
+            "",
+        );
+        assert_eq!(reason(&entered, tz, true), "ingevoerd ma 23 nov 11:05");
+        assert_eq!(
+            reason(&delay, tz, true),
+            "ouderuitstel: 24h → di 24 nov 11:05"
+        );
+        assert_eq!(reason(&quiet, tz, true), "stille uren → 22:30");
+        assert_eq!(
+            reason(&delay, tz, false),
+            crate::policy::explain::describe(&delay, tz)
+        );
     }
 }
