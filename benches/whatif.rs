@@ -9,6 +9,10 @@
 //! Options: `--events N`, `--students N`, `--runs N`, `--store postgres://…` (give an empty
 //! database or schema).
 
+// As the `rustig` binary (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fmt::Write as _;
 use std::time::Instant;
 

@@ -1,6 +1,10 @@
 //! `rustig-bench` (also run as `rustig bench`): measures ingest, hold, restart and release on
 //! a synthetic workload and prints the table of BENCHMARKS.md.
 
+// As the `rustig` binary (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::Parser;
 use rustig_bench::Options;

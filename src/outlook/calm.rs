@@ -6,7 +6,7 @@
 //! in the school's zone; blackouts are the school's [`Calendar`]'s own answer at the moment
 //! of sending.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Serialize, Serializer};
@@ -136,7 +136,7 @@ pub fn calm_figures(
     }
 
     // First message per (event, role).
-    let mut first: BTreeMap<(&str, &str), FirstHeard> = BTreeMap::new();
+    let mut first: HashMap<(&str, &str), FirstHeard> = HashMap::new();
     for d in &week {
         for e in &d.event_ids {
             let slot = first.entry((d.student.as_str(), e.as_str())).or_default();

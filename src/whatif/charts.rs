@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::replan::Planned;
 use super::replay::Message;
 use crate::config::Config;
-use crate::outlook::{calm_figures, week_ahead, CalmFigures, Delivery, PendingItem, WeekAhead};
+use crate::outlook::{calm_figures, week_ahead, CalmFigures, PendingItem, WeekAhead};
 
 /// One school's chart and figures under the current rules and the candidate.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -54,23 +54,6 @@ fn pending_items(planned: &[Planned]) -> Vec<PendingItem> {
         .collect()
 }
 
-fn deliveries(messages: &[Message]) -> Vec<Delivery> {
-    messages
-        .iter()
-        .map(|m| Delivery {
-            school: m.school.clone(),
-            recipient: m.recipient.clone(),
-            role: m.role,
-            student: m.student.clone(),
-            channel: m.channel,
-            at: m.at,
-            event_ids: m.event_ids.clone(),
-            kinds: m.kinds.clone(),
-            after_discussion: m.after_discussion,
-        })
-        .collect()
-}
-
 /// The local Mondays of the weeks `[from, to)` touches in `config`'s zone for `school`.
 fn weeks(config: &Config, school: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<NaiveDate> {
     use chrono::Datelike;
@@ -106,7 +89,7 @@ pub fn build(
     replayed: (&[Message], &[Message]),
 ) -> Vec<SchoolCharts> {
     let (before, after) = (pending_items(pending.0), pending_items(pending.1));
-    let (sent_before, sent_after) = (deliveries(replayed.0), deliveries(replayed.1));
+    let (sent_before, sent_after) = replayed;
     schools
         .iter()
         .map(|school| SchoolCharts {
@@ -117,8 +100,8 @@ pub fn build(
                 .into_iter()
                 .map(|week_start| CalmPair {
                     week_start,
-                    before: calm_figures(current, school, week_start, &sent_before),
-                    after: calm_figures(candidate, school, week_start, &sent_after),
+                    before: calm_figures(current, school, week_start, sent_before),
+                    after: calm_figures(candidate, school, week_start, sent_after),
                 })
                 .collect(),
         })

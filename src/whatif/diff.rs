@@ -3,7 +3,7 @@
 //! earlier, later, the same, gone (disappear) or new (appear), in total and per school, role,
 //! channel and rule. Pure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct Fate {
 }
 
 /// Fates by notice.
-pub type Fates = HashMap<NoticeKey, Fate>;
+pub type Fates = foldhash::HashMap<NoticeKey, Fate>;
 
 /// How many notices moved which way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -97,19 +97,18 @@ pub struct Diff {
 impl Diff {
     fn add(&mut self, fate: &Fate, m: Move) {
         self.total.add(m);
-        self.by_school
-            .entry(fate.school.clone())
-            .or_default()
-            .add(m);
-        self.by_role
-            .entry(fate.role.as_str().into())
-            .or_default()
-            .add(m);
-        self.by_channel
-            .entry(fate.channel.as_str().into())
-            .or_default()
-            .add(m);
-        self.by_rule.entry(fate.rule.into()).or_default().add(m);
+        bump(&mut self.by_school, &fate.school, m);
+        bump(&mut self.by_role, fate.role.as_str(), m);
+        bump(&mut self.by_channel, fate.channel.as_str(), m);
+        bump(&mut self.by_rule, fate.rule, m);
+    }
+}
+
+/// Counts `m` under `key`, allocating the key only the first time it is seen.
+fn bump(map: &mut BTreeMap<String, Counts>, key: &str, m: Move) {
+    match map.get_mut(key) {
+        Some(c) => c.add(m),
+        None => map.entry(key.to_string()).or_default().add(m),
     }
 }
 
@@ -246,6 +245,6 @@ mod tests {
         let d = diff(&f, &f);
         assert_eq!(d.total.changed(), 0);
         assert_eq!(d.total.same, 1);
-        assert_eq!(diff(&Fates::new(), &Fates::new()), Diff::default());
+        assert_eq!(diff(&Fates::default(), &Fates::default()), Diff::default());
     }
 }

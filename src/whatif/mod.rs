@@ -224,7 +224,7 @@ pub fn compare(i: &Inputs) -> WhatIfReport {
     let (pending_after, planned_after, replay_after) = after;
     let tz = current.default_policy.calendar.tz;
     let schools = schools(i);
-    WhatIfReport {
+    let report = WhatIfReport {
         now: crate::simulate::local_rfc3339(i.now, tz),
         days: i.days,
         from: crate::simulate::local_rfc3339(i.from, tz),
@@ -252,7 +252,16 @@ pub fn compare(i: &Inputs) -> WhatIfReport {
             (&planned_before, &planned_after),
             (&replay_before.messages, &replay_after.messages),
         ),
-    }
+    };
+    replay::drop_later((
+        pending_before,
+        planned_before,
+        replay_before,
+        pending_after,
+        planned_after,
+        replay_after,
+    ));
+    report
 }
 
 /// The schools to chart: those either config names, else those the buffer and events name.

@@ -82,7 +82,7 @@ pub fn replan(
     now: DateTime<Utc>,
     records: &[PendingRecord],
 ) -> (Fates, Vec<Planned>) {
-    let mut fates = Fates::new();
+    let mut fates = Fates::default();
     let mut planned = Vec::new();
     for r in records {
         let Some(policy) = config.policy(&r.event.school) else {

@@ -9,11 +9,13 @@
 //! `tests/whatif.rs` checks the outcome against `rustig simulate` itself. Pure: no IO, no
 //! clock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::{DateTime, Utc};
 
-use super::diff::{Fate, Fates, NoticeKey};
+use super::diff::{Fate, Fates};
 use crate::config::Config;
 use crate::model::{ChannelKind, Directory, Event, EventBody};
 use crate::policy::{plan, release, Delivered, Facts, Notice, NoticeKind};
@@ -21,21 +23,9 @@ use crate::policy::{plan, release, Delivered, Facts, Notice, NoticeKind};
 type RecordKey = (String, String);
 
 /// One message that went out in the replay, or its part about one student (a guardian's
-/// digest about several children): what the calm figures count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub school: String,
-    pub recipient: String,
-    pub role: crate::model::Role,
-    pub student: String,
-    pub channel: ChannelKind,
-    pub at: DateTime<Utc>,
-    pub event_ids: Vec<String>,
-    pub kinds: Vec<NoticeKind>,
-    /// With grades: whether every grade in it had been discussed in class
-    /// (`assessment.released`) before it went out; `None` without grades.
-    pub after_discussion: Option<bool>,
-}
+/// digest about several children): what the calm figures count, as the outlook counts the
+/// store's deliveries.
+pub use crate::outlook::Delivery as Message;
 
 /// What the replay produced.
 #[derive(Debug, Default)]
@@ -72,7 +62,6 @@ pub fn replay(
         due: BTreeSet::new(),
         by_record: HashMap::new(),
         next_id: 0,
-        done: HashSet::new(),
         delivered: HashMap::new(),
         waiting: HashMap::new(),
         releases: HashMap::new(),
@@ -103,7 +92,26 @@ pub fn replay(
         }
     }
     world.out.left_pending = world.pending.len();
-    world.out
+    let World {
+        out,
+        pending,
+        by_record,
+        delivered,
+        waiting,
+        releases,
+        sent,
+        ..
+    } = world;
+    drop_later((pending, by_record, delivered, waiting, releases, sent));
+    out
+}
+
+/// Frees large maps on a thread of their own: some 100 000 small allocations that the
+/// caller need not wait for. If no thread can be started, they are freed here.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("whatif-free".into())
+        .spawn(move || drop(value));
 }
 
 struct World<'a> {
@@ -116,8 +124,6 @@ struct World<'a> {
     due: BTreeSet<(DateTime<Utc>, u64)>,
     by_record: HashMap<RecordKey, Vec<u64>>,
     next_id: u64,
-    /// Notices that went out, by (record, event, recipient, channel): never planned again.
-    done: HashSet<(RecordKey, NoticeKey)>,
     delivered: HashMap<RecordKey, Vec<Delivered>>,
     /// Records that planned a notice waiting for a release, by (school, release key); checked
     /// against the pending notices when the release comes.
@@ -205,8 +211,9 @@ impl<'a> World<'a> {
         }
         let mut ids = Vec::with_capacity(planned.notices.len());
         for n in planned.notices {
+            // What went out (`out.fates`) is never planned again; event ids are unique.
             let key = (n.event_id.clone(), n.recipient.clone(), n.channel);
-            if self.done.contains(&(record.clone(), key)) {
+            if self.out.fates.contains_key(&key) {
                 continue;
             }
             if let Some(k) = &n.release_key {
@@ -229,18 +236,28 @@ impl<'a> World<'a> {
     /// Everything due at `now`, one message per (school, recipient, channel), unless the
     /// daily cap defers it to the next day's slot.
     fn run_due(&mut self, now: DateTime<Utc>) {
-        let mut groups: BTreeMap<(String, String, ChannelKind), Vec<u64>> = BTreeMap::new();
+        let mut due = vec![];
         while let Some(&(t, id)) = self.due.first() {
             if t > now {
                 break;
             }
             self.due.pop_first();
+            due.push(id);
+        }
+        // Grouped on borrowed keys (one clone per group, not per notice), sent in key order.
+        let mut by_who: HashMap<(&str, &str, ChannelKind), Vec<u64>> = HashMap::new();
+        for id in due {
             let n = &self.pending[&id];
-            groups
-                .entry((n.school.clone(), n.recipient.clone(), n.channel))
+            by_who
+                .entry((n.school.as_str(), n.recipient.as_str(), n.channel))
                 .or_default()
                 .push(id);
         }
+        let mut groups: Vec<((String, String, ChannelKind), Vec<u64>)> = by_who
+            .into_iter()
+            .map(|((s, r, c), ids)| ((s.to_string(), r.to_string(), c), ids))
+            .collect();
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (who, ids) in groups {
             let policy = self.config.policy(&who.0);
             if let Some(since) = release::cap_since(policy, now) {
@@ -312,7 +329,7 @@ impl<'a> World<'a> {
                     sent_at: now,
                 });
             self.out.fates.insert(
-                key.clone(),
+                key,
                 Fate {
                     school: n.school.clone(),
                     record: n.record.clone(),
@@ -324,7 +341,6 @@ impl<'a> World<'a> {
                     rule: n.reasons.last().map_or("entered", |r| r.rule.name()),
                 },
             );
-            self.done.insert((record, key));
         }
         self.sent.entry(who).or_default().push(now);
         self.out.messages.extend(parts.into_values());

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{parse_event, PgStore};
+use super::PgStore;
 use crate::model::Event;
 use crate::store::whatif::{WhatIfQueries, SKEW};
 use crate::store::{to_ms, Result};
@@ -21,6 +21,6 @@ impl WhatIfQueries for PgStore {
         .bind(to_ms(to))
         .fetch_all(&self.pool)
         .await?;
-        bodies.iter().map(|b| parse_event(b)).collect()
+        crate::store::whatif::parse_bodies(bodies).await
     }
 }
