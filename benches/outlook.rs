@@ -262,7 +262,7 @@ fn main() {
         let shared = rustig::shared::Shared::new(config.clone(), dir);
         let clock = Arc::new(ManualClock::new(now));
         let state = AdminState::new(store.clone(), shared, clock);
-        let server = AdminServer::bind(config.admin.as_ref().unwrap(), state)
+        let server = AdminServer::bind(config.admin.as_ref().unwrap(), state, rustig::admin::no_pages)
             .await
             .unwrap();
         let base = format!("http://{}", server.local_addr());

@@ -170,7 +170,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Running, Dae
             .with_email(email.clone())
             .with_daemon(ingestor.clone(), reloader.clone())
             .with_prefs(prefs.clone());
-        let server = crate::admin::AdminServer::bind(&cfg, state).await?;
+        let server = crate::admin::AdminServer::bind(&cfg, state, crate::dashboard::router).await?;
         let addr = server.local_addr();
         admin_addr = Some(addr);
         tracing::info!(listen = %addr, "admin API listening");

@@ -337,7 +337,7 @@ async fn openapi_json() -> axum::Json<serde_json::Value> {
 }
 
 /// The admin router: every route of [`routes`] behind its token, with `state`.
-pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
+pub fn router(state: AdminState, tokens: Arc<Tokens>, pages: Pages) -> Router {
     let Routes {
         public,
         read,
@@ -360,9 +360,19 @@ pub fn router(state: AdminState, tokens: Arc<Tokens>) -> Router {
     let api = router
         .layer(axum::middleware::from_fn(json_errors))
         .with_state(state.clone());
-    // The pages (HTML, not in the OpenAPI document, their own session login); merged into
-    // them so that an unknown path keeps the API's JSON 404 (axum keeps `other`'s fallback).
-    crate::dashboard::router(state, tokens).merge(api)
+    // The pages (HTML, not in the OpenAPI document, their own session login) from the
+    // daemon; merged into them so that an unknown path keeps the API's JSON 404 (axum keeps
+    // `other`'s fallback).
+    pages(state, tokens).merge(api)
+}
+
+/// The routes served beside the API on its listener, with their own state: the daemon passes
+/// the dashboard's ([`crate::dashboard::router`]); the admin module does not know them.
+pub type Pages = fn(AdminState, Arc<Tokens>) -> Router;
+
+/// No pages: the API alone.
+pub fn no_pages(_: AdminState, _: Arc<Tokens>) -> Router {
+    Router::new()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -386,8 +396,12 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Reads the token files and binds `cfg.listen`.
-    pub async fn bind(cfg: &AdminConfig, state: AdminState) -> Result<AdminServer, AdminError> {
+    /// Reads the token files and binds `cfg.listen`; serves `pages` beside the API.
+    pub async fn bind(
+        cfg: &AdminConfig,
+        state: AdminState,
+        pages: Pages,
+    ) -> Result<AdminServer, AdminError> {
         let tokens = Tokens::load(cfg)?;
         // The config refuses this already; a second lock on the door.
         if !tokens.required() && !cfg.listen.ip().is_loopback() {
@@ -401,7 +415,7 @@ impl AdminServer {
             })?;
         Ok(AdminServer {
             listener,
-            router: router(state, Arc::new(tokens)),
+            router: router(state, Arc::new(tokens), pages),
             limits: cfg.limits,
         })
     }

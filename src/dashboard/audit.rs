@@ -6,10 +6,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::now::store_down;
+use super::page::store_down;
+use super::page::{Dash, Operator};
 use super::texts::text;
 use super::view::when;
-use super::{Dash, Operator};
 use crate::store::audit::AuditFilter;
 
 const PAGE: u32 = 200;

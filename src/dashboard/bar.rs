@@ -9,10 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::now::store_down;
+use super::page::store_down;
+use super::page::{message, Dash, Operator};
 use super::texts::text;
 use super::view::{notice, school_name, when};
-use super::{message, Dash, Operator};
 use crate::store::admin::NoticeFilter;
 
 const PAGE: u32 = 500;

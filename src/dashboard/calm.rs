@@ -11,11 +11,11 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::now::store_down;
+use super::page::store_down;
+use super::page::{message, Dash, Operator};
 use super::texts::text;
 use super::view::{day, school_name};
 use super::week::choose;
-use super::{message, Dash, Operator};
 use crate::outlook::{self, calm};
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,9 +13,10 @@ use chrono::DateTime;
 use serde_json::{json, Value};
 
 use super::form::{self, Fields};
+use super::page::{local_path, message, redirect, refused_form, store_down, Dash, Operator};
+use super::session;
 use super::texts::text;
 use super::view::{notice, school_name, when};
-use super::{local_path, message, redirect, refused_form, session, Dash, Operator};
 use crate::admin::actions::{self, ResendRequest};
 use crate::admin::auth::Refusal;
 use crate::admin::{Caller, Level};
@@ -25,19 +26,6 @@ use crate::store::admin::NoticeFilter;
 const LISTED: u32 = 100;
 /// Notices one form may act on at once.
 const MAX_IDS: usize = 1_000;
-
-/// `503` when the store does not answer.
-pub fn store_down(op: &Operator) -> Response {
-    message(
-        &op.v,
-        Some(&op.session),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "action_refused",
-        "the store did not answer; try again / de opslag antwoordde niet; probeer het opnieuw"
-            .into(),
-        Some(&op.v.here),
-    )
-}
 
 /// An RFC 3339 instant of the status as the page shows it.
 fn pretty(rfc3339: &str, tz: chrono_tz::Tz, nl: bool) -> String {

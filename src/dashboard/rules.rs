@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::page::{message, Dash, Operator};
 use super::texts::text;
 use super::view::school_name;
 use super::week::choose;
-use super::{message, Dash, Operator};
 use crate::model::Locale;
 use crate::outlook::rules;
 

@@ -7,10 +7,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::now::store_down;
+use super::page::store_down;
+use super::page::{Dash, Operator};
 use super::texts::text;
 use super::view::{notice, school_name};
-use super::{Dash, Operator};
 use crate::store::admin::NoticeFilter;
 
 /// Notices per page.

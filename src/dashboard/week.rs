@@ -9,11 +9,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::bar;
 use super::chart::{self, BarIn, ShadeIn};
-use super::now::store_down;
+use super::page::store_down;
+use super::page::{message, Dash, Operator};
 use super::texts::text;
 use super::view::{school_name, when};
-use super::{bar, message, Dash, Operator};
 use crate::outlook::{self, week};
 
 #[derive(Debug, Default, Deserialize)]

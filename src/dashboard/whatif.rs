@@ -15,10 +15,12 @@ use serde_json::{json, Value};
 
 use super::chart::{self, BarIn, ShadeIn};
 use super::form::{self, MultipartError};
-use super::now::{authorize, store_down};
+use super::now::authorize;
+use super::page::store_down;
+use super::page::{message, redirect, refused_form, Dash, Operator};
 use super::texts::text;
 use super::view::{day, school_name};
-use super::{bar, message, redirect, refused_form, session, Dash, Operator};
+use super::{bar, session};
 use crate::whatif::{self, candidate, ApplyError, Counts, Diff, Refused};
 
 pub async fn page(State(d): State<Dash>, op: Operator) -> Response {
