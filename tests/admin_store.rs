@@ -790,3 +790,27 @@ fn sqlite_counters_equal_the_count_after_any_sequence_of_changes() {
         })
         .unwrap();
 }
+
+/// Status counts the notices a relay fault holds from the few pending notices whose last try
+/// failed (migration 0090), not from every pending email notice: SQLite's plan names the
+/// partial index for the store's query.
+#[tokio::test]
+async fn sqlite_relay_held_count_uses_its_partial_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    drop(rustig::store::open(&url).await.unwrap());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM notices WHERE state = 'pending' \
+         AND last_error IS NOT NULL AND channel = 'email' AND last_error LIKE 'SMTP: x%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+    assert!(
+        plan.iter().any(|p| p.contains("notices_relay_held")),
+        "{plan:?}"
+    );
+    pool.close().await;
+}

@@ -240,8 +240,9 @@ impl AdminQueries for PgStore {
 
     async fn held_by_relay_fault(&self) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notices WHERE state = 'pending' AND channel = 'email' \
-             AND last_error LIKE $1",
+            // `last_error IS NOT NULL`: the partial index of migration 0090.
+            "SELECT COUNT(*) FROM notices WHERE state = 'pending' AND last_error IS NOT NULL \
+             AND channel = 'email' AND last_error LIKE $1",
         )
         .bind(format!("SMTP: {}%", crate::send::email::relay_fault::MARK))
         .fetch_one(&self.pool)
