@@ -210,6 +210,46 @@ fn done(d: &Dash, op: &Operator, f: &Fields, lines: Vec<String>, error: bool) ->
     redirect(&local_path(form::field(f, "back"), "/now"), None)
 }
 
+/// The form of an action on selected items: parsed, its tokens checked, at least one id.
+async fn selected(
+    d: &Dash,
+    op: &Operator,
+    body: &Bytes,
+) -> Result<(Fields, Caller, Vec<i64>), Response> {
+    let Ok(f) = form::parse(body, ACTION_FIELDS, 1024) else {
+        return Err(bad_request(op));
+    };
+    let caller = authorize(d, op, &f).await?;
+    let Ok(ids) = ids(&f) else {
+        return Err(bad_request(op));
+    };
+    if ids.is_empty() {
+        let none = vec![text(op.nl(), "none_selected").into()];
+        return Err(done(d, op, &f, none, true));
+    }
+    Ok((f, caller, ids))
+}
+
+/// After an action on each selected item: what was done (under `done_key`) and what failed.
+fn outcome(
+    d: &Dash,
+    op: &Operator,
+    f: &Fields,
+    done_key: &str,
+    ok: &[String],
+    failed: &[String],
+) -> Response {
+    let nl = op.nl();
+    let mut lines = Vec::new();
+    if !ok.is_empty() {
+        lines.push(format!("{} {}.", text(nl, done_key), ok.join(", ")));
+    }
+    if !failed.is_empty() {
+        lines.push(format!("{} {}.", text(nl, "failed"), failed.join("; ")));
+    }
+    done(d, op, f, lines, !failed.is_empty())
+}
+
 const ACTION_FIELDS: &[&str] = &[
     "csrf",
     "operate_token",
@@ -268,20 +308,10 @@ pub async fn resend(State(d): State<Dash>, op: Operator, body: Bytes) -> Respons
 
 /// `POST /now/quarantine`: replay or discard the selected quarantined inputs.
 pub async fn quarantine(State(d): State<Dash>, op: Operator, body: Bytes) -> Response {
-    let Ok(f) = form::parse(&body, ACTION_FIELDS, 1024) else {
-        return bad_request(&op);
-    };
-    let caller = match authorize(&d, &op, &f).await {
-        Ok(c) => c,
+    let (f, caller, ids) = match selected(&d, &op, &body).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    let nl = op.nl();
-    let Ok(ids) = ids(&f) else {
-        return bad_request(&op);
-    };
-    if ids.is_empty() {
-        return done(&d, &op, &f, vec![text(nl, "none_selected").into()], true);
-    }
     let replay = match form::field(&f, "do") {
         Some("replay") => true,
         Some("discard") => false,
@@ -303,34 +333,17 @@ pub async fn quarantine(State(d): State<Dash>, op: Operator, body: Bytes) -> Res
             Err(e) => failed.push(format!("{id}: {}", e.message)),
         }
     }
-    let mut lines = Vec::new();
-    if !ok.is_empty() {
-        let k = if replay { "replayed" } else { "discarded" };
-        lines.push(format!("{} {}.", text(nl, k), ok.join(", ")));
-    }
-    if !failed.is_empty() {
-        lines.push(format!("{} {}.", text(nl, "failed"), failed.join("; ")));
-    }
-    let error = !failed.is_empty();
-    done(&d, &op, &f, lines, error)
+    let k = if replay { "replayed" } else { "discarded" };
+    outcome(&d, &op, &f, k, &ok, &failed)
 }
 
 /// `POST /notices`: cancel or release now the selected pending notices.
 pub async fn notices(State(d): State<Dash>, op: Operator, body: Bytes) -> Response {
-    let Ok(f) = form::parse(&body, ACTION_FIELDS, 1024) else {
-        return bad_request(&op);
-    };
-    let caller = match authorize(&d, &op, &f).await {
-        Ok(c) => c,
+    let (f, caller, ids) = match selected(&d, &op, &body).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
     let nl = op.nl();
-    let Ok(ids) = ids(&f) else {
-        return bad_request(&op);
-    };
-    if ids.is_empty() {
-        return done(&d, &op, &f, vec![text(nl, "none_selected").into()], true);
-    }
     let cancel = match form::field(&f, "do") {
         Some("cancel") => true,
         Some("release") => false,
@@ -354,16 +367,8 @@ pub async fn notices(State(d): State<Dash>, op: Operator, body: Bytes) -> Respon
             Err(e) => failed.push(format!("{id}: {}", e.message)),
         }
     }
-    let mut lines = Vec::new();
-    if !ok.is_empty() {
-        let k = if cancel { "cancelled" } else { "released" };
-        lines.push(format!("{} {}.", text(nl, k), ok.join(", ")));
-    }
-    if !failed.is_empty() {
-        lines.push(format!("{} {}.", text(nl, "failed"), failed.join("; ")));
-    }
-    let error = !failed.is_empty();
-    done(&d, &op, &f, lines, error)
+    let k = if cancel { "cancelled" } else { "released" };
+    outcome(&d, &op, &f, k, &ok, &failed)
 }
 
 fn zone_of(d: &Dash, school: &str) -> chrono_tz::Tz {
