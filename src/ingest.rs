@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::model::event::EVENT_TYPES;
 use crate::model::{ChannelKind, Directory, Event, EventBody, EventError};
+use crate::observe::laps::Laps;
 use crate::observe::metrics;
 use crate::policy::{plan, Delivered, Facts, Notice, Plan};
 use crate::store::retention::{content_hash, QuarantineItem, QuarantineKind};
@@ -48,6 +49,33 @@ pub struct Ingestor {
     quarantine_full: AtomicU64,
     /// Channels without their table that planning already warned about (once each).
     warned_channels: std::sync::Mutex<HashSet<ChannelKind>>,
+    /// Where ingest's time went, since start (`rustig bench` prints it).
+    phases: Laps<6>,
+}
+
+/// Ingest's phases, in the order of [`PhaseTimes`]' fields.
+const PARSE: usize = 0;
+const EVENTS: usize = 1;
+const FACTS: usize = 2;
+const PLAN: usize = 3;
+const WRITE: usize = 4;
+const COMMIT: usize = 5;
+
+/// Seconds spent in each phase of ingest since start, summed over batches.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct PhaseTimes {
+    /// Parsing and checking the events' JSON.
+    pub parse: f64,
+    /// Storing the events (deduplication by id) and quarantining what was rejected.
+    pub events: f64,
+    /// Reading the records' current versions, releases and deliveries.
+    pub facts: f64,
+    /// Planning the notices in memory (and releases' re-plans).
+    pub plan: f64,
+    /// Writing records and notices.
+    pub write: f64,
+    /// The commit, fsync included.
+    pub commit: f64,
 }
 
 impl Ingestor {
@@ -58,6 +86,7 @@ impl Ingestor {
             observer: None,
             quarantine_full: AtomicU64::new(0),
             warned_channels: std::sync::Mutex::default(),
+            phases: Laps::default(),
         }
     }
 
@@ -80,6 +109,19 @@ impl Ingestor {
         self.quarantine_full.load(Ordering::Relaxed)
     }
 
+    /// Time spent per phase of ingest since start.
+    pub fn phases(&self) -> PhaseTimes {
+        let [parse, events, facts, plan, write, commit] = self.phases.seconds();
+        PhaseTimes {
+            parse,
+            events,
+            facts,
+            plan,
+            write,
+            commit,
+        }
+    }
+
     /// Ingests raw events (one JSON object each) in one transaction. When this returns `Ok`
     /// every event is durably committed or quarantined.
     pub async fn ingest(
@@ -88,6 +130,7 @@ impl Ingestor {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Accepted>, StoreError> {
+        let start = std::time::Instant::now();
         let config = self.shared.config();
         let parsed: Vec<Result<Event, EventError>> = raws
             .iter()
@@ -97,6 +140,7 @@ impl Ingestor {
                     .and_then(|e| check_school(&config, e))
             })
             .collect();
+        self.phases.lap(PARSE, start);
         self.ingest_parsed(raws, parsed, source, now).await
     }
 
@@ -111,6 +155,7 @@ impl Ingestor {
         let config = self.shared.config();
         let dir = self.shared.directory();
         let keep = config.quarantine.keep_bytes;
+        let clock = std::time::Instant::now();
         let mut tx = self.store.begin().await?;
         let mut out = Vec::with_capacity(parsed.len());
         let mut events = Vec::with_capacity(parsed.len());
@@ -181,7 +226,9 @@ impl Ingestor {
             .filter(|(_, n)| **n)
             .map(|(e, _)| *e)
             .collect();
+        let clock = self.phases.lap(EVENTS, clock);
         let mut batch = Batch::load(&mut *tx, &fresh).await?;
+        let clock = self.phases.lap(FACTS, clock);
         let ctx = Ctx {
             config: &config,
             dir: &dir,
@@ -202,8 +249,11 @@ impl Ingestor {
                 }
             });
         }
+        let clock = self.phases.lap(PLAN, clock);
         batch.flush(&mut *tx).await?;
+        let clock = self.phases.lap(WRITE, clock);
         tx.commit().await?;
+        self.phases.lap(COMMIT, clock);
         batch.say_waiting();
         self.say_unconfigured(&mut batch, &config);
         self.shared.wake.notify_one();

@@ -17,6 +17,7 @@ pub use crate::store::outbox::message_key;
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
 use crate::model::{ChannelKind, Event};
+use crate::observe::laps::Laps;
 use crate::observe::metrics;
 use crate::policy::{release, NoticeKind};
 use crate::render::{Item, MessageInput, Renderer};
@@ -35,6 +36,12 @@ pub struct SentMessage {
 
 pub type Observer = Arc<dyn Fn(&SentMessage) + Send + Sync>;
 
+/// The release's phases, in the order of [`ReleaseTimes`]' fields.
+const CLAIM: usize = 0;
+const LOAD: usize = 1;
+const RENDER: usize = 2;
+const SEND: usize = 3;
+
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     shared: Arc<Shared>,
@@ -50,6 +57,25 @@ pub struct Dispatcher {
     pub batch_groups: u32,
     /// Failed sends, logged as a summary per channel and kind (not a line per message).
     failures: std::sync::Mutex<FailureLog>,
+    /// Where the release's time went (claim, load, render, send); `rustig bench` prints it.
+    laps: Laps<4>,
+    /// Claims that returned notices, since start.
+    claims: std::sync::atomic::AtomicU64,
+}
+
+/// Seconds the release loop spent per phase since start, and the claims it made.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ReleaseTimes {
+    /// Claims that returned notices.
+    pub claims: u64,
+    /// Claiming: merging due notices, reading them, recording their messages (one commit).
+    pub claim: f64,
+    /// Reading the claimed notices' events.
+    pub load: f64,
+    /// Rendering the messages.
+    pub render: f64,
+    /// Sending, and recording the outcomes.
+    pub send: f64,
 }
 
 impl Dispatcher {
@@ -71,6 +97,20 @@ impl Dispatcher {
             lease: Duration::minutes(5),
             batch_groups: 512,
             failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
+            laps: Laps::default(),
+            claims: Default::default(),
+        }
+    }
+
+    /// Time per phase of the release since start.
+    pub fn release_times(&self) -> ReleaseTimes {
+        let [claim, load, render, send] = self.laps.seconds();
+        ReleaseTimes {
+            claims: self.claims.load(std::sync::atomic::Ordering::Relaxed),
+            claim,
+            load,
+            render,
+            send,
         }
     }
 
@@ -153,6 +193,7 @@ impl Dispatcher {
             // The lease runs from the clock, not from `now`: batches claimed late in a long
             // run would otherwise expire at once and be taken over by another instance.
             let at = self.clock.now().max(now);
+            let clock = std::time::Instant::now();
             let claimed = self
                 .store
                 .claim_due(at, at + self.lease, self.batch_groups)
@@ -160,6 +201,9 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return Ok(sent);
             }
+            let clock = self.laps.lap(CLAIM, clock);
+            self.claims
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics::claim_batch(claimed.len());
             let ids: Vec<String> = claimed
                 .iter()
@@ -186,7 +230,9 @@ impl Dispatcher {
                     .push(n);
             }
             let groups: Vec<Vec<StoredNotice>> = groups.into_values().collect();
+            let clock = self.laps.lap(LOAD, clock);
             let prepared = self.prepare_all(&groups, &events, &previous);
+            let clock = self.laps.lap(RENDER, clock);
             let delivery = self.shared.config().delivery.clone();
             // Outcomes are recorded while the batch is still sending, a few at a time: after a
             // crash (or a lease taken over) only the sends in flight can go out again, not
@@ -242,6 +288,7 @@ impl Dispatcher {
                 Ok::<usize, StoreError>(recorded)
             };
             let (_, recorded) = tokio::join!(sending, recording);
+            self.laps.lap(SEND, clock);
             sent += recorded?;
         }
     }

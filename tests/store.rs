@@ -678,3 +678,171 @@ async fn postgres_ingest_serializes_per_record() {
         .expect("another record is not blocked")
         .unwrap();
 }
+
+/// A recipient's due notices go out as one message however they arrived: planned in separate
+/// batches, due at different instants, some of them already taken into the claim's grouping
+/// by an earlier claim (SQLite stages new notices and groups them only when due, issue 18).
+async fn bundles_what_arrived_apart(store: Arc<dyn Store>) {
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let batch = |record: &'static str, recipient: &'static str, due: DateTime<Utc>| {
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.insert_event(&event(&format!("e-{record}"), record), t0)
+                .await
+                .unwrap();
+            tx.replace_pending("s", record, &[notice(record, record, recipient, due)])
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    batch("a1", "g1", t0).await;
+    batch("b1", "g2", t0).await;
+    // At t0 only g1's and g2's first notices are due: two messages.
+    let claimed = store
+        .claim_due(t0, t0 + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    let mut got: Vec<&str> = claimed.iter().map(|n| n.key.as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, ["a1", "b1"]);
+    let sent_at = t0 + Duration::seconds(1);
+    let outcomes: Vec<(Vec<i64>, Outcome)> = claimed
+        .iter()
+        .map(|n| {
+            (
+                vec![n.id],
+                Outcome::Sent {
+                    message_key: n.message_key.clone().unwrap(),
+                    at: sent_at,
+                },
+            )
+        })
+        .collect();
+    store.finish(&outcomes).await.unwrap();
+    // Later batches for g1, due at three instants, one of them in the future; one for g2.
+    batch("a2", "g1", t0 + Duration::minutes(10)).await;
+    batch("b2", "g2", t0 + Duration::minutes(20)).await;
+    batch("a3", "g1", t0 + Duration::minutes(30)).await;
+    batch("a4", "g1", t0 + Duration::hours(5)).await;
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0 + Duration::minutes(10)),
+        "the earliest staged notice is the next due instant"
+    );
+    // A claim at +15 min takes a2 alone (b2 and a3 are not due yet) …
+    let now = t0 + Duration::minutes(15);
+    let claimed = store
+        .claim_due(now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+        ["a2"]
+    );
+    // … whose lease runs out unsent. At +40 min g1's due notices (a2 again, a3) are one group
+    // and g2's (b2) another; a4 is not due.
+    let now = t0 + Duration::minutes(40);
+    let claimed = store
+        .claim_due(now, now + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for n in &claimed {
+        match groups.iter_mut().find(|(r, _)| *r == n.recipient) {
+            Some((_, keys)) => keys.push(n.key.clone()),
+            None => groups.push((n.recipient.clone(), vec![n.key.clone()])),
+        }
+    }
+    for (_, keys) in &mut groups {
+        keys.sort_unstable();
+    }
+    groups.sort_unstable();
+    assert_eq!(
+        groups,
+        [
+            ("g1".to_string(), vec!["a2".to_string(), "a3".to_string()]),
+            ("g2".to_string(), vec!["b2".to_string()]),
+        ]
+    );
+    assert!(claimed.iter().all(|n| n.state == "claimed"));
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0 + Duration::minutes(45)),
+        "the lease's end comes before a4"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_bundles_what_arrived_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    bundles_what_arrived_apart(rustig::store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_bundles_what_arrived_apart() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    bundles_what_arrived_apart(rustig::store::open(&pg.url).await.unwrap()).await;
+}
+
+/// Ingest keeps no recipient-keyed index entry for a pending notice (issue 18): the claim
+/// groups a notice only once it is due, and the grouping index holds due notices only.
+#[tokio::test]
+async fn sqlite_groups_notices_only_when_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_event(&event("e-r1", "r1"), t0).await.unwrap();
+    tx.replace_pending(
+        "s",
+        "r1",
+        &[
+            notice("n1", "r1", "g1", t0),
+            notice("n2", "r1", "g2", t0 + Duration::hours(1)),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let grouped = |pool: sqlx::SqlitePool| async move {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT key FROM notices INDEXED BY notices_group \
+             WHERE state = 'pending' AND grouped = 1 ORDER BY key",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        keys
+    };
+    assert!(grouped(pool.clone()).await.is_empty());
+    // A claim that finds nothing due groups nothing; one at n1's time groups n1 only.
+    let early = t0 - Duration::minutes(1);
+    assert!(store
+        .claim_due(early, early + Duration::minutes(5), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(grouped(pool.clone()).await.is_empty());
+    let claimed = store
+        .claim_due(t0, t0 + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // n1 left the index when claimed; n2 is not due, so not grouped.
+    assert!(grouped(pool.clone()).await.is_empty());
+    let staged: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM notices INDEXED BY notices_staged WHERE state = 'pending' AND grouped = 0",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(staged, ["n2"]);
+    pool.close().await;
+}

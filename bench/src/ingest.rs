@@ -12,7 +12,7 @@ use super::workload::Workload;
 use super::BenchError;
 use rustig::clock::SystemClock;
 use rustig::config::HttpIngestConfig;
-use rustig::ingest::{Accepted, Ingestor};
+use rustig::ingest::{Accepted, Ingestor, PhaseTimes};
 use rustig::source::http::HttpSource;
 
 /// One ingest run.
@@ -33,6 +33,19 @@ pub struct IngestResult {
     pub server: &'static str,
     pub seconds: f64,
     pub events_per_s: f64,
+    /// Where the in-process path's time went (seconds per phase, all batches).
+    pub phases: Option<PhaseTimes>,
+    /// Bytes this process handed to `write`/`pwrite` during the in-process path (the store's
+    /// WAL and checkpoints; `wchar` of /proc/self/io), on Linux.
+    pub written_bytes: Option<u64>,
+}
+
+/// `wchar` of /proc/self/io: bytes written by this process through system calls.
+fn written_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn result(path: &'static str, batches: &[Vec<u8>], clients: usize, seconds: f64) -> IngestResult {
@@ -58,6 +71,8 @@ fn result(path: &'static str, batches: &[Vec<u8>], clients: usize, seconds: f64)
         } else {
             0.0
         },
+        phases: None,
+        written_bytes: None,
     }
 }
 
@@ -67,6 +82,7 @@ pub async fn in_process(
     batches: &[Vec<u8>],
 ) -> Result<IngestResult, BenchError> {
     let (mut accepted, mut duplicates, mut rejected) = (0, 0, 0);
+    let written = written_so_far();
     let start = Instant::now();
     for body in batches {
         let lines = Workload::lines(body);
@@ -80,6 +96,8 @@ pub async fn in_process(
     }
     let mut r = result("in-process", batches, 1, start.elapsed().as_secs_f64());
     (r.accepted, r.duplicates, r.rejected) = (accepted, duplicates, rejected);
+    r.phases = Some(ingestor.phases());
+    r.written_bytes = written.zip(written_so_far()).map(|(a, b)| b - a);
     Ok(r)
 }
 

@@ -14,7 +14,7 @@ use super::BenchError;
 use rustig::clock::{Clock, SystemClock};
 use rustig::model::ChannelKind;
 use rustig::render::Renderer;
-use rustig::scheduler::{Dispatcher, SentMessage};
+use rustig::scheduler::{Dispatcher, ReleaseTimes, SentMessage};
 use rustig::send::{Channel, Channels};
 use rustig::shared::Shared;
 use rustig::store::{Counts, Store};
@@ -67,6 +67,8 @@ pub struct ReleaseResult {
     pub sink_received: u64,
     /// Store totals afterwards.
     pub after: Counts,
+    /// Where the release loop's time went.
+    pub phases: ReleaseTimes,
 }
 
 #[derive(Default)]
@@ -146,7 +148,9 @@ pub async fn run(
     dispatcher.lease = delivery.lease;
     dispatcher.batch_groups = delivery.batch;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move { dispatcher.run(stop_rx).await });
+    let dispatcher = Arc::new(dispatcher);
+    let running = dispatcher.clone();
+    let task = tokio::spawn(async move { running.run(stop_rx).await });
     let finished = expected == 0
         || tokio::time::timeout(setup.limit, done.notified())
             .await
@@ -188,5 +192,6 @@ pub async fn run(
         lateness_max_ms: ms(t.lateness_us.last().copied().unwrap_or(0)),
         sink_received: received(),
         after,
+        phases: dispatcher.release_times(),
     })
 }

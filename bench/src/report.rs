@@ -118,6 +118,30 @@ impl Report {
                 ),
                 "≥ 2× pg-boss, ≥ 3× BullMQ, ≥ 25 % raw SQLite",
             );
+            if let Some(p) = &i.phases {
+                // Milliseconds per 1 000 events, so batches of any size compare.
+                let per = |s: f64| s * 1e6 / i.events.max(1) as f64;
+                row(
+                    "  per 1 000 events: parse / events / facts / plan / write / commit".into(),
+                    format!(
+                        "{:.1} / {:.1} / {:.1} / {:.1} / {:.1} / {:.1} ms",
+                        per(p.parse),
+                        per(p.events),
+                        per(p.facts),
+                        per(p.plan),
+                        per(p.write),
+                        per(p.commit)
+                    ),
+                    "",
+                );
+            }
+            if let Some(b) = i.written_bytes {
+                row(
+                    "  bytes written per event (WAL and checkpoints)".into(),
+                    thousands(b as f64 / i.events.max(1) as f64),
+                    "",
+                );
+            }
         }
         row(
             "backlog on disk".into(),
@@ -206,6 +230,25 @@ impl Report {
                 ),
                 "p99 ≤ 1 s when not saturated",
             );
+            let p = &r.phases;
+            if p.claims > 0 {
+                // Milliseconds per claim (of [delivery] batch groups), so runs of any size compare.
+                let per = |s: f64| s * 1e3 / p.claims as f64;
+                row(
+                    format!(
+                        "release → {sink}: per claim ({} claims): claim / load / render / send",
+                        p.claims
+                    ),
+                    format!(
+                        "{:.1} / {:.1} / {:.1} / {:.1} ms",
+                        per(p.claim),
+                        per(p.load),
+                        per(p.render),
+                        per(p.send)
+                    ),
+                    "",
+                );
+            }
         }
         let w0 = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
         let w1 = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);

@@ -208,7 +208,10 @@ impl Store for SqliteStore {
         let ms: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(t) FROM ( \
                SELECT * FROM (SELECT due_at AS t FROM notices INDEXED BY notices_due \
-                              WHERE state = 'pending' ORDER BY due_at LIMIT 1) \
+                              WHERE state = 'pending' AND grouped = 1 ORDER BY due_at LIMIT 1) \
+               UNION ALL \
+               SELECT * FROM (SELECT due_at FROM notices INDEXED BY notices_staged \
+                              WHERE state = 'pending' AND grouped = 0 ORDER BY due_at LIMIT 1) \
                UNION ALL \
                SELECT * FROM (SELECT claimed_until FROM notices INDEXED BY notices_lease \
                               WHERE state = 'claimed' ORDER BY claimed_until LIMIT 1))",
@@ -232,28 +235,41 @@ impl Store for SqliteStore {
             "WITH cand AS ( \
                SELECT * FROM (SELECT school, recipient, channel, due_at AS t \
                               FROM notices INDEXED BY notices_due \
-                              WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at LIMIT ?4) \
+                              WHERE state = 'pending' AND grouped = 1 AND due_at <= ?1 \
+                              ORDER BY due_at LIMIT ?3) \
                UNION ALL \
                SELECT * FROM (SELECT school, recipient, channel, claimed_until AS t \
                               FROM notices INDEXED BY notices_lease \
                               WHERE state = 'claimed' AND claimed_until <= ?1 \
-                              ORDER BY claimed_until LIMIT ?4)), \
+                              ORDER BY claimed_until LIMIT ?3)), \
              g AS (SELECT school, recipient, channel FROM cand \
-                   GROUP BY school, recipient, channel ORDER BY MIN(t) LIMIT ?3) \
-             UPDATE notices SET state = 'claimed', claimed_until = ?2 WHERE id IN ( \
+                   GROUP BY school, recipient, channel ORDER BY MIN(t) LIMIT ?2) \
+             SELECT {NOTICE_COLUMNS} FROM notices WHERE id IN ( \
                SELECT n.id FROM g JOIN notices AS n INDEXED BY notices_group \
                  ON n.school = g.school AND n.recipient = g.recipient AND n.channel = g.channel \
-                 WHERE n.state = 'pending' AND n.due_at <= ?1 \
+                 WHERE n.state = 'pending' AND n.grouped = 1 AND n.due_at <= ?1 \
                UNION ALL \
                SELECT id FROM notices INDEXED BY notices_lease \
                  WHERE state = 'claimed' AND claimed_until <= ?1 \
-                 AND (school, recipient, channel) IN g) \
-             RETURNING {NOTICE_COLUMNS}"
+                 AND (school, recipient, channel) IN g)"
         );
         let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
+        // Merge first: every staged notice that is due joins the recipient-keyed index
+        // (migration 0100), so the claim below bundles all of a recipient's due notices.
+        sqlx::query(
+            "UPDATE notices SET grouped = 1 WHERE id IN ( \
+               SELECT id FROM notices INDEXED BY notices_staged \
+               WHERE state = 'pending' AND grouped = 0 AND due_at <= ?1)",
+        )
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.health.db(e))?;
+        // The claimable rows are read, their messages composed and recorded (the outbox), and
+        // then each row is claimed and linked to its message in one write: a row is rewritten
+        // once per claim, not twice. The merge above holds the write lock from the start.
         let rows = sqlx::query(&sql)
             .bind(to_ms(now))
-            .bind(to_ms(lease_until))
             .bind(groups as i64)
             .bind(groups as i64 * 8)
             .fetch_all(&mut *tx)
@@ -263,12 +279,14 @@ impl Store for SqliteStore {
             .iter()
             .map(notice_from_row)
             .collect::<Result<Vec<_>>>()?;
-        // The outbox: the claim's messages are recorded before anything is sent.
         let plan = outbox::compose(&out);
         let ids = record_messages(&mut tx, &plan, now)
             .await
             .map_err(|e| self.health.db(e))?;
         outbox::link(&mut out, &plan.new, &ids);
+        mark_claimed(&mut tx, &mut out, lease_until)
+            .await
+            .map_err(|e| self.health.db(e))?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
         self.health.ok();
         out.sort_by(|a, b| {
@@ -961,23 +979,34 @@ async fn record_messages(
         let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
         ids.extend(rows);
     }
-    let ids: Vec<i64> = plan.new.iter().map(|m| ids[&m.key]).collect();
-    let links: Vec<(i64, i64, &str)> = plan
-        .new
+    Ok(plan.new.iter().map(|m| ids[&m.key]).collect())
+}
+
+/// Claims the rows read by a claim until `lease_until`, each with the message it is in.
+async fn mark_claimed(
+    tx: &mut Transaction<'static, Sqlite>,
+    claimed: &mut [StoredNotice],
+    lease_until: DateTime<Utc>,
+) -> std::result::Result<(), sqlx::Error> {
+    let rows: Vec<(i64, Option<i64>, Option<&str>)> = claimed
         .iter()
-        .zip(&ids)
-        .flat_map(|(m, id)| m.notices.iter().map(move |n| (*n, *id, m.key.as_str())))
+        .map(|n| (n.id, n.message_id, n.message_key.as_deref()))
         .collect();
-    if !links.is_empty() {
+    if !rows.is_empty() {
         sqlx::query(
-            "UPDATE notices SET message_id = j.value->>1, message_key = j.value->>2 \
+            "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
+             message_id = j.value->>1, message_key = j.value->>2 \
              FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
         )
-        .bind(json(&links))
+        .bind(json(&rows))
+        .bind(to_ms(lease_until))
         .execute(&mut **tx)
         .await?;
     }
-    Ok(ids)
+    for n in claimed {
+        n.state = "claimed".into();
+    }
+    Ok(())
 }
 
 /// Deletes the messages (of these, from notices just deleted) that no notice is in any more:

@@ -89,7 +89,7 @@ impl PreferenceStore for SqliteStore {
         let mut out: Vec<RecordKey> = Vec::new();
         for s in students {
             let rows: Vec<RecordKey> = sqlx::query_as(
-                "SELECT DISTINCT school, record FROM notices \
+                "SELECT DISTINCT school, record FROM notices INDEXED BY notices_student \
                  WHERE school = ?1 AND student = ?2 AND state = 'pending' ORDER BY record",
             )
             .bind(school)
