@@ -36,11 +36,53 @@ pub struct SentMessage {
 
 pub type Observer = Arc<dyn Fn(&SentMessage) + Send + Sync>;
 
+/// One claim's notices with what rendering them needs.
+#[derive(Default)]
+struct Round {
+    claimed: Vec<StoredNotice>,
+    events: HashMap<String, Event>,
+    /// For corrections and withdrawals: the event the recipient was told before.
+    previous: HashMap<i64, String>,
+    /// When it was claimed (the lease runs from here).
+    at: DateTime<Utc>,
+}
+
+/// The events of the notices told before that corrections and withdrawals refer to, read
+/// into `events` too.
+async fn previous_events(
+    store: &dyn Store,
+    notices: &[StoredNotice],
+    events: &mut HashMap<String, Event>,
+) -> Result<HashMap<i64, String>, StoreError> {
+    let mut previous = HashMap::new();
+    for n in notices
+        .iter()
+        .filter(|n| matches!(n.kind, NoticeKind::Correction | NoticeKind::Withdrawal))
+    {
+        if let Some(id) = store
+            .previously_delivered(&n.school, &n.record, &n.recipient, &n.event_id)
+            .await?
+        {
+            previous.insert(n.id, id);
+        }
+    }
+    let missing: Vec<String> = previous
+        .values()
+        .filter(|id| !events.contains_key(*id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        events.extend(store.events(&missing).await?);
+    }
+    Ok(previous)
+}
+
 /// The release's phases, in the order of [`ReleaseTimes`]' fields.
 const CLAIM: usize = 0;
 const LOAD: usize = 1;
-const RENDER: usize = 2;
-const SEND: usize = 3;
+const WAIT: usize = 2;
+const RENDER: usize = 3;
+const SEND: usize = 4;
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -58,7 +100,7 @@ pub struct Dispatcher {
     /// Failed sends, logged as a summary per channel and kind (not a line per message).
     failures: std::sync::Mutex<FailureLog>,
     /// Where the release's time went (claim, load, render, send); `rustig bench` prints it.
-    laps: Laps<4>,
+    laps: Arc<Laps<5>>,
     /// Claims that returned notices, since start.
     claims: std::sync::atomic::AtomicU64,
 }
@@ -69,9 +111,12 @@ pub struct ReleaseTimes {
     /// Claims that returned notices.
     pub claims: u64,
     /// Claiming: merging due notices, reading them, recording their messages (one commit).
+    /// Runs while the round before is sent.
     pub claim: f64,
-    /// Reading the claimed notices' events.
+    /// Reading the claimed notices' events (also ahead).
     pub load: f64,
+    /// Waiting for the next round's claim after sending one: what claiming still costs.
+    pub wait: f64,
     /// Rendering the messages.
     pub render: f64,
     /// Sending, and recording the outcomes.
@@ -97,18 +142,19 @@ impl Dispatcher {
             lease: Duration::minutes(5),
             batch_groups: 512,
             failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
-            laps: Laps::default(),
+            laps: Arc::default(),
             claims: Default::default(),
         }
     }
 
     /// Time per phase of the release since start.
     pub fn release_times(&self) -> ReleaseTimes {
-        let [claim, load, render, send] = self.laps.seconds();
+        let [claim, load, wait, render, send] = self.laps.seconds();
         ReleaseTimes {
             claims: self.claims.load(std::sync::atomic::Ordering::Relaxed),
             claim,
             load,
+            wait,
             render,
             send,
         }
@@ -186,33 +232,56 @@ impl Dispatcher {
         stop: Option<&watch::Receiver<bool>>,
     ) -> Result<usize, StoreError> {
         let mut sent = 0;
+        let stopping = || stop.is_some_and(|s| *s.borrow());
+        // The next round is claimed (and its events read) while this one renders and sends:
+        // the store's work and the sending overlap. Rounds are still sent one after the other,
+        // so a round's checks (the daily cap) see every message of the rounds before it.
+        let mut ahead: Option<tokio::task::JoinHandle<Result<Round, StoreError>>> = None;
+        // Only while rounds are quick: a round claimed ahead of a slow one would find much of
+        // its lease gone before its first send.
+        let quick = (self.lease / 8).to_std().unwrap_or_default();
+        let mut last_round = std::time::Duration::ZERO;
         loop {
-            if stop.is_some_and(|s| *s.borrow()) {
-                return Ok(sent);
+            // Whether the round was claimed after every round before it was recorded.
+            let fresh = ahead.is_none();
+            let round = match ahead.take() {
+                Some(task) => {
+                    let clock = std::time::Instant::now();
+                    let round = task
+                        .await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                    self.laps.lap(WAIT, clock);
+                    round?
+                }
+                None if stopping() => return Ok(sent),
+                None => self
+                    .claim_ahead(now)
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
+            };
+            if round.claimed.is_empty() {
+                if fresh {
+                    return Ok(sent);
+                }
+                // Claimed before the last round's outcomes were in: what they made due (an
+                // email fallback, say) is claimed now.
+                continue;
             }
-            // The lease runs from the clock, not from `now`: batches claimed late in a long
-            // run would otherwise expire at once and be taken over by another instance.
-            let at = self.clock.now().max(now);
-            let clock = std::time::Instant::now();
-            let claimed = self
-                .store
-                .claim_due(at, at + self.lease, self.batch_groups)
-                .await?;
-            if claimed.is_empty() {
-                return Ok(sent);
+            // A round already claimed is sent even when stopping: its lease would hold it back.
+            if !stopping() && last_round < quick {
+                ahead = Some(self.claim_ahead(now));
             }
-            let clock = self.laps.lap(CLAIM, clock);
+            let round_start = std::time::Instant::now();
+            let Round {
+                claimed,
+                events,
+                previous,
+                at,
+            } = round;
             self.claims
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics::claim_batch(claimed.len());
-            let ids: Vec<String> = claimed
-                .iter()
-                .map(|n| n.event_id.clone())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            let mut events = self.store.events(&ids).await?;
-            let previous = self.previous_events(&claimed, &mut events).await?;
+            let clock = std::time::Instant::now();
             // One message per outbox row, in (school, recipient, channel) order.
             let mut groups: BTreeMap<
                 (String, String, &'static str, Option<i64>),
@@ -230,7 +299,6 @@ impl Dispatcher {
                     .push(n);
             }
             let groups: Vec<Vec<StoredNotice>> = groups.into_values().collect();
-            let clock = self.laps.lap(LOAD, clock);
             let prepared = self.prepare_all(&groups, &events, &previous);
             let clock = self.laps.lap(RENDER, clock);
             let delivery = self.shared.config().delivery.clone();
@@ -289,8 +357,48 @@ impl Dispatcher {
             };
             let (_, recorded) = tokio::join!(sending, recording);
             self.laps.lap(SEND, clock);
+            last_round = round_start.elapsed();
             sent += recorded?;
         }
+    }
+
+    /// Starts claiming the next round in a task of its own, at the clock's time (or `now`,
+    /// if later): the lease runs from the clock, not from `now`, or batches claimed late in a
+    /// long run would expire at once and be taken over by another instance.
+    fn claim_ahead(
+        &self,
+        now: DateTime<Utc>,
+    ) -> tokio::task::JoinHandle<Result<Round, StoreError>> {
+        let at = self.clock.now().max(now);
+        let (store, laps, lease, groups) = (
+            self.store.clone(),
+            self.laps.clone(),
+            self.lease,
+            self.batch_groups,
+        );
+        tokio::spawn(async move {
+            let clock = std::time::Instant::now();
+            let claimed = store.claim_due(at, at + lease, groups).await?;
+            let clock = laps.lap(CLAIM, clock);
+            if claimed.is_empty() {
+                return Ok(Round::default());
+            }
+            let ids: Vec<String> = claimed
+                .iter()
+                .map(|n| n.event_id.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut events = store.events(&ids).await?;
+            let previous = previous_events(&*store, &claimed, &mut events).await?;
+            laps.lap(LOAD, clock);
+            Ok(Round {
+                claimed,
+                events,
+                previous,
+                at,
+            })
+        })
     }
 
     /// Renders every group of a claimed batch on all cores: rendering is most of a release's
@@ -537,35 +645,6 @@ impl Dispatcher {
     }
 
     /// The events recipients saw before a correction or withdrawal, for specific wording.
-    async fn previous_events(
-        &self,
-        notices: &[StoredNotice],
-        events: &mut HashMap<String, Event>,
-    ) -> Result<HashMap<i64, String>, StoreError> {
-        let mut previous = HashMap::new();
-        for n in notices
-            .iter()
-            .filter(|n| matches!(n.kind, NoticeKind::Correction | NoticeKind::Withdrawal))
-        {
-            if let Some(id) = self
-                .store
-                .previously_delivered(&n.school, &n.record, &n.recipient, &n.event_id)
-                .await?
-            {
-                previous.insert(n.id, id);
-            }
-        }
-        let missing: Vec<String> = previous
-            .values()
-            .filter(|id| !events.contains_key(*id))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            events.extend(self.store.events(&missing).await?);
-        }
-        Ok(previous)
-    }
-
     /// Looks up the recipient and renders the message for a group.
     fn prepare(
         &self,
