@@ -244,21 +244,18 @@ impl Dispatcher {
         loop {
             // Whether the round was claimed after every round before it was recorded.
             let fresh = ahead.is_none();
-            let round = match ahead.take() {
-                Some(task) => {
-                    let clock = std::time::Instant::now();
-                    let round = task
-                        .await
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                    self.laps.lap(WAIT, clock);
-                    round?
-                }
+            let task = match ahead.take() {
+                Some(task) => task,
                 None if stopping() => return Ok(sent),
-                None => self
-                    .claim_ahead(now)
-                    .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?,
+                None => self.claim_ahead(now),
             };
+            let clock = std::time::Instant::now();
+            let round = task
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            if !fresh {
+                self.laps.lap(WAIT, clock);
+            }
             if round.claimed.is_empty() {
                 if fresh {
                     return Ok(sent);
