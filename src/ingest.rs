@@ -254,6 +254,7 @@ impl Ingestor {
         let clock = self.phases.lap(WRITE, clock);
         tx.commit().await?;
         self.phases.lap(COMMIT, clock);
+        batch.say_planned();
         batch.say_waiting();
         self.say_unconfigured(&mut batch, &config);
         self.shared.wake.notify_one();
@@ -338,6 +339,7 @@ impl Ingestor {
             }
             batch.flush(&mut *tx).await?;
             tx.commit().await?;
+            batch.say_planned();
             batch.say_waiting();
             self.say_unconfigured(&mut batch, &config);
         }
@@ -524,6 +526,38 @@ struct Batch {
     newly_waiting: Vec<(String, String)>,
     /// Channels the batch planned notices on.
     channels: HashSet<ChannelKind>,
+    /// What planning decided, counted once the batch is committed.
+    tally: Tally,
+}
+
+/// Planned notices by (school, last rule) and suppressed ones by (school, rule), for the
+/// metrics: counted after the commit, so that a batch rolled back (and sent again by its
+/// source) is counted once.
+#[derive(Default)]
+struct Tally {
+    planned: Vec<(String, &'static str)>,
+    suppressed: Vec<(String, &'static str)>,
+}
+
+impl Tally {
+    fn add(&mut self, p: &Plan) {
+        for n in &p.notices {
+            let rule = n.reasons.last().map_or("entered", |r| r.rule.name());
+            self.planned.push((n.school.clone(), rule));
+        }
+        for s in &p.suppressed {
+            self.suppressed.push((s.school.clone(), s.rule));
+        }
+    }
+
+    fn count(&mut self) {
+        for (school, rule) in self.planned.drain(..) {
+            metrics::planned(&school, rule);
+        }
+        for (school, rule) in self.suppressed.drain(..) {
+            metrics::suppressed(&school, rule);
+        }
+    }
 }
 
 impl Batch {
@@ -555,6 +589,7 @@ impl Batch {
             unresolved: Vec::new(),
             newly_waiting: Vec::new(),
             channels: HashSet::new(),
+            tally: Tally::default(),
         })
     }
 
@@ -580,7 +615,7 @@ impl Batch {
             for record in tx.records_waiting_for(&event.school, &key).await? {
                 if let Some(cur) = tx.current(&event.school, &record).await? {
                     if let Some(grade) = tx.event(&cur.event_id).await? {
-                        replan(tx, &grade, ctx.config, ctx.dir, ctx.now, ctx.observer).await?;
+                        replan(tx, &grade, ctx, &mut self.tally).await?;
                     }
                 }
             }
@@ -618,6 +653,7 @@ impl Batch {
         let Some(p) = plan_event(event, released_at, delivered, ctx) else {
             return;
         };
+        self.tally.add(&p);
         if let Some(student) = event.student() {
             if ctx.dir.student(&event.school, student).is_none() {
                 self.unresolved.push(Unresolved::new(
@@ -655,6 +691,11 @@ impl Batch {
             self.newly_waiting.extend(first);
         }
         Ok(())
+    }
+
+    /// Counts what the committed batch planned.
+    fn say_planned(&mut self) {
+        self.tally.count();
     }
 
     /// Once per student: events for them wait until the directory lists them (by id only).
@@ -739,14 +780,7 @@ fn plan_event(
         delivered,
     };
     let p = plan(event, &facts, ctx.dir, policy, ctx.now);
-    for n in &p.notices {
-        metrics::planned(
-            &n.school,
-            n.reasons.last().map_or("entered", |r| r.rule.name()),
-        );
-    }
     for s in &p.suppressed {
-        metrics::suppressed(&s.school, s.rule);
         tracing::debug!(event = %s.event_id, recipient = ?s.recipient, rule = s.rule, "suppressed: {}", s.why);
     }
     if let Some(obs) = ctx.observer {
@@ -756,29 +790,21 @@ fn plan_event(
 }
 
 /// Plans `event` (the record's current version) and replaces the record's pending notices.
-pub async fn replan(
+async fn replan(
     tx: &mut dyn Tx,
     event: &Event,
-    config: &Config,
-    dir: &Directory,
-    now: DateTime<Utc>,
-    observer: &Option<PlanObserver>,
-) -> Result<Plan, StoreError> {
+    ctx: &Ctx<'_>,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
     let released_at = match (&event.body, event.release_key()) {
         (EventBody::GradeEntered { .. }, Some(key)) => tx.released_at(&event.school, &key).await?,
         _ => None,
     };
     let delivered = tx.delivered(&event.school, &event.record).await?;
-    let ctx = Ctx {
-        config,
-        dir,
-        now,
-        observer,
+    let Some(p) = plan_event(event, released_at, &delivered, ctx) else {
+        return Ok(());
     };
-    let Some(p) = plan_event(event, released_at, &delivered, &ctx) else {
-        return Ok(Plan::default());
-    };
+    tally.add(&p);
     tx.replace_pending(&event.school, &event.record, &p.notices)
-        .await?;
-    Ok(p)
+        .await
 }
