@@ -267,6 +267,147 @@ async fn postgres_outlook_reads() {
     suite(rustig::store::open(&pg.url).await.unwrap()).await;
 }
 
+/// Notices stored before reasons were kept compact (objects with RFC 3339 times) read the
+/// same: in `explain`'s chain, the outlook's last rule (also after a step is appended in SQL,
+/// which leaves both forms in one row) and the classroom-first test of the week's messages.
+/// `rewrite` runs an `UPDATE` with one bound text on the store's own database.
+async fn reasons_stored_before<F, Fut>(store: Arc<dyn Store>, rewrite: F)
+where
+    F: Fn(&'static str, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use NoticeKind::Grade;
+    use Rule::*;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let h = Duration::hours(1);
+    let e = event("e-old", "s", "r-old", "st1");
+    let n = notice(
+        &e,
+        "g1",
+        Role::Guardian,
+        Grade,
+        t0,
+        &[ClassroomRelease, GuardianDelay],
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_events(&[&e], t0).await.unwrap();
+    tx.replace_pending("s", "r-old", std::slice::from_ref(&n))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let before = serde_json::to_string(&n.reasons).unwrap();
+    assert!(before.contains("\"rule\":\"guardian_delay\""), "{before}");
+    rewrite("UPDATE notices SET reasons = $1", before).await;
+
+    let o = store.outlook();
+    let rules: Vec<String> = o
+        .pending_items("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.rule)
+        .collect();
+    assert_eq!(rules, ["guardian_delay"]);
+    let read = o
+        .pending_between("s", t0, t0 + h * 9, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].reasons, n.reasons);
+
+    // The daily cap defers it: a compact step after the objects.
+    let claimed = store.claim_due(n.due_at, n.due_at + h, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let cap = Reason::moved(DailyCap, n.due_at, n.due_at + h, "max 1 per day");
+    store
+        .finish(&[(
+            vec![claimed[0].id],
+            Outcome::Defer {
+                reason: cap.clone(),
+            },
+        )])
+        .await
+        .unwrap();
+    let rules: Vec<String> = o
+        .pending_items("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.rule)
+        .collect();
+    assert_eq!(rules, ["daily_cap"]);
+    let mut want = n.reasons.clone();
+    want.push(cap);
+    let read = o
+        .pending_between("s", t0, t0 + h * 9, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(read[0].reasons, want);
+
+    // Sent: the week's message counts as after the lesson (classroom_release, object form).
+    let claimed = store
+        .claim_due(n.due_at + h, n.due_at + h * 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let key = claimed[0].message_key.clone().unwrap();
+    store
+        .finish(&[(
+            vec![claimed[0].id],
+            Outcome::Sent {
+                message_key: key,
+                at: n.due_at + h,
+            },
+        )])
+        .await
+        .unwrap();
+    let ds = o
+        .deliveries("s", t0 - Duration::days(1), t0 + Duration::days(6))
+        .await
+        .unwrap();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].after_discussion, Some(true));
+}
+
+#[tokio::test]
+async fn sqlite_reads_reasons_stored_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    reasons_stored_before(store, |sql, text| {
+        let pool = pool.clone();
+        async move {
+            let n = sqlx::query(&sql.replace('$', "?"))
+                .bind(text)
+                .execute(&pool)
+                .await
+                .unwrap();
+            assert_eq!(n.rows_affected(), 1);
+        }
+    })
+    .await;
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn postgres_reads_reasons_stored_before() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    let store = rustig::store::open(&pg.url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    reasons_stored_before(store, |sql, text| {
+        let pool = pool.clone();
+        async move {
+            let n = sqlx::query(sql).bind(text).execute(&pool).await.unwrap();
+            assert_eq!(n.rows_affected(), 1);
+        }
+    })
+    .await;
+    pool.close().await;
+}
+
 /// The week ahead's query uses the index, not a scan of the buffer: SQLite's plan names it.
 #[tokio::test]
 async fn sqlite_plans_use_the_indexes() {

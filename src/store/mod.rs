@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod outlook;
 pub mod postgres;
 pub mod preference;
+pub(crate) mod reasons;
 pub mod retention;
 pub mod snapshot;
 pub mod sqlite;
@@ -381,15 +382,15 @@ pub(crate) fn resent_reasons(
     from: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    let mut list: Vec<crate::policy::Reason> =
-        serde_json::from_str(reasons).map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
-    list.push(crate::policy::Reason::moved(
-        crate::policy::Rule::Resend,
-        from,
-        now,
-        "put back by rustig resend",
-    ));
-    Ok(serde_json::to_string(&list).expect("reasons serialize"))
+    reasons::append(
+        reasons,
+        crate::policy::Reason::moved(
+            crate::policy::Rule::Resend,
+            from,
+            now,
+            "put back by rustig resend",
+        ),
+    )
 }
 
 /// Identifies a stored directory: `save_directory` skips the write when it is unchanged.

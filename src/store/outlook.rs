@@ -69,11 +69,10 @@ pub(crate) struct SentRow {
     pub discussed: bool,
 }
 
-/// The reason-chain test both stores run in SQL (`instr`/`strpos` on the stored JSON): the
-/// rule names appear quoted as values of `"rule"`; a detail text is escaped JSON and cannot
-/// hold them unescaped.
-pub(crate) const DISCUSSED_MARKS: [&str; 2] =
-    ["\"rule\":\"classroom_release\"", "\"rule\":\"next_lesson\""];
+/// The reason-chain test both stores run in SQL (`instr`/`strpos` on the stored JSON): a
+/// rule's name appears quoted in either stored form (`crate::store::reasons`), and with
+/// PostgreSQL's `jsonb` spacing; a detail text is escaped JSON and cannot hold it quoted.
+pub(crate) const DISCUSSED_MARKS: [&str; 2] = ["\"classroom_release\"", "\"next_lesson\""];
 
 /// Sent notices grouped into messages: one [`Delivery`] per message and student (a
 /// guardian's digest about two children is two), in the order of the rows.

@@ -295,8 +295,7 @@ fn notice_from_row(r: &PgRow) -> Result<StoredNotice> {
         state: r.try_get("state")?,
         attempts: r.try_get::<i32, _>("attempts")?.max(0) as u32,
         last_error: r.try_get("last_error")?,
-        reasons: serde_json::from_str(&reasons)
-            .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+        reasons: super::reasons::decode(&reasons)?,
         message_id: r.try_get("message_id")?,
         message_key: r.try_get("message_key")?,
     })
@@ -492,7 +491,7 @@ impl Store for PgStore {
                     )
                     .bind(ids)
                     .bind(to_ms(reason.to))
-                    .bind(serde_json::to_string(reason).expect("reason serializes")),
+                    .bind(super::reasons::encode_one(reason)),
                 };
                 q.execute(&mut *tx).await?;
             }
@@ -929,7 +928,7 @@ async fn insert_notices(
     .bind(due)
     .bind(release)
     .bind(col(|n| {
-        serde_json::to_string(&n.reasons).expect("reasons serialize")
+        super::reasons::encode(&n.reasons)
     }))
     .execute(&mut **tx)
     .await?;

@@ -140,8 +140,7 @@ fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
         state: r.try_get("state")?,
         attempts: r.try_get::<i64, _>("attempts")? as u32,
         last_error: r.try_get("last_error")?,
-        reasons: serde_json::from_str(&reasons)
-            .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?,
+        reasons: super::reasons::decode(&reasons)?,
         message_id: r.try_get("message_id")?,
         message_key: r.try_get("message_key")?,
     })
@@ -354,7 +353,7 @@ impl Store for SqliteStore {
                 )
                 .bind(ids)
                 .bind(to_ms(reason.to))
-                .bind(serde_json::to_string(reason).expect("reason serializes")),
+                .bind(super::reasons::encode_one(reason)),
             };
             q.execute(&mut *tx).await.map_err(|e| self.health.db(e))?;
         }
@@ -915,7 +914,7 @@ async fn insert_notices(tx: &mut Transaction<'static, Sqlite>, notices: &[Notice
         let mut reasons = Vec::new();
         for n in notices {
             reasons.clear();
-            serde_json::to_writer(&mut reasons, &n.reasons).expect("reasons serialize");
+            super::reasons::encode_into(&mut reasons, &n.reasons);
             let reasons = std::str::from_utf8(&reasons).expect("JSON is UTF-8");
             let stored = insert.run(&[
                 (&n.key).into(),

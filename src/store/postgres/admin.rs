@@ -63,7 +63,7 @@ impl PgStore {
                 .bind(id)
                 .bind(state)
                 .bind(to_ms(due))
-                .bind(serde_json::to_string(&reasons).expect("reasons serialize"))
+                .bind(crate::store::reasons::encode(&reasons))
                 .execute(&mut *tx)
                 .await?;
             let after = Self::notice_row(&mut *tx, id, false)

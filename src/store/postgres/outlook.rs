@@ -19,7 +19,7 @@ impl OutlookQueries for PgStore {
         // The last reason's rule, read in SQL: the chains stay in the database.
         let rows = sqlx::query(
             "SELECT id, role, channel, due_at, student, \
-                    (reasons::jsonb -> -1 ->> 'rule') AS rule \
+                    COALESCE(reasons::jsonb -> -1 ->> 0, reasons::jsonb -> -1 ->> 'rule') AS rule \
              FROM notices WHERE school = $1 AND state = 'pending' ORDER BY due_at, id",
         )
         .bind(school)

@@ -56,7 +56,7 @@ impl SqliteStore {
         .bind(id)
         .bind(state)
         .bind(to_ms(due))
-        .bind(serde_json::to_string(&reasons).expect("reasons serialize"))
+        .bind(crate::store::reasons::encode(&reasons))
         .execute(&self.pool)
         .await?;
         let after = self

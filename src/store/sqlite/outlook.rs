@@ -19,7 +19,7 @@ impl OutlookQueries for SqliteStore {
         // The last reason's rule, read in SQL: the chains stay in the database.
         let rows = sqlx::query(
             "SELECT id, role, channel, due_at, student, \
-                    json_extract(reasons, '$[#-1].rule') AS rule \
+                    COALESCE(json_extract(reasons, '$[#-1][0]'), json_extract(reasons, '$[#-1].rule')) AS rule \
              FROM notices INDEXED BY notices_school_due \
              WHERE school = ?1 AND state = 'pending' ORDER BY due_at, id",
         )
