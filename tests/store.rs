@@ -846,3 +846,51 @@ async fn sqlite_groups_notices_only_when_due() {
     assert_eq!(staged, ["n2"]);
     pool.close().await;
 }
+
+/// What a commit leaves in the WAL is copied into the database file beside the writer, long
+/// before the WAL reaches the size at which a commit would copy it (32 MiB), and with no
+/// further commit.
+#[tokio::test]
+async fn sqlite_copies_the_wal_back_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let file = dir.path().join("buffer.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    // Whatever the migrations left in the WAL is copied first.
+    let mut before = size();
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = size();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let notices: Vec<Notice> = (0..3000)
+        .map(|i| notice(&format!("n{i}"), "r1", &format!("g{i}"), t0))
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_event(&event("e-r1", "r1"), t0).await.unwrap();
+    tx.replace_pending("s", "r1", &notices).await.unwrap();
+    tx.commit().await.unwrap();
+    let wal = std::fs::metadata(dir.path().join("buffer.db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal > 100_000 && wal < 32 << 20, "WAL of {wal} bytes");
+    let mut grown = false;
+    for _ in 0..40 {
+        if size() > before + 100_000 {
+            grown = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        grown,
+        "the database file stayed at {} bytes (before: {before}) with {wal} bytes of WAL",
+        size()
+    );
+    drop(store);
+}

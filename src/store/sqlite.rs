@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod checkpoint;
 mod outlook;
 mod preference;
 mod raw;
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
     health: HealthState,
+    /// Copies the WAL into the file beside the writer (none in memory).
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -68,8 +71,10 @@ impl SqliteStore {
             // (changing it means `PRAGMA journal_mode = DELETE; PRAGMA page_size = 16384;
             // VACUUM;` with the daemon stopped).
             .page_size(16384)
-            // Checkpoint every 32 MiB of WAL rather than every 4 MiB: a page written by several
-            // ingest batches is copied into the database once, and fewer commits pay for it.
+            // The writer checkpoints when the WAL reaches 32 MiB rather than 4 MiB: a page
+            // written by several ingest batches is copied into the database once, and fewer
+            // commits pay for it. Most copying is done before that, beside the writer
+            // (`checkpoint`); this one then copies what is left and lets the WAL start over.
             // (In pages: 8 192 of 4 KiB; `after_connect` below sets it for the file's own page
             // size, so 16 KiB pages do not make a 128 MiB WAL.)
             .pragma("wal_autocheckpoint", "8192");
@@ -83,6 +88,12 @@ impl SqliteStore {
                 }
             }
         }
+        let memory = url.contains(":memory:");
+        // A checkpoint needs next to no page cache.
+        let checkpoint_opts = opts
+            .clone()
+            .create_if_missing(false)
+            .pragma("cache_size", "-256");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -107,6 +118,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             health: HealthState::new("sqlite"),
+            _checkpointer: (!memory).then(|| checkpoint::Checkpointer::start(checkpoint_opts)),
         })
     }
 }
