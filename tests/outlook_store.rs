@@ -267,6 +267,16 @@ async fn postgres_outlook_reads() {
     suite(rustig::store::open(&pg.url).await.unwrap()).await;
 }
 
+/// The last rule of each of school `s`'s pending notices, as the outlook reads it in SQL.
+async fn last_rules(o: &dyn rustig::store::outlook::OutlookQueries) -> Vec<String> {
+    o.pending_items("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.rule)
+        .collect()
+}
+
 /// Notices stored before reasons were kept compact (objects with RFC 3339 times) read the
 /// same: in `explain`'s chain, the outlook's last rule (also after a step is appended in SQL,
 /// which leaves both forms in one row) and the classroom-first test of the week's messages.
@@ -300,13 +310,7 @@ where
     rewrite("UPDATE notices SET reasons = $1", before).await;
 
     let o = store.outlook();
-    let rules: Vec<String> = o
-        .pending_items("s")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.rule)
-        .collect();
+    let rules = last_rules(o).await;
     assert_eq!(rules, ["guardian_delay"]);
     let read = o
         .pending_between("s", t0, t0 + h * 9, None, 10)
@@ -328,13 +332,7 @@ where
         )])
         .await
         .unwrap();
-    let rules: Vec<String> = o
-        .pending_items("s")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.rule)
-        .collect();
+    let rules = last_rules(o).await;
     assert_eq!(rules, ["daily_cap"]);
     let mut want = n.reasons.clone();
     want.push(cap);

@@ -24,8 +24,9 @@ pub(crate) fn encode(reasons: &[Reason]) -> String {
 
 /// [`encode`] into a buffer (ingest reuses one for a whole batch).
 pub(crate) fn encode_into(out: &mut Vec<u8>, reasons: &[Reason]) {
-    let steps: Vec<Step<'_>> = reasons.iter().map(Step).collect();
-    serde_json::to_writer(out, &steps).expect("reasons serialize");
+    serde_json::Serializer::new(out)
+        .collect_seq(reasons.iter().map(Step))
+        .expect("reasons serialize");
 }
 
 /// One step in the stored form, to append to stored reasons in SQL.
