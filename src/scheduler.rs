@@ -77,6 +77,11 @@ async fn previous_events(
     Ok(previous)
 }
 
+/// How long before a release the loop wakes to ready its notices ([`Store::prepare_due`]):
+/// merging a night's backlog takes a second or two, which the first messages of the morning
+/// would otherwise wait for.
+const GET_READY: Duration = Duration::seconds(60);
+
 /// The release's phases, in the order of [`ReleaseTimes`]' fields.
 const CLAIM: usize = 0;
 const LOAD: usize = 1;
@@ -209,6 +214,10 @@ impl Dispatcher {
                     Some(self.clock.now() + Duration::seconds(5))
                 }
             };
+            let next = match next {
+                Some(t) => Some(self.get_ready(t).await),
+                None => None,
+            };
             let wake = self.shared.wake.notified();
             tokio::select! {
                 _ = async {
@@ -223,6 +232,24 @@ impl Dispatcher {
                 _ = stop.changed() => {}
             }
         }
+    }
+
+    /// When to wake for a release due at `due`: [`GET_READY`] before it, to have the store
+    /// ready its notices for the claim; once within that, after readying them, at `due`.
+    async fn get_ready(&self, due: DateTime<Utc>) -> DateTime<Utc> {
+        let now = self.clock.now();
+        if due - now > GET_READY {
+            return due - GET_READY;
+        }
+        match self.store.prepare_due(now + GET_READY).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(notices = n, "readied for their release"),
+            // The claim merges them itself; it only starts a little later.
+            Err(e) => {
+                tracing::warn!(error = %e, "readying due notices ahead of their release failed")
+            }
+        }
+        due
     }
 
     /// Sends every message due at `now`. Returns how many messages were handed over.

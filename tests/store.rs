@@ -847,6 +847,129 @@ async fn sqlite_groups_notices_only_when_due() {
     pool.close().await;
 }
 
+/// SQLite, with a second connection that reads which notices are in the recipient-keyed
+/// index the claim bundles by: n1 due at `t0`, n2 an hour later, both staged.
+async fn staged_pair(
+    dir: &std::path::Path,
+    t0: DateTime<Utc>,
+) -> (
+    Arc<dyn Store>,
+    impl Fn() -> futures::future::BoxFuture<'static, Vec<String>>,
+) {
+    let url = format!("sqlite://{}/buffer.db", dir.display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_event(&event("e-r1", "r1"), t0).await.unwrap();
+    tx.replace_pending(
+        "s",
+        "r1",
+        &[
+            notice("n1", "r1", "g1", t0),
+            notice("n2", "r1", "g2", t0 + Duration::hours(1)),
+        ],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let grouped = move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query_scalar(
+                "SELECT key FROM notices INDEXED BY notices_group \
+                 WHERE state = 'pending' AND grouped = 1 ORDER BY key",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }) as futures::future::BoxFuture<'static, Vec<String>>
+    };
+    (store, grouped)
+}
+
+/// Readying notices ahead of their release (issue 18) groups those due by then, and no
+/// other; a readied notice is still claimed only once it is due, bundled as before.
+#[tokio::test]
+async fn sqlite_readies_notices_ahead_of_their_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let (store, grouped) = staged_pair(dir.path(), t0).await;
+    assert_eq!(
+        store.prepare_due(t0 - Duration::minutes(1)).await.unwrap(),
+        0
+    );
+    assert!(grouped().await.is_empty());
+    assert_eq!(store.prepare_due(t0).await.unwrap(), 1);
+    assert_eq!(grouped().await, ["n1"]);
+    assert_eq!(store.prepare_due(t0).await.unwrap(), 0, "readied once");
+    assert_eq!(store.next_due().await.unwrap(), Some(t0));
+    let early = t0 - Duration::seconds(30);
+    assert!(store
+        .claim_due(early, early + Duration::minutes(5), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let claimed = store
+        .claim_due(t0, t0 + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|n| n.key.as_str()).collect::<Vec<_>>(),
+        ["n1"]
+    );
+}
+
+/// The release loop wakes a minute before a release to ready its notices, so the claim at
+/// the due instant does not first merge a night's backlog; a release further off waits.
+#[tokio::test]
+async fn sqlite_release_loop_readies_a_release_a_minute_ahead() {
+    use rustig::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let (store, grouped) = staged_pair(dir.path(), t0).await;
+    let config = rustig::config::Config::parse(
+        std::path::Path::new("t.toml"),
+        "timezone = \"Europe/Amsterdam\"\n[schools.s]\nname = \"S\"\n",
+    )
+    .unwrap();
+    let directory =
+        rustig::model::Directory::parse(include_bytes!("../config/directory.example.json"))
+            .unwrap();
+    let clock = Arc::new(ManualClock::new(t0 - Duration::hours(2)));
+    let dispatcher = Arc::new(rustig::scheduler::Dispatcher::new(
+        store.clone(),
+        rustig::ingest::Shared::new(config, directory),
+        rustig::send::Channels::default(),
+        Arc::new(rustig::render::Renderer::builtin()),
+        clock.clone(),
+    ));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn({
+        let d = dispatcher.clone();
+        async move { d.run(stop_rx).await }
+    });
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(300));
+    settle().await;
+    assert!(
+        grouped().await.is_empty(),
+        "two hours ahead: nothing readied"
+    );
+    clock.set(t0 - Duration::seconds(45));
+    let mut readied = Vec::new();
+    for _ in 0..50 {
+        readied = grouped().await;
+        if !readied.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(readied, ["n1"], "n2, an hour later, stays staged");
+    settle().await;
+    assert_eq!(grouped().await, ["n1"], "not claimed before it is due");
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
 /// What a commit leaves in the WAL is copied into the database file beside the writer, long
 /// before the WAL reaches the size at which a commit would copy it (32 MiB), and with no
 /// further commit.

@@ -119,6 +119,14 @@ pub trait Store: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// The earliest instant at which something becomes claimable.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
+    /// Readies the notices due by `until` for their claim, ahead of time: a store that keeps
+    /// new notices out of its recipient index (SQLite, migration 0100) moves them in now, so
+    /// the claim at their due instant starts sending at once instead of first merging a whole
+    /// night's backlog. Optional: the claim merges whatever is left. Returns how many moved.
+    async fn prepare_due(&self, until: DateTime<Utc>) -> Result<u64> {
+        let _ = until;
+        Ok(0)
+    }
     /// Claims every due notice of up to `groups` (school, recipient, channel) groups until
     /// `lease_until`; a claim whose holder died is claimable again after its lease. In the same
     /// transaction each claimed notice gets its message ([`outbox`]): a notice already in one

@@ -233,6 +233,15 @@ impl Store for SqliteStore {
         Ok(ms.map(from_ms))
     }
 
+    async fn prepare_due(&self, until: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
+        let merged = merge_staged(&mut tx, until)
+            .await
+            .map_err(|e| self.health.db(e))?;
+        tx.commit().await.map_err(|e| self.health.db(e))?;
+        Ok(merged)
+    }
+
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
@@ -267,15 +276,9 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
         // Merge first: every staged notice that is due joins the recipient-keyed index
         // (migration 0100), so the claim below bundles all of a recipient's due notices.
-        sqlx::query(
-            "UPDATE notices SET grouped = 1 WHERE id IN ( \
-               SELECT id FROM notices INDEXED BY notices_staged \
-               WHERE state = 'pending' AND grouped = 0 AND due_at <= ?1)",
-        )
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.health.db(e))?;
+        merge_staged(&mut tx, now)
+            .await
+            .map_err(|e| self.health.db(e))?;
         // The claimable rows are read, their messages composed and recorded (the outbox), and
         // then each row is claimed and linked to its message in one write: a row is rewritten
         // once per claim, not twice. The merge above holds the write lock from the start.
@@ -991,6 +994,23 @@ async fn record_messages(
         ids.extend(rows);
     }
     Ok(plan.new.iter().map(|m| ids[&m.key]).collect())
+}
+
+/// Moves the staged notices due by `until` into the recipient-keyed index the claim bundles
+/// by (migration 0100). Returns how many.
+async fn merge_staged(
+    tx: &mut Transaction<'static, Sqlite>,
+    until: DateTime<Utc>,
+) -> std::result::Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE notices SET grouped = 1 WHERE id IN ( \
+           SELECT id FROM notices INDEXED BY notices_staged \
+           WHERE state = 'pending' AND grouped = 0 AND due_at <= ?1)",
+    )
+    .bind(to_ms(until))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Claims the rows read by a claim until `lease_until`, each with the message it is in.
