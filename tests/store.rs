@@ -794,34 +794,9 @@ async fn postgres_bundles_what_arrived_apart() {
 #[tokio::test]
 async fn sqlite_groups_notices_only_when_due() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    let store = rustig::store::open(&url).await.unwrap();
     let t0 = at("2026-11-23T10:00:00+01:00");
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_event(&event("e-r1", "r1"), t0).await.unwrap();
-    tx.replace_pending(
-        "s",
-        "r1",
-        &[
-            notice("n1", "r1", "g1", t0),
-            notice("n2", "r1", "g2", t0 + Duration::hours(1)),
-        ],
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let grouped = |pool: sqlx::SqlitePool| async move {
-        let keys: Vec<String> = sqlx::query_scalar(
-            "SELECT key FROM notices INDEXED BY notices_group \
-             WHERE state = 'pending' AND grouped = 1 ORDER BY key",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        keys
-    };
-    assert!(grouped(pool.clone()).await.is_empty());
+    let (store, pool) = staged_pair(dir.path(), t0).await;
+    assert!(grouped(&pool).await.is_empty());
     // A claim that finds nothing due groups nothing; one at n1's time groups n1 only.
     let early = t0 - Duration::minutes(1);
     assert!(store
@@ -829,14 +804,14 @@ async fn sqlite_groups_notices_only_when_due() {
         .await
         .unwrap()
         .is_empty());
-    assert!(grouped(pool.clone()).await.is_empty());
+    assert!(grouped(&pool).await.is_empty());
     let claimed = store
         .claim_due(t0, t0 + Duration::minutes(5), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     // n1 left the index when claimed; n2 is not due, so not grouped.
-    assert!(grouped(pool.clone()).await.is_empty());
+    assert!(grouped(&pool).await.is_empty());
     let staged: Vec<String> = sqlx::query_scalar(
         "SELECT key FROM notices INDEXED BY notices_staged WHERE state = 'pending' AND grouped = 0",
     )
@@ -847,15 +822,12 @@ async fn sqlite_groups_notices_only_when_due() {
     pool.close().await;
 }
 
-/// SQLite, with a second connection that reads which notices are in the recipient-keyed
-/// index the claim bundles by: n1 due at `t0`, n2 an hour later, both staged.
+/// SQLite with n1 due at `t0` and n2 an hour later, both staged, and a second connection to
+/// look into its indexes.
 async fn staged_pair(
     dir: &std::path::Path,
     t0: DateTime<Utc>,
-) -> (
-    Arc<dyn Store>,
-    impl Fn() -> futures::future::BoxFuture<'static, Vec<String>>,
-) {
+) -> (Arc<dyn Store>, sqlx::SqlitePool) {
     let url = format!("sqlite://{}/buffer.db", dir.display());
     let store = rustig::store::open(&url).await.unwrap();
     let mut tx = store.begin().await.unwrap();
@@ -872,19 +844,18 @@ async fn staged_pair(
     .unwrap();
     tx.commit().await.unwrap();
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let grouped = move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            sqlx::query_scalar(
-                "SELECT key FROM notices INDEXED BY notices_group \
-                 WHERE state = 'pending' AND grouped = 1 ORDER BY key",
-            )
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-        }) as futures::future::BoxFuture<'static, Vec<String>>
-    };
-    (store, grouped)
+    (store, pool)
+}
+
+/// The keys in the recipient-keyed index the claim bundles by.
+async fn grouped(pool: &sqlx::SqlitePool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT key FROM notices INDEXED BY notices_group \
+         WHERE state = 'pending' AND grouped = 1 ORDER BY key",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }
 
 /// Readying notices ahead of their release (issue 18) groups those due by then, and no
@@ -893,14 +864,14 @@ async fn staged_pair(
 async fn sqlite_readies_notices_ahead_of_their_release() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = at("2026-11-23T10:00:00+01:00");
-    let (store, grouped) = staged_pair(dir.path(), t0).await;
+    let (store, pool) = staged_pair(dir.path(), t0).await;
     assert_eq!(
         store.prepare_due(t0 - Duration::minutes(1)).await.unwrap(),
         0
     );
-    assert!(grouped().await.is_empty());
+    assert!(grouped(&pool).await.is_empty());
     assert_eq!(store.prepare_due(t0).await.unwrap(), 1);
-    assert_eq!(grouped().await, ["n1"]);
+    assert_eq!(grouped(&pool).await, ["n1"]);
     assert_eq!(store.prepare_due(t0).await.unwrap(), 0, "readied once");
     assert_eq!(store.next_due().await.unwrap(), Some(t0));
     let early = t0 - Duration::seconds(30);
@@ -926,7 +897,7 @@ async fn sqlite_release_loop_readies_a_release_a_minute_ahead() {
     use rustig::clock::ManualClock;
     let dir = tempfile::tempdir().unwrap();
     let t0 = at("2026-11-23T10:00:00+01:00");
-    let (store, grouped) = staged_pair(dir.path(), t0).await;
+    let (store, pool) = staged_pair(dir.path(), t0).await;
     let config = rustig::config::Config::parse(
         std::path::Path::new("t.toml"),
         "timezone = \"Europe/Amsterdam\"\n[schools.s]\nname = \"S\"\n",
@@ -951,13 +922,13 @@ async fn sqlite_release_loop_readies_a_release_a_minute_ahead() {
     let settle = || tokio::time::sleep(std::time::Duration::from_millis(300));
     settle().await;
     assert!(
-        grouped().await.is_empty(),
+        grouped(&pool).await.is_empty(),
         "two hours ahead: nothing readied"
     );
     clock.set(t0 - Duration::seconds(45));
     let mut readied = Vec::new();
     for _ in 0..50 {
-        readied = grouped().await;
+        readied = grouped(&pool).await;
         if !readied.is_empty() {
             break;
         }
@@ -965,7 +936,7 @@ async fn sqlite_release_loop_readies_a_release_a_minute_ahead() {
     }
     assert_eq!(readied, ["n1"], "n2, an hour later, stays staged");
     settle().await;
-    assert_eq!(grouped().await, ["n1"], "not claimed before it is due");
+    assert_eq!(grouped(&pool).await, ["n1"], "not claimed before it is due");
     stop.send(true).unwrap();
     running.await.unwrap();
 }
