@@ -79,6 +79,7 @@
 mod check;
 mod context;
 pub mod format;
+mod once;
 mod samples;
 mod templates;
 mod tidy;
@@ -178,6 +179,8 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    // A text template's blocks in one evaluation (see `once`).
+    env.set_loader(|name| Ok(once::source(name)));
     // Auto-escaping by file name: `*.html.j2` escapes HTML, the rest is plain text.
     env
 }
@@ -287,7 +290,32 @@ impl Renderer {
         tmpl.render(ctx).map_err(|e| self.error(name, &e))
     }
 
+    /// `blocks` of the text template `name`: from one evaluation of only those blocks (see
+    /// `once`), or, when that does not work out, block by block with the exact error.
     fn blocks<const N: usize>(
+        &self,
+        name: &str,
+        ctx: &MessageContext,
+        blocks: [&str; N],
+    ) -> Result<[String; N], RenderError> {
+        match self.at_once(name, ctx, &blocks) {
+            Some(out) => Ok(out),
+            None => self.one_by_one(name, ctx, blocks),
+        }
+    }
+
+    fn at_once<const N: usize>(
+        &self,
+        name: &str,
+        ctx: &MessageContext,
+        blocks: &[&str; N],
+    ) -> Option<[String; N]> {
+        let tmpl = self.env.get_template(&once::name(name, blocks)).ok()?;
+        once::split(&tmpl.render(ctx).ok()?)
+    }
+
+    /// The whole template evaluated, then each block rendered out of its state.
+    fn one_by_one<const N: usize>(
         &self,
         name: &str,
         ctx: &MessageContext,

@@ -508,3 +508,68 @@ fn the_renderer_can_be_shared_between_tasks() {
     fn shareable<T: Send + Sync + 'static>() {}
     shareable::<Renderer>();
 }
+
+/// The blocks of one evaluation (`once`) are exactly the blocks rendered one by one, for every
+/// sample, locale, role and channel; and the built-in templates never need the slow way.
+#[test]
+fn blocks_at_once_equal_blocks_one_by_one() {
+    let r = renderer();
+    let s = Samples::new();
+    let mut compared = 0;
+    for case in Samples::cases() {
+        for locale in [Locale::Nl, Locale::En] {
+            for role in [Role::Guardian, Role::Student] {
+                for show in [false, true] {
+                    let input = s.input(&case, role, locale, ChannelKind::Webhook, show);
+                    let kind = match input.items.as_slice() {
+                        [one] => context::item_kind(one).unwrap(),
+                        _ => "digest",
+                    };
+                    let name = templates::text_name(kind, locale.as_str());
+                    let ctx = context::build(&input, show).unwrap();
+                    for blocks in [["subject", "text"], ["title", "body"]] {
+                        let at_once = r.at_once(&name, &ctx, &blocks);
+                        let one_by_one = r.one_by_one(&name, &ctx, blocks).unwrap();
+                        assert_eq!(
+                            at_once.as_ref(),
+                            Some(&one_by_one),
+                            "{} {blocks:?}",
+                            case.name
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 100, "{compared}");
+}
+
+/// An operator's template still renders, and fails, as before when the one evaluation cannot
+/// be used: a block it lacks, or data that holds a marker character.
+#[test]
+fn blocks_fall_back_to_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "grade.nl.text.j2", TEXT_OVERRIDE);
+    write(dir.path(), "extra.j2", "Groet van {{ school }}.");
+    let r = Renderer::load(Some(dir.path())).unwrap();
+    let s = Samples::new();
+    let c = case("grade", vec![(NoticeKind::Grade, samples::G_TEST, None)]);
+    let mut input = s.input(&c, Role::Guardian, Locale::Nl, ChannelKind::Email, false);
+    let ctx = context::build(&input, true).unwrap();
+    let [subject, _] = r
+        .at_once("grade.nl.text.j2", &ctx, &["subject", "text"])
+        .unwrap();
+    assert_eq!(subject, "Cijfer: Wiskunde");
+    input.school_name = "Lyceum \u{3}\u{4}";
+    let ctx = context::build(&input, true).unwrap();
+    assert_eq!(
+        r.at_once("grade.nl.text.j2", &ctx, &["subject", "text"]),
+        None
+    );
+    let out = r.render(&input).unwrap();
+    assert_eq!(out.text, "Hallo Anna.\nGroet van Lyceum \u{3}\u{4}.");
+    // A block the template lacks: the error names the template, as before.
+    let missing = r.blocks("grade.nl.text.j2", &ctx, ["subject", "footer"]);
+    assert!(missing.is_err());
+}
