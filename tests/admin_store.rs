@@ -628,6 +628,9 @@ enum Op {
     },
     Cancel(usize),
     Release(usize),
+    /// Claim what is due by hour `h` with a lease of an hour, and leave it claimed: a later
+    /// claim takes the lease over (no new count) and finishes it.
+    Claim(i64),
     /// Claim what is due by hour `h`, then finish the claim with outcome `o` for each.
     ClaimFinish {
         h: i64,
@@ -647,6 +650,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => (0..20usize).prop_map(Op::Release),
         3 => (0..6i64, proptest::collection::vec(0..4usize, 1..8))
             .prop_map(|(h, o)| Op::ClaimFinish { h, o }),
+        2 => (0..6i64).prop_map(Op::Claim),
         1 => Just(Op::ResendDead),
         1 => Just(Op::Purge),
         1 => (0..4usize).prop_map(Op::Erase),
@@ -714,6 +718,10 @@ async fn apply(store: &Arc<dyn Store>, op: &Op, version: &mut usize) {
                     _ => v.release_notice(*id, reason).await.unwrap(),
                 };
             }
+        }
+        Op::Claim(hours) => {
+            let at = t0 + h * (*hours as i32);
+            store.claim_due(at, at + h, 100).await.unwrap();
         }
         Op::ClaimFinish { h: hours, o } => {
             let claimed = store
