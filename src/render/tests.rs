@@ -380,12 +380,19 @@ const TEXT_OVERRIDE: &str = "{% block subject %}Cijfer: {{ item.grade.subject }}
 {% block body %}Voor {{ item.student.first_name }}.{% endblock %}
 ";
 
-#[test]
-fn an_operator_template_overrides_the_built_in_one() {
+/// A renderer with the operator's `grade.nl.text.j2` ([`TEXT_OVERRIDE`]) and the `extra.j2`
+/// it includes; the directory lives as long as the first value.
+fn with_override() -> (tempfile::TempDir, Renderer) {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "grade.nl.text.j2", TEXT_OVERRIDE);
     write(dir.path(), "extra.j2", "Groet van {{ school }}.");
     let r = Renderer::load(Some(dir.path())).unwrap();
+    (dir, r)
+}
+
+#[test]
+fn an_operator_template_overrides_the_built_in_one() {
+    let (_dir, r) = with_override();
     let s = Samples::new();
     let c = case("grade", vec![(NoticeKind::Grade, samples::G_TEST, None)]);
     let out = r
@@ -549,10 +556,7 @@ fn blocks_at_once_equal_blocks_one_by_one() {
 /// be used: a block it lacks, or data that holds a marker character.
 #[test]
 fn blocks_fall_back_to_one_by_one() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "grade.nl.text.j2", TEXT_OVERRIDE);
-    write(dir.path(), "extra.j2", "Groet van {{ school }}.");
-    let r = Renderer::load(Some(dir.path())).unwrap();
+    let (_dir, r) = with_override();
     let s = Samples::new();
     let c = case("grade", vec![(NoticeKind::Grade, samples::G_TEST, None)]);
     let mut input = s.input(&c, Role::Guardian, Locale::Nl, ChannelKind::Email, false);
