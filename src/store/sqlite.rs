@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod checkpoint;
+mod claimed;
 mod outlook;
 mod preference;
 mod raw;
@@ -298,9 +299,8 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| self.health.db(e))?;
         outbox::link(&mut out, &plan.new, &ids);
-        mark_claimed(&mut tx, &mut out, lease_until)
-            .await
-            .map_err(|e| self.health.db(e))?;
+        self.health
+            .observe(claimed::mark(&mut tx, &mut out, lease_until).await)?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
         self.health.ok();
         out.sort_by(|a, b| {
@@ -317,61 +317,15 @@ impl Store for SqliteStore {
 
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
-        // Sent, by far the most common outcome: every notice of every message in one statement.
-        let sent: Vec<(i64, i64, &str)> = outcomes
-            .iter()
-            .filter_map(|(ids, o)| match o {
-                Outcome::Sent { message_key, at } => Some((ids, to_ms(*at), message_key.as_str())),
-                _ => None,
-            })
-            .flat_map(|(ids, at, key)| ids.iter().map(move |id| (*id, at, key)))
-            .collect();
-        if !sent.is_empty() {
-            sqlx::query(
-                "UPDATE notices SET state = 'sent', sent_at = j.value->>1, message_key = j.value->>2, \
-                 claimed_until = NULL, attempts = attempts + 1 \
-                 FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
-            )
-            .bind(json(&sent))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
-        }
         for (ids, outcome) in outcomes {
-            if matches!(outcome, Outcome::Sent { .. }) {
-                continue;
-            }
             if matches!(outcome, Outcome::Defer { .. }) {
                 dissolve_unsent(&mut tx, ids)
                     .await
                     .map_err(|e| self.health.db(e))?;
             }
-            let ids = ids_json(ids);
-            let q = match outcome {
-                Outcome::Sent { .. } => unreachable!("recorded above"),
-                Outcome::Retry { error, at } => sqlx::query(
-                    "UPDATE notices SET state = 'pending', due_at = ?2, last_error = ?3, claimed_until = NULL, \
-                     attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1))",
-                )
-                .bind(ids)
-                .bind(to_ms(*at))
-                .bind(error),
-                Outcome::Dead { error } => sqlx::query(
-                    "UPDATE notices SET state = 'dead', last_error = ?2, claimed_until = NULL, \
-                     attempts = attempts + 1 WHERE id IN (SELECT value FROM json_each(?1))",
-                )
-                .bind(ids)
-                .bind(error),
-                Outcome::Defer { reason } => sqlx::query(
-                    "UPDATE notices SET state = 'pending', due_at = ?2, claimed_until = NULL, \
-                     reasons = json_insert(reasons, '$[#]', json(?3)) WHERE id IN (SELECT value FROM json_each(?1))",
-                )
-                .bind(ids)
-                .bind(to_ms(reason.to))
-                .bind(super::reasons::encode_one(reason)),
-            };
-            q.execute(&mut *tx).await.map_err(|e| self.health.db(e))?;
         }
+        self.health
+            .observe(claimed::finish(&mut tx, outcomes).await)?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
         Ok(())
     }
@@ -1011,33 +965,6 @@ async fn merge_staged(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
-}
-
-/// Claims the rows read by a claim until `lease_until`, each with the message it is in.
-async fn mark_claimed(
-    tx: &mut Transaction<'static, Sqlite>,
-    claimed: &mut [StoredNotice],
-    lease_until: DateTime<Utc>,
-) -> std::result::Result<(), sqlx::Error> {
-    let rows: Vec<(i64, Option<i64>, Option<&str>)> = claimed
-        .iter()
-        .map(|n| (n.id, n.message_id, n.message_key.as_deref()))
-        .collect();
-    if !rows.is_empty() {
-        sqlx::query(
-            "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
-             message_id = j.value->>1, message_key = j.value->>2 \
-             FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
-        )
-        .bind(json(&rows))
-        .bind(to_ms(lease_until))
-        .execute(&mut **tx)
-        .await?;
-    }
-    for n in claimed {
-        n.state = "claimed".into();
-    }
-    Ok(())
 }
 
 /// Deletes the messages (of these, from notices just deleted) that no notice is in any more:

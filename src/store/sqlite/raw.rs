@@ -72,6 +72,7 @@ impl<'h> Db<'h> {
 }
 
 /// One value bound to a parameter.
+#[derive(Clone, Copy)]
 pub(super) enum Value<'a> {
     Text(&'a str),
     Int(i64),
@@ -96,6 +97,12 @@ impl From<i64> for Value<'_> {
     }
 }
 
+impl From<Option<i64>> for Value<'_> {
+    fn from(i: Option<i64>) -> Self {
+        i.map_or(Value::Null, Value::Int)
+    }
+}
+
 impl<'a> From<Option<&'a String>> for Value<'a> {
     fn from(s: Option<&'a String>) -> Value<'a> {
         s.map_or(Value::Null, |s| Value::Text(s))
@@ -113,11 +120,25 @@ impl Stmt<'_> {
     /// changed itself (not counting triggers). The bindings are cleared before returning, so
     /// no borrowed text outlives the call.
     pub(super) fn run(&mut self, params: &[Value<'_>]) -> Result<usize> {
-        let rc = self.bind_all(params).and_then(|()| {
+        self.run_rows(params, |_| {})
+    }
+
+    /// Like [`Stmt::run`], and hands every row the statement returns (`RETURNING …`) to
+    /// `row`, one at a time.
+    pub(super) fn run_rows(
+        &mut self,
+        params: &[Value<'_>],
+        mut row: impl FnMut(Row<'_>),
+    ) -> Result<usize> {
+        let rc = self.bind_all(params).and_then(|()| loop {
             // SAFETY: a prepared statement of this open connection, every parameter bound.
             match unsafe { ffi::sqlite3_step(self.raw) } {
-                ffi::SQLITE_DONE | ffi::SQLITE_ROW => Ok(()),
-                rc => Err(rc),
+                ffi::SQLITE_DONE => break Ok(()),
+                ffi::SQLITE_ROW => row(Row {
+                    raw: self.raw,
+                    _row: std::marker::PhantomData,
+                }),
+                rc => break Err(rc),
             }
         });
         // SAFETY: as above; reset and clear_bindings are valid in any state.
@@ -154,6 +175,35 @@ impl Stmt<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The row a statement stands on, valid until its next step.
+pub(super) struct Row<'r> {
+    raw: *mut ffi::sqlite3_stmt,
+    _row: std::marker::PhantomData<&'r ()>,
+}
+
+impl Row<'_> {
+    /// Column `i` (from 0) as an integer; a NULL reads as 0.
+    pub(super) fn int(&self, i: c_int) -> i64 {
+        // SAFETY: the statement stands on a row (see `text`).
+        unsafe { ffi::sqlite3_column_int64(self.raw, i) }
+    }
+
+    /// Column `i` (from 0) as text; a NULL reads as "".
+    pub(super) fn text(&self, i: c_int) -> &str {
+        // SAFETY: the statement stands on a row (a `Row` lives only inside `run_rows`'s
+        // callback, before the next step), and the text SQLite returns stays valid until that
+        // step; the returned `&str` borrows the row. SQLite hands text out as UTF-8.
+        unsafe {
+            let p = ffi::sqlite3_column_text(self.raw, i);
+            if p.is_null() {
+                return "";
+            }
+            let n = ffi::sqlite3_column_bytes(self.raw, i);
+            std::str::from_utf8(std::slice::from_raw_parts(p, n as usize)).unwrap_or("")
+        }
     }
 }
 
