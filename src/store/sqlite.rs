@@ -1020,6 +1020,6 @@ async fn dissolve_unsent(
 }
 
 /// Rows for `json_each`.
-fn json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
+pub(super) fn json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
     serde_json::to_string(rows).expect("rows serialize")
 }

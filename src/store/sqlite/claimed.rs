@@ -13,12 +13,14 @@
 //! alone can be undone), and a statement per row copies the same pages again for each row,
 //! which made the release a third slower when measured.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
-use super::raw::{self, Db, Value};
+use super::json;
+use super::raw::{self, Db};
 use crate::store::{to_ms, Outcome, Result, StoredNotice};
 
 /// Changes to `notice_counts`, summed per (school, channel, state) before they are written.
@@ -80,7 +82,7 @@ pub(super) async fn mark(
         .iter()
         .map(|n| (n.id, n.message_id, n.message_key.as_deref()))
         .collect();
-    let rows = serde_json::to_string(&rows).expect("rows serialize");
+    let rows = json(&rows);
     raw::with_raw(tx, |db| {
         db.prepare(
             "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
@@ -101,9 +103,36 @@ pub(super) async fn mark(
     Ok(())
 }
 
-/// Records each outcome on its notices (see [`crate::store::Store::finish`]): every sent
-/// notice in one statement, then each other outcome in order. A deferred message must be
-/// dissolved before (`dissolve_unsent`).
+/// What each kind of outcome sets on its notices, from rows `[id, time, text]` (`j`), and the
+/// state it leaves them in: sent, retried, dead, deferred.
+const CHANGES: [(&str, &str); 4] = [
+    (
+        "state = 'sent', sent_at = j.value->>1, message_key = j.value->>2, \
+         claimed_until = NULL, attempts = attempts + 1",
+        "sent",
+    ),
+    (
+        "state = 'pending', due_at = j.value->>1, last_error = j.value->>2, \
+         claimed_until = NULL, attempts = attempts + 1",
+        "pending",
+    ),
+    (
+        "state = 'dead', last_error = j.value->>2, claimed_until = NULL, attempts = attempts + 1",
+        "dead",
+    ),
+    (
+        "state = 'pending', due_at = j.value->>1, claimed_until = NULL, \
+         reasons = json_insert(reasons, '$[#]', json(j.value->>2))",
+        "pending",
+    ),
+];
+
+/// A notice an outcome is recorded on: `[id, time, text]` for [`CHANGES`].
+type Row<'o> = (i64, Option<i64>, Cow<'o, str>);
+
+/// Records each outcome on its notices (see [`crate::store::Store::finish`]): one statement
+/// per kind of outcome for all the notices of the batch. A deferred message must be dissolved
+/// before (`dissolve_unsent`).
 ///
 /// The statements only take rows that are still `claimed`, and tell each row's school and
 /// channel for the counters. A row that is not (another claim took its lease over and
@@ -113,107 +142,44 @@ pub(super) async fn finish(
     tx: &mut Transaction<'static, Sqlite>,
     outcomes: &[(Vec<i64>, Outcome)],
 ) -> Result<()> {
-    let sent: Vec<(i64, i64, &str)> = outcomes
-        .iter()
-        .filter_map(|(ids, o)| match o {
-            Outcome::Sent { message_key, at } => Some((ids, to_ms(*at), message_key.as_str())),
-            _ => None,
-        })
-        .flat_map(|(ids, at, key)| ids.iter().map(move |id| (*id, at, key)))
-        .collect();
+    let mut rows: [Vec<Row<'_>>; 4] = Default::default();
+    for (ids, outcome) in outcomes {
+        let (kind, at, text) = match outcome {
+            Outcome::Sent { message_key, at } => (0, Some(*at), Cow::from(message_key.as_str())),
+            Outcome::Retry { error, at } => (1, Some(*at), Cow::from(error.as_str())),
+            Outcome::Dead { error } => (2, None, Cow::from(error.as_str())),
+            Outcome::Defer { reason } => (
+                3,
+                Some(reason.to),
+                Cow::from(crate::store::reasons::encode_one(reason)),
+            ),
+        };
+        let at = at.map(to_ms);
+        rows[kind].extend(ids.iter().map(|id| (*id, at, text.clone())));
+    }
     raw::with_raw(tx, |db| {
         let mut moves = Moves::default();
-        if !sent.is_empty() {
-            let set = "state = 'sent', sent_at = j.value->>1, message_key = j.value->>2, \
-                       claimed_until = NULL, attempts = attempts + 1 \
-                       FROM json_each(?1) AS j WHERE notices.id = j.value->>0";
-            let ids: Vec<i64> = sent.iter().map(|r| r.0).collect();
-            let rows = serde_json::to_string(&sent).expect("rows serialize");
-            let taken = take(db, set, &[rows.as_str().into()], &mut moves, "sent")?;
-            let left = not_taken(&ids, &taken);
-            if !left.is_empty() {
-                let left: HashSet<i64> = left.into_iter().collect();
-                let left: Vec<_> = sent.iter().filter(|r| left.contains(&r.0)).collect();
-                let left = serde_json::to_string(&left).expect("rows");
-                db.prepare(&format!("UPDATE notices SET {set}"))?
-                    .run(&[left.as_str().into()])?;
+        for ((set, to), rows) in CHANGES.iter().zip(&rows) {
+            if rows.is_empty() {
+                continue;
             }
-        }
-        for (ids, outcome) in outcomes {
-            let reason = match outcome {
-                Outcome::Defer { reason } => crate::store::reasons::encode_one(reason),
-                _ => String::new(),
-            };
-            let (set, to, b, c): (&str, &str, Value<'_>, Value<'_>) = match outcome {
-                Outcome::Sent { .. } => continue,
-                Outcome::Retry { error, at } => (
-                    "state = 'pending', due_at = ?2, last_error = ?3, claimed_until = NULL, \
-                     attempts = attempts + 1",
-                    "pending",
-                    to_ms(*at).into(),
-                    error.into(),
-                ),
-                Outcome::Dead { error } => (
-                    "state = 'dead', last_error = ?3, claimed_until = NULL, \
-                     attempts = attempts + 1",
-                    "dead",
-                    Value::Null,
-                    error.into(),
-                ),
-                Outcome::Defer { reason: r } => (
-                    "state = 'pending', due_at = ?2, claimed_until = NULL, \
-                     reasons = json_insert(reasons, '$[#]', json(?3))",
-                    "pending",
-                    to_ms(r.to).into(),
-                    reason.as_str().into(),
-                ),
-            };
-            let set = format!("{set} WHERE id IN (SELECT value FROM json_each(?1))");
-            let json = serde_json::to_string(ids).expect("ids");
-            let taken = take(db, &set, &[json.as_str().into(), b, c], &mut moves, to)?;
-            let left = not_taken(ids, &taken);
+            let update = format!(
+                "UPDATE notices SET {set} FROM json_each(?1) AS j WHERE notices.id = j.value->>0"
+            );
+            let mut taken = HashSet::with_capacity(rows.len());
+            db.prepare(&format!(
+                "{update} AND notices.state = 'claimed' RETURNING id, school, channel"
+            ))?
+            .run_rows(&[json(rows).as_str().into()], |row| {
+                taken.insert(row.int(0));
+                moves.moved(row.text(1), row.text(2), "claimed", to);
+            })?;
+            let left: Vec<_> = rows.iter().filter(|r| !taken.contains(&r.0)).collect();
             if !left.is_empty() {
-                let left = serde_json::to_string(&left).expect("ids");
-                db.prepare(&format!("UPDATE notices SET {set}"))?.run(&[
-                    left.as_str().into(),
-                    b,
-                    c,
-                ])?;
+                db.prepare(&update)?.run(&[json(&left).as_str().into()])?;
             }
         }
         moves.write(db)
     })
     .await
-}
-
-/// Runs `UPDATE notices SET {set}` on the rows it selects that are still claimed, counts each
-/// as moved to `to`, and returns their ids.
-fn take(
-    db: Db<'_>,
-    set: &str,
-    params: &[Value<'_>],
-    moves: &mut Moves,
-    to: &str,
-) -> Result<Vec<i64>> {
-    let mut taken = Vec::new();
-    db.prepare(&format!(
-        "UPDATE notices SET {set} AND notices.state = 'claimed' RETURNING id, school, channel"
-    ))?
-    .run_rows(params, |row| {
-        taken.push(row.int(0));
-        moves.moved(row.text(1), row.text(2), "claimed", to);
-    })?;
-    Ok(taken)
-}
-
-/// The ids of `ids` that are not in `taken` (usually none).
-fn not_taken(ids: &[i64], taken: &[i64]) -> Vec<i64> {
-    if taken.len() >= ids.len() {
-        return Vec::new();
-    }
-    let taken: HashSet<i64> = taken.iter().copied().collect();
-    ids.iter()
-        .copied()
-        .filter(|id| !taken.contains(id))
-        .collect()
 }

@@ -72,7 +72,6 @@ impl<'h> Db<'h> {
 }
 
 /// One value bound to a parameter.
-#[derive(Clone, Copy)]
 pub(super) enum Value<'a> {
     Text(&'a str),
     Int(i64),
@@ -94,12 +93,6 @@ impl<'a> From<&'a String> for Value<'a> {
 impl From<i64> for Value<'_> {
     fn from(i: i64) -> Self {
         Value::Int(i)
-    }
-}
-
-impl From<Option<i64>> for Value<'_> {
-    fn from(i: Option<i64>) -> Self {
-        i.map_or(Value::Null, Value::Int)
     }
 }
 
