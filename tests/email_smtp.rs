@@ -383,6 +383,15 @@ type Transcripts = Arc<Mutex<Vec<Vec<String>>>>;
 
 /// A minimal SMTP server on 127.0.0.1: one thread per connection, AUTH PLAIN accepted.
 fn start_scripted_server(after: AfterData) -> (u16, Transcripts) {
+    start_scripted(after, false)
+}
+
+/// With `pipelining`, the server offers PIPELINING (RFC 2920) and answers MAIL and RCPT only
+/// once DATA has arrived too, as a server reading a pipelined batch may: a client that waits
+/// for each reply before its next command waits forever. Without it, a command that arrives
+/// before the reply to the one before is logged as `"<ahead>"`. Any address containing
+/// `bounce` is refused with 550; DATA without an accepted recipient with 554.
+fn start_scripted(after: AfterData, pipelining: bool) -> (u16, Transcripts) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let transcripts: Transcripts = Arc::default();
@@ -400,7 +409,7 @@ fn start_scripted_server(after: AfterData) -> (u16, Transcripts) {
             let messages = Arc::clone(&messages);
             std::thread::spawn(move || {
                 let log = |line: &str| all.lock().unwrap()[index].push(line.to_string());
-                serve_scripted(stream, after, &messages, log);
+                serve_scripted(stream, after, pipelining, &messages, log);
             });
         }
     });
@@ -410,6 +419,7 @@ fn start_scripted_server(after: AfterData) -> (u16, Transcripts) {
 fn serve_scripted(
     mut stream: TcpStream,
     after: AfterData,
+    pipelining: bool,
     messages: &std::sync::atomic::AtomicUsize,
     log: impl Fn(&str),
 ) {
@@ -423,20 +433,59 @@ fn serve_scripted(
     if !reply("220 scripted ESMTP\r\n") {
         return;
     }
+    // Replies held back until DATA (pipelining), and the recipients accepted.
+    let mut held = String::new();
+    let mut accepted = 0;
     while read(&mut reader, &mut line) {
         let command = line.trim_end().to_string();
         log(&command);
+        if !pipelining && !reader.buffer().is_empty() {
+            log("<ahead>");
+        }
         let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
         let ok = match verb.as_str() {
+            "EHLO" if pipelining => reply("250-scripted\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"),
             "EHLO" => reply("250-scripted\r\n250 AUTH PLAIN LOGIN\r\n"),
             "AUTH" => reply("235 2.7.0 Authenticated\r\n"),
             "QUIT" => {
                 reply("221 bye\r\n");
                 break;
             }
+            "MAIL" | "RCPT" => {
+                let answer = match command.contains("bounce") {
+                    true => "550 5.1.1 no such user\r\n",
+                    false => {
+                        accepted += usize::from(verb == "RCPT");
+                        "250 ok\r\n"
+                    }
+                };
+                match pipelining {
+                    true => {
+                        held.push_str(answer);
+                        true
+                    }
+                    false => reply(answer),
+                }
+            }
+            "DATA" if accepted == 0 => {
+                held.push_str("554 5.5.1 no valid recipients\r\n");
+                reply(&std::mem::take(&mut held))
+            }
             "DATA" => {
-                reply("354 go ahead\r\n");
-                while read(&mut reader, &mut line) && line != ".\r\n" {}
+                accepted = 0;
+                held.push_str("354 go ahead\r\n");
+                if !reply(&std::mem::take(&mut held)) {
+                    return;
+                }
+                let mut ended = false;
+                while !ended && read(&mut reader, &mut line) {
+                    ended = line == ".\r\n";
+                }
+                if !ended {
+                    // The client hung up before the end of the data: nothing is delivered.
+                    log("<aborted>");
+                    break;
+                }
                 let n = messages.fetch_add(1, Ordering::SeqCst);
                 log("<message>");
                 match after {
@@ -566,6 +615,7 @@ async fn credentials_are_sent_once_per_connection() {
         commands,
         [
             "EHLO",
+            "EHLO", // rustig's own, for the extensions lettre does not keep (PIPELINING)
             "MAIL",
             "RCPT",
             "DATA",
@@ -603,4 +653,135 @@ async fn noop_only_after_the_connection_sat_idle() {
         .filter(|v| ["MAIL", "NOOP"].contains(v))
         .collect();
     assert_eq!(verbs, ["MAIL", "MAIL", "NOOP", "MAIL"], "{t:?}");
+}
+
+/// The commands of one connection, without the message body's marker and the final close.
+fn verbs(conn: &[String]) -> Vec<&str> {
+    conn.iter()
+        .map(|l| l.split(' ').next().unwrap())
+        .filter(|v| !["AUTH", "<closed>"].contains(v))
+        .collect()
+}
+
+/// Where the relay offers PIPELINING, MAIL, the RCPTs and DATA go in one write: the scripted
+/// server answers none of them before DATA has arrived, so a client that waited for MAIL's
+/// reply would wait until its timeout and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_rcpt_and_data_go_together_where_the_relay_offers_pipelining() {
+    let (port, t) = start_scripted(AfterData::Accept, true);
+    let ch = EmailChannel::new(&config(
+        format!("smtp://127.0.0.1:{port}"),
+        Duration::from_secs(3),
+    ))
+    .await
+    .unwrap();
+    for i in 0..3 {
+        ch.send(&outgoing(
+            &format!("k-pipe-{i}"),
+            &["anna@example.nl", "piet@example.nl"],
+        ))
+        .await
+        .unwrap();
+    }
+    let t = transcripts(&t);
+    assert_eq!(t.len(), 1, "{t:?}");
+    let message = ["MAIL", "RCPT", "RCPT", "DATA", "<message>"];
+    assert_eq!(
+        verbs(&t[0]),
+        [&["EHLO", "EHLO"][..], &message, &message, &message].concat()
+    );
+}
+
+/// Where the relay does not offer it, each command waits for the reply to the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_at_a_time_where_the_relay_offers_no_pipelining() {
+    let (port, t) = start_scripted(AfterData::Accept, false);
+    let ch = channel(port).await;
+    for i in 0..3 {
+        ch.send(&outgoing(
+            &format!("k-lockstep-{i}"),
+            &["anna@example.nl", "piet@example.nl"],
+        ))
+        .await
+        .unwrap();
+    }
+    let t = transcripts(&t);
+    assert_eq!(t.len(), 1, "{t:?}");
+    let message = ["MAIL", "RCPT", "RCPT", "DATA", "<message>"];
+    // No "<ahead>": no command arrived before the reply to the one before it.
+    assert_eq!(
+        verbs(&t[0]),
+        [&["EHLO", "EHLO"][..], &message, &message, &message].concat()
+    );
+}
+
+/// A refused recipient in a pipelined batch: the relay has answered DATA with 354 for the
+/// other recipient, so the client hangs up without ending the data (a QUIT would be read as
+/// message text): the refusal is permanent, nothing is delivered, the connection is not
+/// reused, and the next message goes over a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_recipient_in_a_pipelined_batch_sends_nothing() {
+    let (port, t) = start_scripted(AfterData::Accept, true);
+    let ch = EmailChannel::new(&config(
+        format!("smtp://127.0.0.1:{port}"),
+        Duration::from_secs(3),
+    ))
+    .await
+    .unwrap();
+    let err = ch
+        .send(&outgoing(
+            "k-bounce",
+            &["anna@example.nl", "bounce@example.nl"],
+        ))
+        .await
+        .unwrap_err();
+    match &err {
+        SendError::Permanent(m) => assert!(m.contains("550"), "{m}"),
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    // Every recipient refused: DATA's 554 follows RCPT's 550; the first refusal decides.
+    let err = ch
+        .send(&outgoing("k-bounce-all", &["bounce@example.nl"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.contains("550")),
+        "{err:?}"
+    );
+    ch.send(&outgoing("k-after-bounce", &["anna@example.nl"]))
+        .await
+        .unwrap();
+    // The server logs a connection's end once it has read it (waited for, not timed).
+    let mut seen = transcripts(&t);
+    for _ in 0..200 {
+        if seen.len() == 3
+            && seen[..2]
+                .iter()
+                .all(|c| c.last().is_some_and(|l| l == "<closed>"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        seen = transcripts(&t);
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "a connection with a refusal was reused: {seen:?}"
+    );
+    assert_eq!(
+        verbs(&seen[0]),
+        ["EHLO", "EHLO", "MAIL", "RCPT", "RCPT", "DATA", "<aborted>"],
+        "{seen:?}"
+    );
+    assert_eq!(
+        verbs(&seen[1]),
+        ["EHLO", "EHLO", "MAIL", "RCPT", "DATA"],
+        "no QUIT and no data after the 554: {seen:?}"
+    );
+    assert_eq!(
+        verbs(&seen[2]),
+        ["EHLO", "EHLO", "MAIL", "RCPT", "DATA", "<message>"],
+        "{seen:?}"
+    );
 }

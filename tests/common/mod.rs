@@ -33,14 +33,18 @@ struct Recorder {
     inbox: Inbox,
     permanent: Arc<HashSet<String>>,
     transient: Arc<HashSet<String>>,
-    /// SMTP sessions opened (EHLO/HELO seen).
+    /// SMTP sessions opened (connections that said EHLO/HELO; rustig says EHLO twice).
     sessions: Arc<AtomicUsize>,
+    /// This connection said EHLO/HELO (mailin-embedded clones the handler per connection).
+    greeted: bool,
     current: Option<Received>,
 }
 
 impl Handler for Recorder {
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
-        self.sessions.fetch_add(1, Ordering::SeqCst);
+        if !std::mem::replace(&mut self.greeted, true) {
+            self.sessions.fetch_add(1, Ordering::SeqCst);
+        }
         response::OK
     }
 
@@ -96,6 +100,7 @@ pub fn start_counting_server() -> (u16, Inbox, Arc<AtomicUsize>) {
         permanent: Arc::new([GONE.to_string()].into()),
         transient: Arc::new([BUSY.to_string()].into()),
         sessions: Arc::clone(&sessions),
+        greeted: false,
         current: None,
     };
     let mut server = Server::new(handler);
@@ -369,6 +374,7 @@ pub fn start_gated_server(gate: &Gate) -> (u16, Inbox) {
             permanent: Arc::new([GONE.to_string()].into()),
             transient: Arc::new([BUSY.to_string()].into()),
             sessions: Arc::default(),
+            greeted: false,
             current: None,
         },
         gate: gate.clone(),
@@ -469,6 +475,7 @@ pub fn start_slow_server(delay_ms: u64) -> (u16, Inbox, Arc<std::sync::atomic::A
             permanent: Arc::new([GONE.to_string()].into()),
             transient: Arc::new([BUSY.to_string()].into()),
             sessions: Arc::default(),
+            greeted: false,
             current: None,
         },
         delay_ms: Arc::clone(&delay),

@@ -11,6 +11,17 @@
 //! `TCP_NODELAY`, and hands the stream to lettre's [`AsyncSmtpConnection`], which still does
 //! all of SMTP: greeting, EHLO, STARTTLS, AUTH, the mail transaction, QUIT.
 //!
+//! Pipelining (RFC 2920): when the relay offers `PIPELINING`, a message's MAIL, RCPT and DATA go
+//! in one write and their replies are read after it: two round trips per message instead of
+//! four, which is what a relay across the internet (tens of milliseconds away) makes a message
+//! cost. lettre has no pipelining and does not tell which extensions beyond its own the relay
+//! offers, so the connection asks with an EHLO of its own after lettre's setup (one command per
+//! connection), and hands lettre the three commands as one. When a reply in the batch is an
+//! error, the connection is closed without a QUIT and without the end of data: the replies
+//! still unread would answer a QUIT out of turn, a relay that took some of the recipients and
+//! answered DATA with 354 would read it as message text, and a message without its end is
+//! never delivered.
+//!
 //! The pool: a connection parked for less than [`NOOP_AFTER_IDLE`], on which the relay has
 //! sent nothing since (no FIN, no unasked 421: a look at the socket, no round trip), is reused
 //! as it is, and its MAIL FROM is the check: when that fails without a reply (the relay
@@ -33,7 +44,7 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)] // See `implicit_tls`.
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -176,6 +187,16 @@ impl Endpoint {
             }
             _ => {}
         }
+        // After STARTTLS, as the relay may offer more once the connection is encrypted; before
+        // AUTH, as an EHLO resets the session.
+        let ehlo = conn
+            .command(Ehlo::new(self.hello.clone()))
+            .await
+            .map_err(|error| Failure::Setup {
+                stage: "EHLO",
+                error,
+            })?;
+        let pipelining = offers(&ehlo, "PIPELINING");
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials)
                 .await
@@ -184,7 +205,11 @@ impl Endpoint {
                     error,
                 })?;
         }
-        Ok(Conn { smtp: conn, watch })
+        Ok(Conn {
+            smtp: conn,
+            watch,
+            pipelining,
+        })
     }
 
     /// A TLS handshake that failed on the relay's certificate is a fault of the setup, not of
@@ -202,8 +227,8 @@ impl Endpoint {
     }
 
     /// What an open connection is, for `rustig check --smtp`: TLS or not, EHLO name, AUTH.
-    pub(super) fn describe(&self, conn: &AsyncSmtpConnection) -> String {
-        let tls = match (&self.security, conn.is_encrypted()) {
+    pub(super) fn describe(&self, conn: &Conn) -> String {
+        let tls = match (&self.security, conn.smtp.is_encrypted()) {
             (Security::Implicit(_), _) => "TLS from the first byte (smtps)",
             (_, true) => "STARTTLS",
             (Security::StartTlsIfOffered(_), false) => "plain text (the relay offers no STARTTLS)",
@@ -217,21 +242,36 @@ impl Endpoint {
             Some(_) => "authenticated",
             None => "no AUTH",
         };
-        format!("relay {}: {tls}, EHLO {hello}, {auth}", self.server())
+        let pipelining = match conn.pipelining {
+            true => "pipelining",
+            false => "no pipelining (one round trip per command)",
+        };
+        format!(
+            "relay {}: {tls}, EHLO {hello}, {auth}, {pipelining}",
+            self.server()
+        )
     }
 }
 
-/// RCPT for each recipient, DATA and the message, after a MAIL that succeeded.
-async fn rest_of_transaction(
-    smtp: &mut AsyncSmtpConnection,
-    envelope: &Envelope,
-    email: &[u8],
-) -> Result<Response, lettre::transport::smtp::Error> {
-    for to in envelope.to() {
-        smtp.command(Rcpt::new(to.clone(), vec![])).await?;
+/// Whether an EHLO reply lists `keyword` (one extension per line, its name first).
+fn offers(ehlo: &Response, keyword: &str) -> bool {
+    ehlo.message()
+        .filter_map(|line| line.split_whitespace().next())
+        .any(|name| name.eq_ignore_ascii_case(keyword))
+}
+
+/// MAIL, an RCPT per recipient and DATA, written as one command: lettre writes a command whole
+/// and then reads one reply (MAIL's); the others are read by [`Conn::rest_of_transaction`].
+struct Pipelined<'a>(&'a Envelope);
+
+impl std::fmt::Display for Pipelined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", Mail::new(self.0.from().cloned(), vec![]))?;
+        for to in self.0.to() {
+            write!(f, "{}", Rcpt::new(to.clone(), vec![]))?;
+        }
+        write!(f, "{Data}")
     }
-    smtp.command(Data).await?;
-    smtp.message(email).await
 }
 
 // ---- Connecting ----------------------------------------------------------------------------
@@ -241,9 +281,56 @@ async fn rest_of_transaction(
 pub(super) struct Conn {
     pub(super) smtp: AsyncSmtpConnection,
     watch: std::net::TcpStream,
+    /// The relay offered `PIPELINING` in its last EHLO reply.
+    pipelining: bool,
 }
 
 impl Conn {
+    /// Starts a transaction of a message with plain (ASCII) addresses and text: MAIL, and with
+    /// pipelining RCPT and DATA in the same write. Returns MAIL's reply.
+    async fn begin(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        match self.pipelining {
+            true => self.smtp.command(Pipelined(envelope)).await,
+            false => {
+                self.smtp
+                    .command(Mail::new(envelope.from().cloned(), vec![]))
+                    .await
+            }
+        }
+    }
+
+    /// After a MAIL that succeeded: the replies to RCPT and DATA (sent with MAIL when
+    /// pipelining, else each in turn), then the message and its reply.
+    async fn rest_of_transaction(
+        &mut self,
+        envelope: &Envelope,
+        email: &[u8],
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        if self.pipelining {
+            for _ in envelope.to() {
+                self.smtp.read_response().await?;
+            }
+            self.smtp.read_response().await?;
+        } else {
+            for to in envelope.to() {
+                self.smtp.command(Rcpt::new(to.clone(), vec![])).await?;
+            }
+            self.smtp.command(Data).await?;
+        }
+        self.smtp.message(email).await
+    }
+
+    /// After a failed command: QUIT and close, or when pipelining only close (the module
+    /// documentation says why). Either way the connection is not parked again.
+    async fn abandon(mut self) {
+        if !self.pipelining {
+            self.smtp.abort().await;
+        }
+    }
+
     /// Nothing to read on the socket: the relay neither closed the connection nor sent a
     /// reply nobody asked for (a 421 before closing, a TLS alert). Reads nothing.
     fn quiet(&self) -> bool {
@@ -380,36 +467,33 @@ impl SmtpPool {
             && envelope.to().iter().all(|a| a.to_string().is_ascii())
             && envelope.from().is_none_or(|a| a.to_string().is_ascii());
         let (mut conn, checked) = self.checkout(plain).await?;
-        if !checked {
-            // Reused without NOOP: MAIL FROM is the check. If the relay closed the connection
-            // meanwhile, MAIL fails without a reply and nothing was sent: a new connection
-            // carries the message. After MAIL, the rest goes as in lettre's `send`.
-            match conn
-                .smtp
-                .command(Mail::new(envelope.from().cloned(), vec![]))
-                .await
-            {
-                Ok(_) => {
-                    let result = rest_of_transaction(&mut conn.smtp, envelope, email).await;
-                    match &result {
-                        Ok(_) => self.park(conn),
-                        Err(_) => conn.smtp.abort().await,
-                    }
-                    return Ok(result?);
-                }
-                Err(e) if e.is_transient() || e.is_permanent() => {
-                    conn.smtp.abort().await;
-                    return Err(e.into());
-                }
-                Err(_) => {
-                    tracing::debug!("a pooled SMTP connection was closed by the relay");
-                    drop(conn);
-                    conn = self.endpoint.open().await?;
-                }
-            }
+        if !plain {
+            // SMTPUTF8 or 8BITMIME, which lettre's `send` asks for where the relay offers them.
+            let result = conn.smtp.send(envelope, email).await;
+            self.park(conn);
+            return Ok(result?);
         }
-        let result = conn.smtp.send(envelope, email).await;
-        self.park(conn);
+        let started = match conn.begin(envelope).await {
+            Ok(_) => Ok(()),
+            // Reused without NOOP: MAIL FROM is the check. If the relay closed the connection
+            // meanwhile, MAIL fails without a reply and nothing was sent (DATA, when
+            // pipelined, had no reply either): a new connection carries the message.
+            Err(e) if !checked && !e.is_transient() && !e.is_permanent() => {
+                tracing::debug!("a pooled SMTP connection was closed by the relay");
+                drop(conn);
+                conn = self.endpoint.open().await?;
+                conn.begin(envelope).await.map(drop)
+            }
+            Err(e) => Err(e),
+        };
+        let result = match started {
+            Ok(()) => conn.rest_of_transaction(envelope, email).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(_) => self.park(conn),
+            Err(_) => conn.abandon().await,
+        }
         Ok(result?)
     }
 
@@ -433,7 +517,7 @@ impl SmtpPool {
     /// `rustig check --smtp`. Returns what the connection was.
     pub(super) async fn probe(&self) -> Result<String, Failure> {
         let mut conn = self.endpoint.open().await?;
-        let description = self.endpoint.describe(&conn.smtp);
+        let description = self.endpoint.describe(&conn);
         conn.smtp.quit().await?;
         Ok(description)
     }
