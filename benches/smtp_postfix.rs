@@ -9,7 +9,9 @@
 //! (`smtp-source -d`). Each client sends a warm-up of 200 messages first.
 //!
 //! Options: `--messages N` (20000), `--pool N` (8, as comma list: `8,32`), `--tls` (also
-//! measure rustig with STARTTLS; smtp-source has no TLS).
+//! measure rustig with STARTTLS; smtp-source has no TLS), `--rtt-ms N` (0: both clients reach
+//! Postfix through a proxy in this process that delays each direction by half of N, as a relay
+//! across the internet is; use fewer `--messages`, as each message then takes round trips of N).
 
 #[path = "../tests/common/postfix.rs"]
 mod postfix;
@@ -29,6 +31,7 @@ struct Args {
     messages: usize,
     pools: Vec<u32>,
     tls: bool,
+    rtt: Duration,
 }
 
 fn args() -> Args {
@@ -36,6 +39,7 @@ fn args() -> Args {
         messages: 20_000,
         pools: vec![8],
         tls: false,
+        rtt: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -50,6 +54,9 @@ fn args() -> Args {
                     .collect()
             }
             "--tls" => a.tls = true,
+            "--rtt-ms" => {
+                a.rtt = Duration::from_millis(it.next().and_then(|v| v.parse().ok()).unwrap())
+            }
             _ => {} // `cargo bench` passes --bench
         }
     }
@@ -108,10 +115,17 @@ fn smtp_source(port: u16, pool: u32, messages: usize, size: usize) -> f64 {
 }
 
 /// rustig's email channel with `pool` connections: messages per second.
-async fn rustig(pf: &postfix::Postfix, pool: u32, tls: TlsMode, messages: usize, tag: &str) -> f64 {
+async fn rustig(
+    pf: &postfix::Postfix,
+    port: u16,
+    pool: u32,
+    tls: TlsMode,
+    messages: usize,
+    tag: &str,
+) -> f64 {
     let url = match tls {
-        TlsMode::None => format!("smtp://127.0.0.1:{}", pf.smtp),
-        _ => format!("smtp://localhost:{}", pf.smtp),
+        TlsMode::None => format!("smtp://127.0.0.1:{port}"),
+        _ => format!("smtp://localhost:{port}"),
     };
     let channel = Arc::new(
         EmailChannel::new(&EmailConfig {
@@ -170,14 +184,27 @@ async fn main() {
         .unwrap()
         .formatted()
         .len();
+    let port = match a.rtt.is_zero() {
+        true => pf.smtp,
+        false => delay_proxy(pf.smtp, a.rtt / 2).await,
+    };
     println!(
-        "Postfix {} on loopback, {} messages of {size} bytes each, per pool size",
+        "Postfix {} on loopback (round trip {} ms), {} messages of {size} bytes each, per pool size",
         postconf_version(),
+        a.rtt.as_millis(),
         a.messages
     );
     for pool in &a.pools {
-        let source = smtp_source(pf.smtp, *pool, a.messages, size);
-        let plain = rustig(&pf, *pool, TlsMode::None, a.messages, &format!("p{pool}")).await;
+        let source = tokio::task::block_in_place(|| smtp_source(port, *pool, a.messages, size));
+        let plain = rustig(
+            &pf,
+            port,
+            *pool,
+            TlsMode::None,
+            a.messages,
+            &format!("p{pool}"),
+        )
+        .await;
         println!(
             "pool {pool:>3}: smtp-source {source:>6.0} messages/s | rustig {plain:>6.0} messages/s ({:.2}×)",
             plain / source
@@ -185,6 +212,7 @@ async fn main() {
         if a.tls {
             let tls = rustig(
                 &pf,
+                port,
                 *pool,
                 TlsMode::Required,
                 a.messages,
@@ -203,6 +231,59 @@ async fn main() {
         .filter(|l| l.contains("warning:") || l.contains("reject:"))
         .count();
     println!("Postfix log: {warnings} warnings or rejects");
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that holds back what it forwards by
+/// `one_way` in each direction: the round trips of a relay that is not next door. Returns its
+/// port.
+async fn delay_proxy(upstream: u16, one_way: Duration) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (client, _) = listener.accept().await.unwrap();
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                .await
+                .unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(delayed(client_read, server_write, one_way));
+            tokio::spawn(delayed(server_read, client_write, one_way));
+        }
+    });
+    port
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read, in order.
+async fn delayed(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((read_at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(read_at + delay).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        if tx
+            .send((tokio::time::Instant::now(), buf[..n].to_vec()))
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
 }
 
 fn postconf_version() -> String {
