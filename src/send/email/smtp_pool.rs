@@ -226,7 +226,8 @@ impl Endpoint {
         }
     }
 
-    /// What an open connection is, for `rustig check --smtp`: TLS or not, EHLO name, AUTH.
+    /// What an open connection is, for `rustig check --smtp`: TLS or not, EHLO name, AUTH,
+    /// pipelining.
     pub(super) fn describe(&self, conn: &Conn) -> String {
         let tls = match (&self.security, conn.smtp.is_encrypted()) {
             (Security::Implicit(_), _) => "TLS from the first byte (smtps)",
