@@ -163,6 +163,28 @@ async fn delivers_one_multipart_message_to_all_addresses() {
     assert!(parts[1].1.contains("<b>wiskunde</b>"), "{:?}", parts[1]);
 }
 
+/// A line of the text that begins with a dot, or is one, arrives as written: the server takes
+/// a lone dot for the end of the message and one dot off any other line that begins with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_that_begin_with_a_dot_arrive_as_written() {
+    let (port, inbox) = start_server();
+    let ch = channel(port).await;
+    let mut msg = outgoing("5d41402abc4b2a76", &["anna@example.nl"]);
+    let text = "Cijfers:\n.\n..\n.5 voor wiskunde\nEinde.";
+    msg.content.text = text.into();
+    ch.send(&msg).await.unwrap();
+    ch.send(&outgoing("7d793037a0760186", &["anna@example.nl"]))
+        .await
+        .unwrap();
+
+    let got = received(&inbox);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let parts = parts(&got[0].data);
+    assert!(parts[0].0.starts_with("text/plain"), "{:?}", parts[0]);
+    assert_eq!(parts[0].1, text.replace('\n', "\r\n"));
+    assert!(parts[1].1.contains("<b>wiskunde</b>"), "{:?}", parts[1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resend_of_a_key_carries_the_same_message_id() {
     let (port, inbox) = start_server();

@@ -20,7 +20,8 @@
 //! error, the connection is closed without a QUIT and without the end of data: the replies
 //! still unread would answer a QUIT out of turn, a relay that took some of the recipients and
 //! answered DATA with 354 would read it as message text, and a message without its end is
-//! never delivered.
+//! never delivered. The message's text and its end (`CRLF . CRLF`) go in one write too, where
+//! lettre's `message` writes them apart: one segment and one wake-up of the relay per message.
 //!
 //! The pool: a connection parked for less than [`NOOP_AFTER_IDLE`], on which the relay has
 //! sent nothing since (no FIN, no unasked 421: a look at the socket, no round trip), is reused
@@ -275,6 +276,30 @@ impl std::fmt::Display for Pipelined<'_> {
     }
 }
 
+/// A message's text after DATA, dot-stuffed (RFC 5321 4.5.2: a line that begins with a dot gets
+/// one more, the first line too, which lettre leaves alone) and ended with `CRLF . CRLF`, written
+/// as one command: otherwise the same bytes as lettre's `message`, which writes the end in a
+/// write of its own (a second segment, and a second wake-up of the relay, per message) after
+/// stuffing byte by byte.
+struct MessageData<'a>(&'a str);
+
+impl std::fmt::Display for MessageData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.starts_with('.') {
+            f.write_str(".")?;
+        }
+        let mut lines = self.0.split("\r\n.");
+        if let Some(first) = lines.next() {
+            f.write_str(first)?;
+        }
+        for rest in lines {
+            f.write_str("\r\n..")?;
+            f.write_str(rest)?;
+        }
+        f.write_str("\r\n.\r\n")
+    }
+}
+
 // ---- Connecting ----------------------------------------------------------------------------
 
 /// An open SMTP connection and a second handle on its socket, to see without a round trip
@@ -308,7 +333,7 @@ impl Conn {
     async fn rest_of_transaction(
         &mut self,
         envelope: &Envelope,
-        email: &[u8],
+        email: &str,
     ) -> Result<Response, lettre::transport::smtp::Error> {
         if self.pipelining {
             for _ in envelope.to() {
@@ -321,7 +346,7 @@ impl Conn {
             }
             self.smtp.command(Data).await?;
         }
-        self.smtp.message(email).await
+        self.smtp.command(MessageData(email)).await
     }
 
     /// After a failed command: QUIT and close, or when pipelining only close (the module
@@ -464,16 +489,23 @@ impl SmtpPool {
         envelope: &Envelope,
         email: &[u8],
     ) -> Result<Response, Failure> {
-        let plain = email.is_ascii()
-            && envelope.to().iter().all(|a| a.to_string().is_ascii())
-            && envelope.from().is_none_or(|a| a.to_string().is_ascii());
-        let (mut conn, checked) = self.checkout(plain).await?;
-        if !plain {
+        let plain = std::str::from_utf8(email).ok().filter(|text| {
+            text.is_ascii()
+                && envelope
+                    .to()
+                    .iter()
+                    .all(|a| AsRef::<str>::as_ref(a).is_ascii())
+                && envelope
+                    .from()
+                    .is_none_or(|a| AsRef::<str>::as_ref(a).is_ascii())
+        });
+        let (mut conn, checked) = self.checkout(plain.is_some()).await?;
+        let Some(email) = plain else {
             // SMTPUTF8 or 8BITMIME, which lettre's `send` asks for where the relay offers them.
             let result = conn.smtp.send(envelope, email).await;
             self.park(conn);
             return Ok(result?);
-        }
+        };
         let started = match conn.begin(envelope).await {
             Ok(_) => Ok(()),
             // Reused without NOOP: MAIL FROM is the check. If the relay closed the connection
@@ -603,7 +635,42 @@ async fn quit_all(parked: Vec<Parked>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn message_data_is_stuffed_and_ended() {
+        let cases = [
+            ("", "\r\n.\r\n"),
+            ("a\r\n.b", "a\r\n..b\r\n.\r\n"),
+            ("a\r\n.\r\n.\r\nb", "a\r\n..\r\n..\r\nb\r\n.\r\n"),
+            ("a\r\n..b\r\n", "a\r\n...b\r\n\r\n.\r\n"),
+            ("a\n.b\r.c", "a\n.b\r.c\r\n.\r\n"),
+            // lettre leaves a dot on the very first line alone; RFC 5321 does not.
+            (".a", "..a\r\n.\r\n"),
+            (".\r\nb", "..\r\nb\r\n.\r\n"),
+        ];
+        for (text, wire) in cases {
+            assert_eq!(MessageData(text).to_string(), wire, "{text:?}");
+        }
+    }
+
+    proptest! {
+        /// What a relay reads (RFC 5321 4.5.2): the data ends at the first line that is a lone
+        /// dot, which is the end written after the text, and taking one dot off every line that
+        /// begins with one gives the text back.
+        #[test]
+        fn a_relay_reads_the_text_back(text in "[a.\r\n]{0,40}") {
+            let wire = format!("\r\n{}", MessageData(&text));
+            let end = wire.find("\r\n.\r\n").unwrap();
+            prop_assert_eq!(end, wire.len() - 5, "the data ends early: {:?}", wire);
+            let read: Vec<&str> = wire[2..end]
+                .split("\r\n")
+                .map(|line| line.strip_prefix('.').unwrap_or(line))
+                .collect();
+            prop_assert_eq!(read.join("\r\n"), text);
+        }
+    }
 
     #[tokio::test]
     async fn connected_sockets_have_nodelay() {
