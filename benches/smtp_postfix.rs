@@ -16,7 +16,7 @@
 //! across the internet is; use fewer `--messages`, as each message then takes round trips of N).
 
 // As the `rustig` binary (src/main.rs): the message build allocates, and glibc's malloc
-// took a fifth of the email channel's CPU here.
+// took a fifth of the email channel's user time here.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -146,7 +146,7 @@ fn smtp_source(port: u16, pool: u32, messages: usize, size: usize) -> Rate {
     }
 }
 
-/// rustig's email channel with `pool` connections: messages per second.
+/// rustig's email channel with `pool` connections.
 async fn rustig(
     pf: &postfix::Postfix,
     port: u16,
