@@ -32,12 +32,14 @@ fn config(url: String, timeout: Duration) -> EmailConfig {
 }
 
 async fn channel(port: u16) -> EmailChannel {
-    EmailChannel::new(&config(
-        format!("smtp://127.0.0.1:{port}"),
-        Duration::from_secs(10),
-    ))
-    .await
-    .unwrap()
+    channel_within(port, Duration::from_secs(10)).await
+}
+
+/// A channel to `port` (plain SMTP) that gives up on a send after `timeout`.
+async fn channel_within(port: u16, timeout: Duration) -> EmailChannel {
+    EmailChannel::new(&config(format!("smtp://127.0.0.1:{port}"), timeout))
+        .await
+        .unwrap()
 }
 
 fn outgoing(key: &str, addresses: &[&str]) -> Outgoing {
@@ -272,12 +274,7 @@ async fn silent_server_times_out_as_transient() {
             held.push(conn);
         }
     });
-    let ch = EmailChannel::new(&config(
-        format!("smtp://127.0.0.1:{port}"),
-        Duration::from_millis(300),
-    ))
-    .await
-    .unwrap();
+    let ch = channel_within(port, Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     let err = ch
         .send(&outgoing("k-silent", &["anna@example.nl"]))
@@ -557,12 +554,7 @@ async fn a_connection_the_server_closed_is_not_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_connection_is_closed_not_reused() {
     let (port, t) = start_scripted_server(AfterData::StallFirst);
-    let ch = EmailChannel::new(&config(
-        format!("smtp://127.0.0.1:{port}"),
-        Duration::from_millis(500),
-    ))
-    .await
-    .unwrap();
+    let ch = channel_within(port, Duration::from_millis(500)).await;
     let err = ch
         .send(&outgoing("k-stalled", &["anna@example.nl"]))
         .await
@@ -655,12 +647,7 @@ async fn credentials_are_sent_once_per_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn noop_only_after_the_connection_sat_idle() {
     let (port, t) = start_scripted_server(AfterData::Accept);
-    let ch = EmailChannel::new(&config(
-        format!("smtp://127.0.0.1:{port}"),
-        Duration::from_secs(10),
-    ))
-    .await
-    .unwrap();
+    let ch = channel(port).await;
     for (i, pause) in [0, 0, 5_300].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(pause)).await;
         ch.send(&outgoing(&format!("k-idle-{i}"), &["anna@example.nl"]))
@@ -685,21 +672,11 @@ fn verbs(conn: &[String]) -> Vec<&str> {
         .collect()
 }
 
-/// A channel to `port` that gives up on a send after 3 s.
-async fn impatient_channel(port: u16) -> EmailChannel {
-    EmailChannel::new(&config(
-        format!("smtp://127.0.0.1:{port}"),
-        Duration::from_secs(3),
-    ))
-    .await
-    .unwrap()
-}
-
 /// Three messages to two recipients each, to a scripted server that offers `pipelining` or
 /// not: all go over one connection, in the same commands.
 async fn three_messages_in_a_row(pipelining: bool) {
     let (port, t) = start_scripted(AfterData::Accept, pipelining);
-    let ch = impatient_channel(port).await;
+    let ch = channel_within(port, Duration::from_secs(3)).await;
     for i in 0..3 {
         ch.send(&outgoing(
             &format!("k-row-{i}"),
@@ -739,7 +716,7 @@ async fn one_command_at_a_time_where_the_relay_offers_no_pipelining() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_recipient_in_a_pipelined_batch_sends_nothing() {
     let (port, t) = start_scripted(AfterData::Accept, true);
-    let ch = impatient_channel(port).await;
+    let ch = channel_within(port, Duration::from_secs(3)).await;
     let err = ch
         .send(&outgoing(
             "k-bounce",
