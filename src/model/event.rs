@@ -1,7 +1,10 @@
 //! Events from the student information system (schema v1 in DESIGN.md).
 //!
-//! Parsing goes through `serde_json::Value` and `serde_path_to_error`, so that a rejected event
-//! names the field that is wrong; unknown fields are ignored as the contract says.
+//! A rejected event is parsed through `serde_json::Value` and `serde_path_to_error`, so that
+//! its error names the field that is wrong; a valid one is read in one pass (`direct`).
+//! Unknown fields are ignored as the contract says.
+
+mod direct;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
@@ -310,6 +313,14 @@ pub const EVENT_TYPES: [&str; 5] = [
 impl Event {
     /// Parses and validates one event from raw JSON bytes.
     pub fn parse(raw: &[u8]) -> Result<Event, EventError> {
+        match direct::parse(raw) {
+            Some(event) => Ok(event),
+            None => Event::parse_checked(raw),
+        }
+    }
+
+    /// [`Event::parse`] through `serde_json::Value`, which names the field that is wrong.
+    fn parse_checked(raw: &[u8]) -> Result<Event, EventError> {
         let value: serde_json::Value = serde_json::from_slice(raw)
             .map_err(|e| EventError::new("", format!("not valid JSON: {e}")))?;
         Event::from_value(&value)
