@@ -7,6 +7,7 @@
 //! Optional parts are `none`, never missing, so templates can test them under strict
 //! undefined behaviour (`{% if item.grade %}`); texts that do not apply are empty strings.
 
+use minijinja::Value;
 use serde::Serialize;
 
 use super::format;
@@ -140,6 +141,70 @@ pub struct AbsenceContext {
     pub subject: String,
     /// The school's note; "" when none or when values are hidden.
     pub note: String,
+}
+
+impl MessageContext {
+    /// The context as one template value, made once for all the templates of a part (an
+    /// email's text and HTML). Each item is converted once and shared by `items`, `item` and
+    /// its student's `items`: minijinja values are reference-counted, where handing the
+    /// templates this struct converts it again for each of them, and each item three times.
+    /// Equal to `Value::from_serialize(self)` (tested).
+    pub fn value(&self) -> Value {
+        let items: Vec<Value> = self.items.iter().map(Value::from_serialize).collect();
+        let students = self
+            .students
+            .iter()
+            .map(|s| SharedStudent {
+                id: &s.id,
+                name: &s.name,
+                first_name: &s.first_name,
+                items: (self.items.iter().zip(&items))
+                    .filter(|(it, _)| it.student.id == s.id)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            })
+            .collect();
+        Value::from_serialize(Shared {
+            locale: self.locale,
+            channel: self.channel,
+            school: &self.school,
+            recipient: &self.recipient,
+            for_student: self.for_student,
+            show_value: self.show_value,
+            count: self.count,
+            counts: self.counts,
+            student_names: &self.student_names,
+            students,
+            item: items.first().cloned().unwrap_or_default(),
+            items,
+        })
+    }
+}
+
+/// [`MessageContext`] with its items already converted, field for field.
+#[derive(Serialize)]
+struct Shared<'a> {
+    locale: &'static str,
+    channel: &'static str,
+    school: &'a str,
+    recipient: &'a RecipientContext,
+    for_student: bool,
+    show_value: bool,
+    count: usize,
+    counts: Counts,
+    student_names: &'a str,
+    students: Vec<SharedStudent<'a>>,
+    items: Vec<Value>,
+    item: Value,
+}
+
+/// [`StudentContext`] with its items already converted.
+#[derive(Serialize)]
+struct SharedStudent<'a> {
+    id: &'a str,
+    name: &'a str,
+    first_name: &'a str,
+    items: Vec<Value>,
 }
 
 /// Builds the context; `show_value` false blanks grade values and absence notes, so that a

@@ -91,6 +91,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
 
 pub use context::MessageContext;
 
@@ -266,7 +267,7 @@ impl Renderer {
         let email = matches!(input.channel, ChannelKind::Email | ChannelKind::Webhook);
         let push = input.channel.is_push() || input.channel == ChannelKind::Webhook;
         if email {
-            let ctx = context::build(input, true)?;
+            let ctx = context::build(input, true)?.value();
             let [subject, body] = self.blocks(&text, &ctx, ["subject", "text"])?;
             out.subject = tidy::one_line(&subject);
             out.text = tidy::paragraphs(&body);
@@ -274,7 +275,7 @@ impl Renderer {
             out.html = tidy::html(&self.whole(&html, &ctx)?);
         }
         if push {
-            let ctx = context::build(input, input.push_shows_value)?;
+            let ctx = context::build(input, input.push_shows_value)?.value();
             let [title, body] = self.blocks(&text, &ctx, ["title", "body"])?;
             out.title = tidy::one_line(&title);
             out.body = tidy::paragraphs(&body);
@@ -282,7 +283,7 @@ impl Renderer {
         Ok(out)
     }
 
-    fn whole(&self, name: &str, ctx: &MessageContext) -> Result<String, RenderError> {
+    fn whole(&self, name: &str, ctx: &impl Serialize) -> Result<String, RenderError> {
         let tmpl = self
             .env
             .get_template(name)
@@ -295,7 +296,7 @@ impl Renderer {
     fn blocks<const N: usize>(
         &self,
         name: &str,
-        ctx: &MessageContext,
+        ctx: &impl Serialize,
         blocks: [&str; N],
     ) -> Result<[String; N], RenderError> {
         match self.at_once(name, ctx, &blocks) {
@@ -307,7 +308,7 @@ impl Renderer {
     fn at_once<const N: usize>(
         &self,
         name: &str,
-        ctx: &MessageContext,
+        ctx: &impl Serialize,
         blocks: &[&str; N],
     ) -> Option<[String; N]> {
         let tmpl = self.env.get_template(&once::name(name, blocks)).ok()?;
@@ -318,7 +319,7 @@ impl Renderer {
     fn one_by_one<const N: usize>(
         &self,
         name: &str,
-        ctx: &MessageContext,
+        ctx: &impl Serialize,
         blocks: [&str; N],
     ) -> Result<[String; N], RenderError> {
         let tmpl = self

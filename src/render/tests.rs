@@ -577,3 +577,37 @@ fn blocks_fall_back_to_one_by_one() {
     let missing = r.blocks("grade.nl.text.j2", &ctx, ["subject", "footer"]);
     assert!(missing.is_err());
 }
+
+/// What the templates get ([`MessageContext::value`], items shared) is the context the
+/// contract lists, field for field: for every sample, locale, role and channel part.
+#[test]
+fn the_shared_context_is_the_context() {
+    let s = Samples::new();
+    let mut several_students = 0;
+    for case in Samples::cases() {
+        for locale in [Locale::Nl, Locale::En] {
+            for role in [Role::Guardian, Role::Student] {
+                for show in [false, true] {
+                    let input = s.input(&case, role, locale, ChannelKind::Webhook, show);
+                    let ctx = context::build(&input, show).unwrap();
+                    several_students += usize::from(ctx.students.len() > 1);
+                    let value = ctx.value();
+                    assert_eq!(
+                        value,
+                        minijinja::Value::from_serialize(&ctx),
+                        "{}",
+                        case.name
+                    );
+                    // Deep equality, also as the text a template would print.
+                    assert_eq!(
+                        value.to_string(),
+                        minijinja::Value::from_serialize(&ctx).to_string(),
+                        "{}",
+                        case.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(several_students > 0, "a sample digest covers two students");
+}
