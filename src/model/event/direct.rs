@@ -86,14 +86,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-
-    const TYPES: [&str; 5] = [
-        "grade.entered",
-        "grade.withdrawn",
-        "assessment.released",
-        "absence.registered",
-        "absence.withdrawn",
-    ];
+    use crate::model::event::EVENT_TYPES;
 
     /// A valid event of every type's fields at once (each type ignores the others' fields).
     fn valid(kind: &str, absence_start: &str) -> Value {
@@ -167,7 +160,7 @@ mod tests {
         let defects =
             proptest::collection::vec((proptest::sample::select(&PLACES[..]), defect()), 0..3);
         (
-            proptest::sample::select(&TYPES[..]),
+            proptest::sample::select(&EVENT_TYPES[..]),
             proptest::sample::select(vec!["2026-11-23T08:30:00+01:00", "2026-11-23"]),
             defects,
         )
