@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod checkpoint;
 mod claimed;
+mod notice_row;
 mod outlook;
 mod preference;
 mod raw;
@@ -20,10 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::health::{self, Health, HealthState};
 use super::outbox;
@@ -32,14 +31,20 @@ use super::{
     StoredNotice, Tx,
 };
 use crate::model::reachability::{GoneKey, GoneMark};
-use crate::model::{ChannelKind, Event, Role};
-use crate::policy::{Delivered, Notice, NoticeKind};
+use crate::model::{ChannelKind, Event};
+use crate::policy::{Delivered, Notice};
+use notice_row::{notice_from_row, NOTICE_COLUMNS};
 
 /// The schema this build expects, applied at open.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// A connection of its own for the release's reads of what is committed and never
+    /// changes under it (the events of a claimed batch): WAL lets it read beside the writer,
+    /// whose one connection the claims and records keep busy during a release. In memory it
+    /// is `pool` (a second connection would open another, empty, database).
+    reader: SqlitePool,
     /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
     health: HealthState,
     /// Copies the WAL into the file beside the writer (none in memory).
@@ -95,6 +100,7 @@ impl SqliteStore {
             .clone()
             .create_if_missing(false)
             .pragma("cache_size", "-256");
+        let reader_opts = opts.clone().create_if_missing(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -116,8 +122,22 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
+        // Opened after the migrations, on the database they made.
+        let reader = if memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(reader_opts)
+                .await?
+        };
         Ok(SqliteStore {
             pool,
+            reader,
             health: HealthState::new("sqlite"),
             _checkpointer: (!memory).then(|| checkpoint::Checkpointer::start(checkpoint_opts)),
         })
@@ -126,38 +146,6 @@ impl SqliteStore {
 
 /// WAL size at which SQLite copies it back into the database (see `open_with`).
 const WAL_CHECKPOINT_BYTES: i64 = 32 << 20;
-
-const NOTICE_COLUMNS: &str =
-    "id, key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
-                              state, attempts, last_error, reasons, message_id, message_key";
-
-fn notice_from_row(r: &SqliteRow) -> Result<StoredNotice> {
-    let role: String = r.try_get("role")?;
-    let channel: String = r.try_get("channel")?;
-    let kind: String = r.try_get("kind")?;
-    let reasons: String = r.try_get("reasons")?;
-    Ok(StoredNotice {
-        id: r.try_get("id")?,
-        key: r.try_get("key")?,
-        school: r.try_get("school")?,
-        record: r.try_get("record")?,
-        event_id: r.try_get("event_id")?,
-        student: r.try_get("student")?,
-        recipient: r.try_get("recipient")?,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-        channel: ChannelKind::parse(&channel)
-            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
-        kind: NoticeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("kind {kind:?}")))?,
-        due_at: from_ms(r.try_get("due_at")?),
-        state: r.try_get("state")?,
-        attempts: r.try_get::<i64, _>("attempts")? as u32,
-        last_error: r.try_get("last_error")?,
-        reasons: super::reasons::decode(&reasons)?,
-        message_id: r.try_get("message_id")?,
-        message_key: r.try_get("message_key")?,
-    })
-}
 
 fn parse_event(body: &str) -> Result<Event> {
     Event::parse(body.as_bytes()).map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))
@@ -283,24 +271,39 @@ impl Store for SqliteStore {
         // The claimable rows are read, their messages composed and recorded (the outbox), and
         // then each row is claimed and linked to its message in one write: a row is rewritten
         // once per claim, not twice. The merge above holds the write lock from the start.
-        let rows = sqlx::query(&sql)
-            .bind(to_ms(now))
-            .bind(groups as i64)
-            .bind(groups as i64 * 8)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.health.db(e))?;
-        let mut out = rows
-            .iter()
-            .map(notice_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let plan = outbox::compose(&out);
-        let ids = record_messages(&mut tx, &plan, now)
-            .await
-            .map_err(|e| self.health.db(e))?;
-        outbox::link(&mut out, &plan.new, &ids);
-        self.health
-            .observe(claimed::mark(&mut tx, &mut out, lease_until).await)?;
+        // All of it on the raw connection, in one go on sqlx's worker thread: through sqlx,
+        // the rows came back fifty at a time, each batch waiting for a runtime worker to take
+        // it, while the round before rendered on every core; the claim, which holds the one
+        // connection the round's records wait for, took half as long again (BENCHMARKS.md,
+        // issue 18, tenth round).
+        let mut out = self.health.observe(
+            raw::with_raw(&mut tx, |db| {
+                let mut out = Vec::new();
+                let mut bad = None;
+                db.prepare(&sql)?.run_rows(
+                    &[
+                        to_ms(now).into(),
+                        (groups as i64).into(),
+                        (groups as i64 * 8).into(),
+                    ],
+                    |row| match notice_from_row(&row) {
+                        Ok(n) => out.push(n),
+                        Err(e) => {
+                            bad.get_or_insert(e);
+                        }
+                    },
+                )?;
+                if let Some(e) = bad {
+                    return Err(e);
+                }
+                let plan = outbox::compose(&out);
+                let ids = record_messages(db, &plan, now)?;
+                outbox::link(&mut out, &plan.new, &ids);
+                claimed::mark(db, &mut out, lease_until)?;
+                Ok(out)
+            })
+            .await,
+        )?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
         self.health.ok();
         out.sort_by(|a, b| {
@@ -336,7 +339,7 @@ impl Store for SqliteStore {
              AND purged_at IS NULL",
         )
         .bind(serde_json::to_string(ids).expect("ids serialize"))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -434,7 +437,7 @@ impl Store for SqliteStore {
         .bind(record)
         .bind(recipient)
         .bind(event_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?)
     }
 
@@ -453,7 +456,7 @@ impl Store for SqliteStore {
         .bind(recipient)
         .bind(channel.as_str())
         .bind(to_ms(since))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await?)
     }
 
@@ -857,11 +860,6 @@ impl Tx for SqliteTx {
     }
 }
 
-/// Rows per multi-row `INSERT … VALUES`, each value a bound parameter (SQLite allows 32 766):
-/// cheaper than a JSON array, which SQLite would parse again for every value taken out of it.
-/// Full chunks reuse one prepared statement; the last, shorter one is prepared once.
-const ROWS_PER_STATEMENT: usize = 256;
-
 /// Stores notices, keeping any notice already stored for the same event, recipient and
 /// channel (the same key: claimed or sent under it); returns how many were new.
 ///
@@ -917,37 +915,37 @@ async fn insert_notices(tx: &mut Transaction<'static, Sqlite>, notices: &[Notice
 }
 
 /// Records a claim's messages (see [`outbox`]); returns the rows of `plan.new`, in order.
-async fn record_messages(
-    tx: &mut Transaction<'static, Sqlite>,
+fn record_messages(
+    db: raw::Db<'_>,
     plan: &outbox::Composition,
     now: DateTime<Utc>,
-) -> std::result::Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>> {
     if !plan.again.is_empty() {
-        sqlx::query(
+        db.prepare(
             "UPDATE messages SET claims = claims + 1 WHERE id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json(&plan.again))
-        .execute(&mut **tx)
-        .await?;
+        )?
+        .run(&[json(&plan.again).as_str().into()])?;
     }
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(plan.new.len());
-    for chunk in plan.new.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO messages (key, school, recipient, channel, created_at) ",
-        );
-        q.push_values(chunk, |mut row, m| {
-            row.push_bind(&m.key)
-                .push_bind(&m.school)
-                .push_bind(&m.recipient)
-                .push_bind(m.channel.as_str())
-                .push_bind(to_ms(now));
-        });
-        // The same notices put together again (after `resend`) make the same key: that row.
-        q.push(" ON CONFLICT (key) DO UPDATE SET claims = claims + 1 RETURNING key, id");
-        let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
-        ids.extend(rows);
+    // The same notices put together again (after `resend`) make the same key: that row.
+    let mut insert = db.prepare(
+        "INSERT INTO messages (key, school, recipient, channel, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (key) DO UPDATE SET claims = claims + 1 RETURNING id",
+    )?;
+    let mut ids = Vec::with_capacity(plan.new.len());
+    for m in &plan.new {
+        insert.run_rows(
+            &[
+                (&m.key).into(),
+                (&m.school).into(),
+                (&m.recipient).into(),
+                m.channel.as_str().into(),
+                to_ms(now).into(),
+            ],
+            |row| ids.push(row.int(0)),
+        )?;
     }
-    Ok(plan.new.iter().map(|m| ids[&m.key]).collect())
+    Ok(ids)
 }
 
 /// Moves the staged notices due by `until` into the recipient-keyed index the claim bundles

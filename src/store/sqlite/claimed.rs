@@ -70,8 +70,8 @@ impl Moves {
 
 /// Claims the rows read by a claim until `lease_until`, each with the message it is in. A row
 /// read as `claimed` (its lease ran out and is taken over) is counted as claimed already.
-pub(super) async fn mark(
-    tx: &mut Transaction<'static, Sqlite>,
+pub(super) fn mark(
+    db: Db<'_>,
     claimed: &mut [StoredNotice],
     lease_until: DateTime<Utc>,
 ) -> Result<()> {
@@ -83,20 +83,17 @@ pub(super) async fn mark(
         .map(|n| (n.id, n.message_id, n.message_key.as_deref()))
         .collect();
     let rows = json(&rows);
-    raw::with_raw(tx, |db| {
-        db.prepare(
-            "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
-             message_id = j.value->>1, message_key = j.value->>2 \
-             FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
-        )?
-        .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
-        let mut moves = Moves::default();
-        for n in claimed.iter().filter(|n| n.state != "claimed") {
-            moves.moved(&n.school, n.channel.as_str(), &n.state, "claimed");
-        }
-        moves.write(db)
-    })
-    .await?;
+    db.prepare(
+        "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
+         message_id = j.value->>1, message_key = j.value->>2 \
+         FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
+    )?
+    .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
+    let mut moves = Moves::default();
+    for n in claimed.iter().filter(|n| n.state != "claimed") {
+        moves.moved(&n.school, n.channel.as_str(), &n.state, "claimed");
+    }
+    moves.write(db)?;
     for n in claimed {
         n.state = "claimed".into();
     }

@@ -1,4 +1,5 @@
-//! The ingest batch's writes on SQLite's own connection, past sqlx (issue 18).
+//! The ingest batch's writes and the release's claim on SQLite's own connection, past sqlx
+//! (issue 18).
 //!
 //! Why: through sqlx, a batch of 1 000 events spent ~40 % of its time in the driver (binding
 //! multi-row `VALUES` statements, `RETURNING` rows sent back one by one to learn which event
@@ -6,6 +7,10 @@
 //! the same work in SQLite alone, and `sqlite3_changes` says per row whether it was stored —
 //! no `RETURNING`. sqlx stays for everything else: [`with_raw`] borrows the connection of the
 //! open transaction (`lock_handle`), so these writes are part of it.
+//!
+//! A claim reads a few thousand notices: through sqlx each row is copied into an owned row
+//! and sent to the waiting task fifty at a time, and the claim holds the connection while the
+//! runtime, busy rendering, gets round to them. Here [`Row`] lends the columns in place.
 
 use std::ffi::{c_int, CStr};
 use std::ptr;
@@ -182,6 +187,12 @@ impl Row<'_> {
     pub(super) fn int(&self, i: c_int) -> i64 {
         // SAFETY: the statement stands on a row (see `text`).
         unsafe { ffi::sqlite3_column_int64(self.raw, i) }
+    }
+
+    /// Whether column `i` (from 0) is NULL.
+    pub(super) fn is_null(&self, i: c_int) -> bool {
+        // SAFETY: the statement stands on a row (see `text`).
+        unsafe { ffi::sqlite3_column_type(self.raw, i) == ffi::SQLITE_NULL }
     }
 
     /// Column `i` (from 0) as text; a NULL reads as "".
