@@ -4,6 +4,7 @@
 //! daemon and `simulate` share [`Dispatcher::run_due`].
 
 mod delivery;
+mod prepare;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -20,9 +21,9 @@ use crate::model::{ChannelKind, Event};
 use crate::observe::laps::Laps;
 use crate::observe::metrics;
 use crate::policy::{release, NoticeKind};
-use crate::render::{Item, MessageInput, Renderer};
+use crate::render::Renderer;
 use crate::send::failure_log::{FailureKind, FailureLog};
-use crate::send::{Channels, Delivery, Outgoing, OutgoingNotice, SendError};
+use crate::send::{Channels, Delivery, Outgoing, SendError};
 use crate::shared::Shared;
 use crate::store::{Outcome, Store, StoreError, StoredNotice};
 
@@ -36,15 +37,21 @@ pub struct SentMessage {
 
 pub type Observer = Arc<dyn Fn(&SentMessage) + Send + Sync>;
 
-/// One claim's notices with what rendering them needs.
-#[derive(Default)]
+/// One claim's messages, rendered, with what sending them needs.
 struct Round {
-    claimed: Vec<StoredNotice>,
+    /// The claimed notices, one group per message, in (school, recipient, channel) order.
+    groups: Vec<Vec<StoredNotice>>,
+    /// `[i]` is `groups[i]`'s message.
+    prepared: Vec<Result<Outgoing, String>>,
     events: HashMap<String, Event>,
-    /// For corrections and withdrawals: the event the recipient was told before.
-    previous: HashMap<i64, String>,
     /// When it was claimed (the lease runs from here).
     at: DateTime<Utc>,
+}
+
+/// A claimed round whose messages are being rendered.
+struct Claimed {
+    notices: usize,
+    rendering: Option<tokio::task::JoinHandle<Round>>,
 }
 
 /// The events of the notices told before that corrections and withdrawals refer to, read
@@ -120,9 +127,10 @@ pub struct ReleaseTimes {
     pub claim: f64,
     /// Reading the claimed notices' events (also ahead).
     pub load: f64,
-    /// Waiting for the next round's claim after sending one: what claiming still costs.
+    /// Waiting for the next round (claimed, read and rendered) after sending one: what
+    /// readying a round still costs.
     pub wait: f64,
-    /// Rendering the messages.
+    /// Rendering the messages (also ahead).
     pub render: f64,
     /// Sending, and recording the outcomes.
     pub send: f64,
@@ -263,7 +271,7 @@ impl Dispatcher {
         // The next round is claimed (and its events read) while this one renders and sends:
         // the store's work and the sending overlap. Rounds are still sent one after the other,
         // so a round's checks (the daily cap) see every message of the rounds before it.
-        let mut ahead: Option<tokio::task::JoinHandle<Result<Round, StoreError>>> = None;
+        let mut ahead: Option<tokio::task::JoinHandle<Result<Claimed, StoreError>>> = None;
         // Only while rounds are quick: a round claimed ahead of a slow one would find much of
         // its lease gone before its first send.
         let quick = (self.lease / 8).to_std().unwrap_or_default();
@@ -277,54 +285,39 @@ impl Dispatcher {
                 None => self.claim_ahead(now),
             };
             let clock = std::time::Instant::now();
-            let round = task
+            let claimed = task
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-            if !fresh {
-                self.laps.lap(WAIT, clock);
-            }
-            if round.claimed.is_empty() {
+            let Some(rendering) = claimed.rendering else {
                 if fresh {
                     return Ok(sent);
                 }
                 // Claimed before the last round's outcomes were in: what they made due (an
                 // email fallback, say) is claimed now.
                 continue;
-            }
+            };
             // A round already claimed is sent even when stopping: its lease would hold it back.
+            // The next claim starts while this round's messages may still be rendering.
             if !stopping() && last_round < quick {
                 ahead = Some(self.claim_ahead(now));
             }
+            let round = rendering
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            if !fresh {
+                self.laps.lap(WAIT, clock);
+            }
             let round_start = std::time::Instant::now();
             let Round {
-                claimed,
+                groups,
+                prepared,
                 events,
-                previous,
                 at,
             } = round;
             self.claims
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::claim_batch(claimed.len());
+            metrics::claim_batch(claimed.notices);
             let clock = std::time::Instant::now();
-            // One message per outbox row, in (school, recipient, channel) order.
-            let mut groups: BTreeMap<
-                (String, String, &'static str, Option<i64>),
-                Vec<StoredNotice>,
-            > = BTreeMap::new();
-            for n in claimed {
-                groups
-                    .entry((
-                        n.school.clone(),
-                        n.recipient.clone(),
-                        n.channel.as_str(),
-                        n.message_id,
-                    ))
-                    .or_default()
-                    .push(n);
-            }
-            let groups: Vec<Vec<StoredNotice>> = groups.into_values().collect();
-            let prepared = self.prepare_all(&groups, &events, &previous);
-            let clock = self.laps.lap(RENDER, clock);
             let delivery = self.shared.config().delivery.clone();
             // Outcomes are recorded while the batch is still sending, a few at a time: after a
             // crash (or a lease taken over) only the sends in flight can go out again, not
@@ -388,11 +381,13 @@ impl Dispatcher {
 
     /// Starts claiming the next round in a task of its own, at the clock's time (or `now`,
     /// if later): the lease runs from the clock, not from `now`, or batches claimed late in a
-    /// long run would expire at once and be taken over by another instance.
+    /// long run would expire at once and be taken over by another instance. The task also
+    /// reads the round's events and renders its messages ([`prepare`]), beside the sends of
+    /// the round before.
     fn claim_ahead(
         &self,
         now: DateTime<Utc>,
-    ) -> tokio::task::JoinHandle<Result<Round, StoreError>> {
+    ) -> tokio::task::JoinHandle<Result<Claimed, StoreError>> {
         let at = self.clock.now().max(now);
         let (store, laps, lease, groups) = (
             self.store.clone(),
@@ -400,13 +395,23 @@ impl Dispatcher {
             self.lease,
             self.batch_groups,
         );
+        let preparer = prepare::Preparer {
+            shared: self.shared.clone(),
+            renderer: self.renderer.clone(),
+            clock: self.clock.clone(),
+            links: self.links.clone(),
+        };
         tokio::spawn(async move {
             let clock = std::time::Instant::now();
             let claimed = store.claim_due(at, at + lease, groups).await?;
             let clock = laps.lap(CLAIM, clock);
             if claimed.is_empty() {
-                return Ok(Round::default());
+                return Ok(Claimed {
+                    notices: 0,
+                    rendering: None,
+                });
             }
+            let notices = claimed.len();
             let ids: Vec<String> = claimed
                 .iter()
                 .map(|n| n.event_id.clone())
@@ -415,52 +420,41 @@ impl Dispatcher {
                 .collect();
             let mut events = store.events(&ids).await?;
             let previous = previous_events(&*store, &claimed, &mut events).await?;
-            laps.lap(LOAD, clock);
-            Ok(Round {
-                claimed,
-                events,
-                previous,
-                at,
+            let clock = laps.lap(LOAD, clock);
+            // One message per outbox row, in (school, recipient, channel) order.
+            let mut groups: BTreeMap<
+                (String, String, &'static str, Option<i64>),
+                Vec<StoredNotice>,
+            > = BTreeMap::new();
+            for n in claimed {
+                groups
+                    .entry((
+                        n.school.clone(),
+                        n.recipient.clone(),
+                        n.channel.as_str(),
+                        n.message_id,
+                    ))
+                    .or_default()
+                    .push(n);
+            }
+            let groups: Vec<Vec<StoredNotice>> = groups.into_values().collect();
+            // Rendered on all cores beside the sends of the round before: they wait on the
+            // network, and the claim of the round after need not wait for this.
+            let rendering = tokio::task::spawn_blocking(move || {
+                let prepared = preparer.prepare_all(&groups, &events, &previous);
+                laps.lap(RENDER, clock);
+                Round {
+                    groups,
+                    prepared,
+                    events,
+                    at,
+                }
+            });
+            Ok(Claimed {
+                notices,
+                rendering: Some(rendering),
             })
         })
-    }
-
-    /// Renders every group of a claimed batch on all cores: rendering is most of a release's
-    /// CPU time, and the sends themselves run in one task. `[i]` is `groups[i]`'s message.
-    fn prepare_all(
-        &self,
-        groups: &[Vec<StoredNotice>],
-        events: &HashMap<String, Event>,
-        previous: &HashMap<i64, String>,
-    ) -> Vec<Result<Outgoing, String>> {
-        let some = |groups: &[Vec<StoredNotice>]| {
-            groups
-                .iter()
-                .map(|g| self.prepare(g, events, previous))
-                .collect::<Vec<_>>()
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || groups.len() < 32 {
-            return some(groups);
-        }
-        let per_thread = groups.len().div_ceil(threads);
-        let all = || {
-            std::thread::scope(|scope| {
-                let mut chunks = groups.chunks(per_thread);
-                let first = chunks.next().unwrap_or_default();
-                let others: Vec<_> = chunks.map(|c| scope.spawn(move || some(c))).collect();
-                let mut out = some(first);
-                for h in others {
-                    out.extend(h.join().expect("a render thread panicked"));
-                }
-                out
-            })
-        };
-        // Tell a multi-threaded runtime that this worker is busy for a while.
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(all),
-            _ => all(),
-        }
     }
 
     /// Sends one group's message (rendered by `prepare_all`); never fails, the outcome says
@@ -666,98 +660,6 @@ impl Dispatcher {
                 }
             }
         }
-    }
-
-    /// The events recipients saw before a correction or withdrawal, for specific wording.
-    /// Looks up the recipient and renders the message for a group.
-    fn prepare(
-        &self,
-        group: &[StoredNotice],
-        events: &HashMap<String, Event>,
-        previous: &HashMap<i64, String>,
-    ) -> Result<Outgoing, String> {
-        let first = &group[0];
-        let config = self.shared.config();
-        let dir = self.shared.sending_directory();
-        let policy = config
-            .policy(&first.school)
-            .ok_or_else(|| format!("school {} is no longer configured", first.school))?;
-        let person = group
-            .iter()
-            .find_map(|n| dir.person(&n.school, &n.student, &n.recipient))
-            .ok_or_else(|| {
-                format!(
-                    "{} {} is no longer in the directory",
-                    first.role.as_str(),
-                    first.recipient
-                )
-            })?;
-        let contacts: Vec<_> = person
-            .contacts
-            .iter()
-            .filter(|c| c.channel() == first.channel)
-            .cloned()
-            .collect();
-        if contacts.is_empty() {
-            return Err(format!(
-                "{} has no {} contact any more",
-                first.recipient,
-                first.channel.as_str()
-            ));
-        }
-        let mut items = Vec::with_capacity(group.len());
-        for n in group {
-            let event = events
-                .get(&n.event_id)
-                .ok_or_else(|| format!("event {} is missing from the store", n.event_id))?;
-            let student_name = dir
-                .student(&n.school, &n.student)
-                .map(|s| s.name.as_str())
-                .unwrap_or(n.student.as_str());
-            let before = previous.get(&n.id).and_then(|id| events.get(id));
-            items.push(Item::new(n.kind, event, student_name).with_previous(before));
-        }
-        let input = MessageInput {
-            school_name: &policy.school_name,
-            recipient_name: person.name,
-            role: person.role,
-            locale: person.locale,
-            channel: first.channel,
-            push_shows_value: policy.grades.push_shows_value,
-            items,
-        };
-        let mut content = self.renderer.render(&input).map_err(|e| e.to_string())?;
-        let links = self
-            .links
-            .as_ref()
-            .filter(|_| crate::prefs::links::carries_link(first.channel))
-            .map(|m| m.links(&first.school, person.role, person.id, self.clock.now()));
-        if let Some(l) = &links {
-            crate::prefs::links::add_footer(&mut content, l);
-        }
-        Ok(Outgoing {
-            key: group_key(group),
-            school: first.school.clone(),
-            recipient: first.recipient.clone(),
-            recipient_name: person.name.to_string(),
-            role: first.role,
-            channel: first.channel,
-            contacts,
-            locale: person.locale,
-            content,
-            notices: group
-                .iter()
-                .map(|n| OutgoingNotice {
-                    id: n.id,
-                    kind: n.kind,
-                    event_id: n.event_id.clone(),
-                    record: n.record.clone(),
-                    student: n.student.clone(),
-                })
-                .collect(),
-            settings_url: links.as_ref().map(|l| l.page.clone()),
-            unsubscribe_url: links.map(|l| l.unsubscribe),
-        })
     }
 }
 

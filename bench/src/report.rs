@@ -236,15 +236,15 @@ impl Report {
                 let per = |s: f64| s * 1e3 / p.claims as f64;
                 row(
                     format!(
-                        "release → {sink}: per claim ({} claims): claim / load (ahead) · wait / render / send",
+                        "release → {sink}: per claim ({} claims): claim / load / render (ahead) · wait / send",
                         p.claims
                     ),
                     format!(
-                        "{:.1} / {:.1} · {:.1} / {:.1} / {:.1} ms",
+                        "{:.1} / {:.1} / {:.1} · {:.1} / {:.1} ms",
                         per(p.claim),
                         per(p.load),
-                        per(p.wait),
                         per(p.render),
+                        per(p.wait),
                         per(p.send)
                     ),
                     "",

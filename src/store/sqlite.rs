@@ -271,11 +271,11 @@ impl Store for SqliteStore {
         // The claimable rows are read, their messages composed and recorded (the outbox), and
         // then each row is claimed and linked to its message in one write: a row is rewritten
         // once per claim, not twice. The merge above holds the write lock from the start.
-        // All of it on the raw connection, in one go on sqlx's worker thread: through sqlx,
-        // the rows came back fifty at a time, each batch waiting for a runtime worker to take
-        // it, while the round before rendered on every core; the claim, which holds the one
-        // connection the round's records wait for, took half as long again (BENCHMARKS.md,
-        // issue 18, tenth round).
+        // All of it on the raw connection, in one go: through sqlx, sqlx's thread sent the
+        // rows fifty at a time and waited for a runtime worker to take each fifty, while the
+        // round before rendered on every core; the claim, which holds the one connection the
+        // round's records wait for, took half as long again (BENCHMARKS.md, issue 18, tenth
+        // round).
         let mut out = self.health.observe(
             raw::with_raw(&mut tx, |db| {
                 let mut out = Vec::new();
