@@ -268,8 +268,8 @@ impl Dispatcher {
     ) -> Result<usize, StoreError> {
         let mut sent = 0;
         let stopping = || stop.is_some_and(|s| *s.borrow());
-        // The next round is claimed (and its events read) while this one renders and sends:
-        // the store's work and the sending overlap. Rounds are still sent one after the other,
+        // The next round is claimed, its events read and its messages rendered while this one
+        // is sent: the store's work, the rendering and the sending overlap. Rounds are still sent one after the other,
         // so a round's checks (the daily cap) see every message of the rounds before it.
         let mut ahead: Option<tokio::task::JoinHandle<Result<Claimed, StoreError>>> = None;
         // Only while rounds are quick: a round claimed ahead of a slow one would find much of
