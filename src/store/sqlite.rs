@@ -40,10 +40,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// A connection of its own for the release's reads of what is committed and never
-    /// changes under it (the events of a claimed batch): WAL lets it read beside the writer,
-    /// whose one connection the claims and records keep busy during a release. In memory it
-    /// is `pool` (a second connection would open another, empty, database).
+    /// A connection of its own for the release's reads outside a transaction (a claimed
+    /// round's events, the event a recipient was told before, the daily cap's count): WAL
+    /// lets it read what is committed beside the writer, whose one connection the claims and
+    /// records keep busy during a release. In memory it is `pool` (a second connection would
+    /// open another, empty, database).
     reader: SqlitePool,
     /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
     health: HealthState,
