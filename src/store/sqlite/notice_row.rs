@@ -76,3 +76,70 @@ pub(super) fn notice_from_row(r: &impl Columns) -> Result<StoredNotice> {
         message_key: r.opt_str(16)?.map(str::to_owned),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// The raw path (claims) and sqlx's (everything else) read the same notices, with and
+    /// without the nullable columns.
+    #[tokio::test]
+    async fn raw_rows_read_as_sqlx_rows() {
+        let store = SqliteStore::memory().await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        sqlx::query(
+            "INSERT INTO messages (id, key, school, recipient, channel, created_at) \
+             VALUES (7, 'm7', 'lyceum', 'g-1', 'email', 0)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notices (key, school, record, event_id, student, recipient, role, channel, \
+             kind, due_at, state, attempts, last_error, reasons, message_id, message_key) VALUES \
+             ('k1', 'lyceum', 'r1', 'e1', 's-1', 's-1', 'student', 'webpush', 'grade', 1797228000000, \
+              'pending', 0, NULL, '[]', NULL, NULL), \
+             ('k2', 'lyceum', 'r1', 'e1', 's-1', 'g-1', 'guardian', 'email', 'correction', 5, \
+              'claimed', 3, 'relay said 451 – später', '[]', 7, 'm7')",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let select = format!("SELECT {NOTICE_COLUMNS} FROM notices ORDER BY id");
+        let by_sqlx: Vec<StoredNotice> = sqlx::query(&select)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| notice_from_row(r).unwrap())
+            .collect();
+        let by_raw = raw::with_raw(&mut conn, |db| {
+            let mut out = Vec::new();
+            db.prepare(&select)?
+                .run_rows(&[], |row| out.push(notice_from_row(&row)))?;
+            out.into_iter().collect::<Result<Vec<_>>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(by_raw, by_sqlx);
+        assert_eq!(by_raw.len(), 2);
+        let (pending, claimed) = (&by_raw[0], &by_raw[1]);
+        assert_eq!(
+            (
+                pending.message_id,
+                &pending.message_key,
+                &pending.last_error
+            ),
+            (None, &None, &None)
+        );
+        assert_eq!(claimed.message_id, Some(7));
+        assert_eq!(claimed.message_key.as_deref(), Some("m7"));
+        assert_eq!(
+            claimed.last_error.as_deref(),
+            Some("relay said 451 – später")
+        );
+        assert_eq!((claimed.attempts, claimed.role), (3, Role::Guardian));
+        assert_eq!(claimed.kind, NoticeKind::Correction);
+    }
+}
