@@ -16,8 +16,7 @@ use crate::send::{Outgoing, OutgoingNotice};
 use crate::shared::Shared;
 use crate::store::StoredNotice;
 
-/// What rendering a message needs, shared with the task that claims ahead.
-#[derive(Clone)]
+/// What rendering a message needs, moved into the task that claims ahead.
 pub(super) struct Preparer {
     pub(super) shared: Arc<Shared>,
     pub(super) renderer: Arc<Renderer>,

@@ -279,24 +279,16 @@ impl Store for SqliteStore {
         // round).
         let mut out = self.health.observe(
             raw::with_raw(&mut tx, |db| {
-                let mut out = Vec::new();
-                let mut bad = None;
+                let mut rows = Vec::new();
                 db.prepare(&sql)?.run_rows(
                     &[
                         to_ms(now).into(),
                         (groups as i64).into(),
                         (groups as i64 * 8).into(),
                     ],
-                    |row| match notice_from_row(&row) {
-                        Ok(n) => out.push(n),
-                        Err(e) => {
-                            bad.get_or_insert(e);
-                        }
-                    },
+                    |row| rows.push(notice_from_row(&row)),
                 )?;
-                if let Some(e) = bad {
-                    return Err(e);
-                }
+                let mut out = rows.into_iter().collect::<Result<Vec<_>>>()?;
                 let plan = outbox::compose(&out);
                 let ids = record_messages(db, &plan, now)?;
                 outbox::link(&mut out, &plan.new, &ids);
