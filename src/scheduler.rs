@@ -49,10 +49,7 @@ struct Round {
 }
 
 /// A claimed round whose messages are being rendered.
-struct Claimed {
-    notices: usize,
-    rendering: Option<tokio::task::JoinHandle<Round>>,
-}
+type Rendering = tokio::task::JoinHandle<Round>;
 
 /// The events of the notices told before that corrections and withdrawals refer to, read
 /// into `events` too.
@@ -271,7 +268,8 @@ impl Dispatcher {
         // The next round is claimed, its events read and its messages rendered while this one
         // is sent: the store's work, the rendering and the sending overlap. Rounds are still sent one after the other,
         // so a round's checks (the daily cap) see every message of the rounds before it.
-        let mut ahead: Option<tokio::task::JoinHandle<Result<Claimed, StoreError>>> = None;
+        let mut ahead: Option<tokio::task::JoinHandle<Result<Option<Rendering>, StoreError>>> =
+            None;
         // Only while rounds are quick: a round claimed ahead of a slow one would find much of
         // its lease gone before its first send.
         let quick = (self.lease / 8).to_std().unwrap_or_default();
@@ -285,10 +283,10 @@ impl Dispatcher {
                 None => self.claim_ahead(now),
             };
             let clock = std::time::Instant::now();
-            let claimed = task
+            let rendering = task
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-            let Some(rendering) = claimed.rendering else {
+            let Some(rendering) = rendering else {
                 if fresh {
                     return Ok(sent);
                 }
@@ -316,7 +314,7 @@ impl Dispatcher {
             } = round;
             self.claims
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics::claim_batch(claimed.notices);
+            metrics::claim_batch(groups.iter().map(Vec::len).sum());
             let clock = std::time::Instant::now();
             let delivery = self.shared.config().delivery.clone();
             // Outcomes are recorded while the batch is still sending, a few at a time: after a
@@ -387,7 +385,7 @@ impl Dispatcher {
     fn claim_ahead(
         &self,
         now: DateTime<Utc>,
-    ) -> tokio::task::JoinHandle<Result<Claimed, StoreError>> {
+    ) -> tokio::task::JoinHandle<Result<Option<Rendering>, StoreError>> {
         let at = self.clock.now().max(now);
         let (store, laps, lease, groups) = (
             self.store.clone(),
@@ -406,12 +404,8 @@ impl Dispatcher {
             let claimed = store.claim_due(at, at + lease, groups).await?;
             let clock = laps.lap(CLAIM, clock);
             if claimed.is_empty() {
-                return Ok(Claimed {
-                    notices: 0,
-                    rendering: None,
-                });
+                return Ok(None);
             }
-            let notices = claimed.len();
             let ids: Vec<String> = claimed
                 .iter()
                 .map(|n| n.event_id.clone())
@@ -450,10 +444,7 @@ impl Dispatcher {
                     at,
                 }
             });
-            Ok(Claimed {
-                notices,
-                rendering: Some(rendering),
-            })
+            Ok(Some(rendering))
         })
     }
 
