@@ -357,11 +357,14 @@ impl Dispatcher {
                     );
                 }
             };
-            let recording = async move {
+            // The records run in a task of their own: a record holds its thread for ~10 ms
+            // (the store's one connection), and the sends must not stall behind it.
+            let store = self.store.clone();
+            let recording = tokio::spawn(async move {
                 let mut recorded = 0;
                 let mut outcomes: Vec<(Vec<i64>, Outcome)> = Vec::new();
                 while results.recv_many(&mut outcomes, 256).await > 0 {
-                    self.store.finish(&outcomes).await?;
+                    store.finish(&outcomes).await?;
                     recorded += outcomes
                         .iter()
                         .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
@@ -369,8 +372,11 @@ impl Dispatcher {
                     outcomes.clear();
                 }
                 Ok::<usize, StoreError>(recorded)
-            };
-            let (_, recorded) = tokio::join!(sending, recording);
+            });
+            sending.await;
+            let recorded = recording
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             self.laps.lap(SEND, clock);
             last_round = round_start.elapsed();
             sent += recorded?;

@@ -21,7 +21,8 @@ use sqlx::SqliteConnection;
 use crate::store::{Result, StoreError};
 
 /// Runs `f` on the raw handle of `conn` (inside its transaction, if one is open). `f` runs
-/// synchronously; sqlx's worker thread waits meanwhile.
+/// synchronously on the calling thread, with the runtime's other tasks moved off it
+/// ([`off_the_runtime`]); sqlx's worker thread waits meanwhile.
 pub(super) async fn with_raw<T>(
     conn: &mut SqliteConnection,
     f: impl FnOnce(Db<'_>) -> Result<T>,
@@ -31,7 +32,19 @@ pub(super) async fn with_raw<T>(
         raw: handle.as_raw_handle().as_ptr(),
         _handle: std::marker::PhantomData,
     };
-    f(db)
+    off_the_runtime(|| f(db))
+}
+
+/// Runs `f`, which holds this thread for up to tens of milliseconds (a claim, a batch), so
+/// that on a multi-thread runtime the worker's other tasks move to another thread meanwhile
+/// (`block_in_place`): a release's sends must not stall behind a claim that happens to run
+/// on their worker. On a current-thread runtime (tests) `f` simply runs.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// A borrowed connection handle, valid while the lock is held.
@@ -217,5 +230,57 @@ impl Drop for Stmt<'_> {
         unsafe {
             ffi::sqlite3_finalize(self.raw);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// With one runtime worker, a task keeps running while another holds the raw connection:
+    /// the release's sends go on while a claim or a record runs. It fails with `f` run in
+    /// place on the worker (the ticker would not run until the raw work is done).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn other_tasks_run_while_the_raw_connection_is_held() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        // Let the ticker start, then hold the connection (and the worker's thread: a spawned
+        // task runs on the one worker, not on the test's own thread) for 300 ms.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let during = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                with_raw(&mut conn, |db| {
+                    db.prepare("SELECT 1")?.run(&[])?;
+                    let before = ticks.load(Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(ticks.load(Ordering::SeqCst) - before)
+                })
+                .await
+            }
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        ticker.abort();
+        assert!(
+            during >= 5,
+            "the other task ticked {during} times in 300 ms while the connection was held"
+        );
     }
 }
