@@ -357,14 +357,11 @@ impl Dispatcher {
                     );
                 }
             };
-            // The records run in a task of their own: a record holds its thread for ~10 ms
-            // (the store's one connection), and the sends must not stall behind it.
-            let store = self.store.clone();
-            let recording = tokio::spawn(async move {
+            let recording = async move {
                 let mut recorded = 0;
                 let mut outcomes: Vec<(Vec<i64>, Outcome)> = Vec::new();
                 while results.recv_many(&mut outcomes, 256).await > 0 {
-                    store.finish(&outcomes).await?;
+                    self.store.finish(&outcomes).await?;
                     recorded += outcomes
                         .iter()
                         .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
@@ -372,11 +369,8 @@ impl Dispatcher {
                     outcomes.clear();
                 }
                 Ok::<usize, StoreError>(recorded)
-            });
-            sending.await;
-            let recorded = recording
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            };
+            let (_, recorded) = tokio::join!(sending, recording);
             self.laps.lap(SEND, clock);
             last_round = round_start.elapsed();
             sent += recorded?;
