@@ -242,7 +242,7 @@ mod tests {
     use std::time::Duration;
 
     /// With one runtime worker, a task keeps running while another holds the raw connection:
-    /// the release's sends go on while a claim or a record runs. It fails with `f` run in
+    /// the release's sends go on while the next round is claimed. It fails with `f` run in
     /// place on the worker (the ticker would not run until the raw work is done).
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn other_tasks_run_while_the_raw_connection_is_held() {
