@@ -241,6 +241,24 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// The bundled SQLite is built with the options in `.cargo/config.toml`: no global memory
+    /// statistics, so its allocations take no process-wide mutex (BENCHMARKS.md, twelfth
+    /// round). Fails when a build does not pass them to libsqlite3-sys.
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_no_memory_statistics() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "compile options: {options:?}"
+        );
+    }
+
     /// With one runtime worker, a task keeps running while another holds the raw connection:
     /// the release's sends go on while the next round is claimed. It fails with `f` run in
     /// place on the worker (the ticker would not run until the raw work is done).
