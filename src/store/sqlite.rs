@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so an
-//! acknowledged event survives a power cut. One connection does all writes: SQLite has one
-//! writer anyway, and a single connection never meets "database is locked".
+//! acknowledged event survives a power cut (a release's records of outcomes alone skip their
+//! own fsync: `unsynced`). One connection does all writes: SQLite has one writer anyway, and a
+//! single connection never meets "database is locked".
 
 mod admin;
 mod audit;
@@ -13,6 +14,7 @@ mod raw;
 mod retention;
 mod snapshot;
 mod unresolved;
+mod unsynced;
 mod whatif;
 
 use std::collections::HashMap;
@@ -48,8 +50,10 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Fed by the scheduler's calls (the ones that run all the time) and health probes.
     health: HealthState,
-    /// Copies the WAL into the file beside the writer (none in memory).
-    _checkpointer: Option<checkpoint::Checkpointer>,
+    /// Copies the WAL into the file beside the writer (none in memory). Its checkpoints also
+    /// fsync the WAL, which bounds how long a record committed without one stays unsynced
+    /// (`unsynced`), so records skip their own fsync only when it runs.
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SqliteStore {
@@ -140,7 +144,7 @@ impl SqliteStore {
             pool,
             reader,
             health: HealthState::new("sqlite"),
-            _checkpointer: (!memory).then(|| checkpoint::Checkpointer::start(checkpoint_opts)),
+            checkpointer: (!memory).then(|| checkpoint::Checkpointer::start(checkpoint_opts)),
         })
     }
 }
@@ -312,7 +316,12 @@ impl Store for SqliteStore {
     }
 
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.health.db(e))?;
+        // Without an fsync of its own: a lost record only sends the message again under its
+        // key, and the next claim's commit or the checkpoint syncs it soon after (`unsynced`).
+        let mut conn = unsynced::Unsynced::acquire(&self.pool, self.checkpointer.is_some())
+            .await
+            .map_err(|e| self.health.db(e))?;
+        let mut tx = conn.begin().await.map_err(|e| self.health.db(e))?;
         for (ids, outcome) in outcomes {
             if matches!(outcome, Outcome::Defer { .. }) {
                 dissolve_unsent(&mut tx, ids)
@@ -323,6 +332,7 @@ impl Store for SqliteStore {
         self.health
             .observe(claimed::finish(&mut tx, outcomes).await)?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
+        conn.restore().await.map_err(|e| self.health.db(e))?;
         Ok(())
     }
 
@@ -982,7 +992,7 @@ pub(super) async fn drop_emptied_messages(
 /// A deferred message that no claim before this one took cannot have been sent: its notices
 /// leave it, free to bundle with others at their new time, and it goes.
 async fn dissolve_unsent(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     notices: &[i64],
 ) -> std::result::Result<(), sqlx::Error> {
     let unsent: Vec<i64> = sqlx::query_scalar(

@@ -136,7 +136,7 @@ type Row<'o> = (i64, Option<i64>, Cow<'o, str>);
 /// finished it, or an operator resent it meanwhile) is changed as before by a second
 /// statement, whose change the trigger counts; an erased row is changed by neither.
 pub(super) async fn finish(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     outcomes: &[(Vec<i64>, Outcome)],
 ) -> Result<()> {
     let mut rows: [Vec<Row<'_>>; 4] = Default::default();
