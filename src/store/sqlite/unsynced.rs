@@ -7,9 +7,10 @@
 //! they were claimed as (same key, same `Message-ID`; the outbox), which is what already
 //! happens to a send in flight at a crash. And the window is short: the record is written to
 //! the WAL before the commit returns, so a killed process loses nothing; only a power cut can,
-//! until the next fsync of the WAL, which the next claim's or ingest's commit makes and the
-//! background checkpoint makes within 200 ms (`checkpoint`). Ingest, claims and every other
-//! write keep their own fsync: what they commit is acknowledged, or sent on the strength of it.
+//! until the next fsync of the WAL, which the next claim's or ingest's commit makes, and the
+//! background checkpoint every 200 ms when it finds pages to copy (`checkpoint`). Ingest,
+//! claims and every other write keep their own fsync: what they commit is acknowledged, or
+//! sent on the strength of it.
 //!
 //! SQLite changes the setting only outside a transaction, so the connection is switched to
 //! `NORMAL` before the transaction and back to `FULL` after it. A connection that was not
