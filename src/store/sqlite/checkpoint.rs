@@ -8,7 +8,9 @@
 //! second, does that work beside the writer (it never blocks it); the writer's own automatic
 //! checkpoint stays as the backstop and then finds little left to copy, after which the WAL
 //! starts again from its beginning. Durability does not change: a commit is durable once its
-//! WAL frames are fsynced (`synchronous = FULL`), before any checkpoint.
+//! WAL frames are fsynced (`synchronous = FULL`), before any checkpoint. A checkpoint that
+//! copies pages fsyncs the WAL first, which also makes durable the release's records that
+//! were committed without an fsync of their own (`unsynced`).
 
 use std::time::Duration;
 
