@@ -92,8 +92,7 @@ impl Drop for PgStore {
 impl PgStore {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?options[search_path]=SCHEMA]`. Creates the
     /// tables (migrations are serialized by sqlx's own advisory lock, so instances may start
-    /// together). `synchronous_commit` stays at the server's default: a commit is durable
-    /// (except a release's records of outcomes: `finish`).
+    /// together). `synchronous_commit` stays at the server's default: a commit is durable.
     pub async fn open(url: &str) -> Result<PgStore> {
         let opts = PgConnectOptions::from_str(url)?.application_name("rustig");
         let pool = PgPoolOptions::new()
@@ -461,13 +460,6 @@ impl Store for PgStore {
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
         let r = async {
             let mut tx = self.pool.begin().await?;
-            // The commit does not wait for the WAL flush (the server's WAL writer makes it
-            // within 3 × `wal_writer_delay`): as on SQLite (`sqlite/unsynced.rs`), a record lost
-            // in a server crash only sends its message again, under its key, after the lease.
-            // Everything else keeps `synchronous_commit`.
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
             for (ids, outcome) in outcomes {
                 if matches!(outcome, Outcome::Defer { .. }) {
                     dissolve_unsent(&mut tx, ids).await?;
