@@ -953,12 +953,18 @@ fn record_messages(
 
 /// Moves the staged notices due by `until` into the recipient-keyed index the claim bundles
 /// by (migration 0100). Returns how many.
+///
+/// `OR FAIL`: SQLite would otherwise copy every page the statement changes into a statement
+/// journal (a temporary file), so that a constraint failure undoes the statement alone. Here
+/// nothing can fail (`grouped` is set to 1 and no trigger watches it), and an error rolls the
+/// whole transaction back anyway; a release's first merge changes most pages of the notices
+/// and their indexes (BENCHMARKS.md, issue 18, fourteenth round).
 async fn merge_staged(
     tx: &mut Transaction<'static, Sqlite>,
     until: DateTime<Utc>,
 ) -> std::result::Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE notices SET grouped = 1 WHERE id IN ( \
+        "UPDATE OR FAIL notices SET grouped = 1 WHERE id IN ( \
            SELECT id FROM notices INDEXED BY notices_staged \
            WHERE state = 'pending' AND grouped = 0 AND due_at <= ?1)",
     )
