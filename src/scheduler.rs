@@ -3,6 +3,7 @@
 //! notices and key in the claim: [`crate::store::outbox`]), send, and record the outcome. The
 //! daemon and `simulate` share [`Dispatcher::run_due`].
 
+mod background;
 mod delivery;
 mod prepare;
 

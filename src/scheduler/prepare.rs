@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::background;
 use crate::clock::Clock;
 use crate::model::Event;
 use crate::prefs::links::LinkMaker;
@@ -25,34 +26,23 @@ pub(super) struct Preparer {
 }
 
 impl Preparer {
-    /// Renders every group of a claimed round on all cores; `[i]` is `groups[i]`'s message.
-    /// Blocks: run it where blocking is allowed (`spawn_blocking`).
+    /// Renders every group of a claimed round on all cores, at a lower priority than the
+    /// release's own work (`background`); `[i]` is `groups[i]`'s message. Blocks: run it where
+    /// blocking is allowed (`spawn_blocking`).
     pub(super) fn prepare_all(
         &self,
         groups: &[Vec<StoredNotice>],
         events: &HashMap<String, Event>,
         previous: &HashMap<i64, String>,
     ) -> Vec<Result<Outgoing, String>> {
-        let some = |groups: &[Vec<StoredNotice>]| {
+        // A thread per 16 messages, at most one per core.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(groups.len() / 16).max(1);
+        background::in_background(groups, threads, |groups| {
             groups
                 .iter()
                 .map(|g| self.prepare(g, events, previous))
-                .collect::<Vec<_>>()
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || groups.len() < 32 {
-            return some(groups);
-        }
-        let per_thread = groups.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let mut chunks = groups.chunks(per_thread);
-            let first = chunks.next().unwrap_or_default();
-            let others: Vec<_> = chunks.map(|c| scope.spawn(move || some(c))).collect();
-            let mut out = some(first);
-            for h in others {
-                out.extend(h.join().expect("a render thread panicked"));
-            }
-            out
+                .collect()
         })
     }
 
