@@ -151,7 +151,7 @@ impl Dispatcher {
             observer: None,
             links: None,
             lease: Duration::minutes(5),
-            batch_groups: 512,
+            batch_groups: crate::config::DEFAULT_CLAIM_GROUPS,
             failures: std::sync::Mutex::new(FailureLog::new(Duration::seconds(60))),
             laps: Arc::default(),
             claims: Default::default(),

@@ -11,12 +11,12 @@ fn parse(extra: &str) -> Result<Config, String> {
 }
 
 #[test]
-fn lease_and_batch_default_to_five_minutes_and_512_groups() {
+fn lease_and_batch_default_to_five_minutes_and_1024_groups() {
     let c = parse("").unwrap();
     assert_eq!(c.store_url, "postgres://rustig@db/rustig");
     assert_eq!(
         (c.delivery.lease, c.delivery.batch),
-        (Duration::minutes(5), 512)
+        (Duration::minutes(5), 1024)
     );
 }
 

@@ -85,6 +85,10 @@ pub struct Options {
     /// Messages handed over at the same time (`[delivery] concurrency`).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// (school, recipient, channel) groups a release round claims (`[delivery] batch`;
+    /// rustig's default when not given).
+    #[arg(long)]
+    pub claim_groups: Option<u32>,
     /// The notices become due this many seconds after a release run starts.
     #[arg(long, default_value_t = 3)]
     pub lead_secs: u64,
@@ -298,6 +302,9 @@ async fn run_in(
             "\n[delivery]\nconcurrency = {}\n",
             opts.concurrency
         ));
+        if let Some(groups) = opts.claim_groups {
+            toml.push_str(&format!("batch = {groups}\n"));
+        }
         std::fs::write(&path, &toml)?;
         Ok::<_, BenchError>((path, toml))
     };
