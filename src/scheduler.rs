@@ -319,12 +319,10 @@ impl Dispatcher {
             let clock = std::time::Instant::now();
             let delivery = self.shared.config().delivery.clone();
             // Outcomes are recorded while the batch is still sending, each record taking what
-            // has arrived: after a crash (or a lease taken over) only the sends in flight can go
-            // out again, not everything sent since the claim. What arrived while the writer was
-            // busy (with the next claim) goes in one record, up to the whole round: a record of
-            // its own per 256 outcomes had made a round to the null sink ~10 % slower
-            // (BENCHMARKS.md, issue 18, fifteenth round).
-            let record_at_most = groups.len().max(1);
+            // has arrived, up to what the store takes at once: after a crash (or a lease taken
+            // over) only the sends in flight can go out again, not everything sent since the
+            // claim.
+            let record_at_most = self.store.record_at_most(groups.len()).max(1);
             // A send starts only in the first half of the lease, so that it ends before another
             // instance may take the group over; what is left waits for the lease to run out.
             let send_by = at + self.lease / 2;

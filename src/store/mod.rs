@@ -142,6 +142,12 @@ pub trait Store: Send + Sync {
     /// keeps its notices; a deferred one is dissolved only if it was never claimed before
     /// (no send can have been tried), so its notices bundle again at their new time.
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()>;
+    /// The most outcomes one [`Store::finish`] should take of a release round of `round`
+    /// messages, when more have arrived. 256 by default; SQLite takes the whole round (its
+    /// one writer pays per transaction; BENCHMARKS.md, issue 18, fifteenth round).
+    fn record_at_most(&self, round: usize) -> usize {
+        round.min(256)
+    }
     async fn events(&self, ids: &[String]) -> Result<HashMap<String, Event>>;
     async fn notices_of_event(&self, event_id: &str) -> Result<Vec<StoredNotice>>;
     /// Records that have pending notices (for re-planning after a reload).

@@ -315,6 +315,10 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn record_at_most(&self, round: usize) -> usize {
+        round
+    }
+
     async fn finish(&self, outcomes: &[(Vec<i64>, Outcome)]) -> Result<()> {
         // Without an fsync of its own: a lost record only sends the message again under its
         // key, and the next claim's commit or the checkpoint syncs it soon after (`unsynced`).
