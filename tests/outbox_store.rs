@@ -471,3 +471,74 @@ async fn postgres_messages_go_with_their_notices() {
     assert_eq!(left, 0);
     db.close().await;
 }
+
+/// On SQLite a message's key is stored once, in the message's row: the claim and the record
+/// leave the notices' own copy empty (it made every claimed row grow, BENCHMARKS.md, issue 18,
+/// sixteenth round), and the notices read the key from the message. A notice recorded as sent
+/// without a message row keeps the key it was sent under.
+#[tokio::test]
+async fn sqlite_a_message_key_is_stored_once_in_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let s = &*store;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let copies = || async {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notices WHERE message_key IS NOT NULL")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    plan(s, "p", &["g1"], t0).await;
+    plan(s, "r", &["g1"], t0).await;
+    plan(s, "u", &["g2"], t0 + Duration::hours(1)).await;
+
+    let claimed = claim(s, t0).await;
+    let k = key_of(&["n-p-g1", "n-r-g1"]);
+    assert_eq!(
+        messages(&claimed),
+        HashMap::from([(k.clone(), vec!["n-p-g1".to_string(), "n-r-g1".to_string()])])
+    );
+    assert_eq!(
+        copies().await,
+        0,
+        "the claim copied the key into its notices"
+    );
+
+    let outcomes: Vec<_> = claimed.iter().map(|n| (vec![n.id], sent(&k, t0))).collect();
+    s.finish(&outcomes).await.unwrap();
+    assert_eq!(
+        copies().await,
+        0,
+        "the record copied the key into its notices"
+    );
+    for record in ["p", "r"] {
+        let n = s.notices_of_event(&format!("e-{record}")).await.unwrap();
+        assert_eq!(
+            (n[0].state.as_str(), n[0].message_key.as_deref()),
+            ("sent", Some(k.as_str()))
+        );
+    }
+    let since = t0 - Duration::hours(1);
+    let sent_to = |r: &'static str| s.messages_sent_since("s", r, ChannelKind::Email, since);
+    assert_eq!(
+        sent_to("g1").await.unwrap(),
+        1,
+        "one message of two notices"
+    );
+
+    // Sent without a claim of this store: no message row, so the notice keeps the key.
+    let unclaimed = s.notices_of_event("e-u").await.unwrap();
+    s.finish(&[(vec![unclaimed[0].id], sent("direct", t0))])
+        .await
+        .unwrap();
+    let n = s.notices_of_event("e-u").await.unwrap();
+    assert_eq!(
+        (n[0].state.as_str(), n[0].message_key.as_deref()),
+        ("sent", Some("direct"))
+    );
+    assert_eq!(sent_to("g2").await.unwrap(), 1);
+}

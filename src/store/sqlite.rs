@@ -456,7 +456,8 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<i64> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT message_key) FROM notices WHERE school = ?1 AND recipient = ?2 AND channel = ?3 \
+            "SELECT COUNT(DISTINCT COALESCE(message_id, message_key)) FROM notices \
+             WHERE school = ?1 AND recipient = ?2 AND channel = ?3 \
              AND state = 'sent' AND sent_at >= ?4",
         )
         .bind(school)

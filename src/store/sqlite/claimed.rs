@@ -8,6 +8,13 @@
 //! `notice_counts` and write them once per (school, channel, state); the trigger leaves
 //! every change into or out of `claimed` to them (migration 0110).
 //!
+//! Neither write copies the message's key into its notices: the key is in the message's row,
+//! which every claimed notice links to, and `NOTICE_COLUMNS` reads it from there. The copy
+//! made every row the claim rewrote 33 bytes wider, on pages the ingest left nearly full;
+//! without it the release to the null sink ran ~4 % faster (BENCHMARKS.md, issue 18, sixteenth
+//! round). A notice recorded as sent without a message row (not claimed by this store) keeps
+//! the key it was sent under.
+//!
 //! Each write is one statement over a JSON array of rows, not one statement per row: SQLite
 //! copies every page a statement changes into the statement's journal (so that the statement
 //! alone can be undone), and a statement per row copies the same pages again for each row,
@@ -78,14 +85,13 @@ pub(super) fn mark(
     if claimed.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(i64, Option<i64>, Option<&str>)> = claimed
-        .iter()
-        .map(|n| (n.id, n.message_id, n.message_key.as_deref()))
-        .collect();
+    let rows: Vec<(i64, Option<i64>)> = claimed.iter().map(|n| (n.id, n.message_id)).collect();
     let rows = json(&rows);
+    // The message's key stays in its row (`NOTICE_COLUMNS` reads it from there); a copy that
+    // a row written before may hold is the same key, and goes.
     db.prepare(
         "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
-         message_id = j.value->>1, message_key = j.value->>2 \
+         message_id = j.value->>1, message_key = NULL \
          FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
     )?
     .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
@@ -104,7 +110,8 @@ pub(super) fn mark(
 /// state it leaves them in: sent, retried, dead, deferred.
 const CHANGES: [(&str, &str); 4] = [
     (
-        "state = 'sent', sent_at = j.value->>1, message_key = j.value->>2, \
+        "state = 'sent', sent_at = j.value->>1, \
+         message_key = CASE WHEN message_id IS NULL THEN j.value->>2 END, \
          claimed_until = NULL, attempts = attempts + 1",
         "sent",
     ),

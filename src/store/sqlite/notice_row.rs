@@ -10,9 +10,14 @@ use crate::policy::NoticeKind;
 use crate::store::{from_ms, Result, StoreError, StoredNotice};
 
 /// The columns [`notice_from_row`] reads, in its order; a query may select more after them.
+///
+/// A notice in a message reads its key from the message's row: the release no longer copies
+/// the key into every notice of the message ([`super::claimed`]); rows written before keep
+/// their own copy, which is read first.
 pub(super) const NOTICE_COLUMNS: &str =
     "id, key, school, record, event_id, student, recipient, role, channel, kind, due_at, \
-                              state, attempts, last_error, reasons, message_id, message_key";
+     state, attempts, last_error, reasons, message_id, \
+     COALESCE(message_key, (SELECT key FROM messages WHERE messages.id = message_id))";
 
 /// Column values by position.
 pub(super) trait Columns {
@@ -101,7 +106,9 @@ mod tests {
              ('k1', 'lyceum', 'r1', 'e1', 's-1', 's-1', 'student', 'webpush', 'grade', 1797228000000, \
               'pending', 0, NULL, '[]', NULL, NULL), \
              ('k2', 'lyceum', 'r1', 'e1', 's-1', 'g-1', 'guardian', 'email', 'correction', 5, \
-              'claimed', 3, 'relay said 451 – später', '[]', 7, 'm7')",
+              'claimed', 3, 'relay said 451 – später', '[]', 7, 'm7'), \
+             ('k3', 'lyceum', 'r1', 'e1', 's-1', 'g-2', 'guardian', 'email', 'grade', 5, \
+              'sent', 1, NULL, '[]', 7, NULL)",
         )
         .execute(&mut *conn)
         .await
@@ -123,8 +130,10 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(by_raw, by_sqlx);
-        assert_eq!(by_raw.len(), 2);
+        assert_eq!(by_raw.len(), 3);
         let (pending, claimed) = (&by_raw[0], &by_raw[1]);
+        // A notice without a copy of its message's key reads it from the message's row.
+        assert_eq!(by_raw[2].message_key.as_deref(), Some("m7"));
         assert_eq!(
             (
                 pending.message_id,

@@ -74,7 +74,10 @@ impl OutlookQueries for SqliteStore {
     ) -> Result<Vec<Delivery>> {
         let [a, b] = DISCUSSED_MARKS;
         let rows = sqlx::query(
-            "SELECT id, recipient, role, student, channel, sent_at, message_key, event_id, kind, \
+            "SELECT id, recipient, role, student, channel, sent_at, \
+                    COALESCE(message_key, (SELECT key FROM messages WHERE messages.id = message_id)) \
+                      AS message_key, \
+                    event_id, kind, \
                     (instr(reasons, ?4) > 0 OR instr(reasons, ?5) > 0) AS discussed \
              FROM notices INDEXED BY notices_school_sent \
              WHERE school = ?1 AND state = 'sent' AND sent_at >= ?2 AND sent_at < ?3 \
