@@ -121,6 +121,19 @@ impl SqliteStore {
                     sqlx::query(&format!("PRAGMA wal_autocheckpoint = {pages}"))
                         .execute(&mut *conn)
                         .await?;
+                    // A statement that changes many rows and may fail halfway (the release's
+                    // claim and record: one statement each over a round's notices, calling
+                    // `->>` and firing the counters' trigger) keeps a journal of the pages it
+                    // changes, so that it alone can be undone. SQLite keeps that journal in
+                    // a temporary file once past 64 KiB; the claim and the record wrote ~5 MB
+                    // a round there, ~5 % of a release's CPU samples, most of it in `pwrite`
+                    // (BENCHMARKS.md, issue 18, seventeenth round). In memory it costs a copy
+                    // of each page.
+                    // The writer's statements that change many rows work in bounded batches
+                    // (a release round, a retention batch), so that memory is bounded too.
+                    sqlx::query("PRAGMA temp_store = MEMORY")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             })
@@ -1034,4 +1047,28 @@ async fn dissolve_unsent(
 /// Rows for `json_each`.
 pub(super) fn json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
     serde_json::to_string(rows).expect("rows serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer keeps statement journals in memory, on a new connection too (a record that
+    /// fails closes its connection: `unsynced`); the release's claim and record would
+    /// otherwise write them to a temporary file (`open_with`).
+    #[tokio::test]
+    async fn the_writer_keeps_statement_journals_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rustig.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        for _ in 0..2 {
+            let mut conn = store.pool.acquire().await.unwrap();
+            let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(temp_store, 2, "MEMORY");
+            conn.close_on_drop();
+        }
+    }
 }
