@@ -719,6 +719,8 @@ enum Op {
         o: usize,
     },
     ResendDead,
+    /// An operator's resend of these notices (only the dead ones are resent).
+    ResendIds(Vec<i64>),
     Purge,
     Erase(usize),
 }
@@ -736,6 +738,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => (proptest::collection::vec(1..40i64, 1..6), 0..4usize)
             .prop_map(|(ids, o)| Op::FinishAny { ids, o }),
         1 => Just(Op::ResendDead),
+        1 => proptest::collection::vec(1..40i64, 1..6).prop_map(Op::ResendIds),
         1 => Just(Op::Purge),
         1 => (0..4usize).prop_map(Op::Erase),
     ]
@@ -848,6 +851,9 @@ async fn apply(store: &Arc<dyn Store>, op: &Op, version: &mut usize) {
         }
         Op::ResendDead => {
             store.resend_dead(None, t0).await.unwrap();
+        }
+        Op::ResendIds(ids) => {
+            store.views().resend_ids(ids, t0).await.unwrap();
         }
         Op::Purge => {
             store

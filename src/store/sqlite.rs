@@ -13,6 +13,7 @@ mod preference;
 mod raw;
 mod retention;
 mod snapshot;
+mod state_counts;
 mod unresolved;
 mod unsynced;
 mod whatif;
@@ -123,12 +124,11 @@ impl SqliteStore {
                         .await?;
                     // A statement that changes many rows and may fail halfway (the release's
                     // claim and record: one statement each over a round's notices, calling
-                    // `->>` and firing the counters' trigger) keeps a journal of the pages it
-                    // changes, so that it alone can be undone. SQLite keeps that journal in
-                    // a temporary file once past 64 KiB; the claim and the record wrote ~5 MB
-                    // a round there, ~5 % of a release's CPU samples, most of it in `pwrite`
-                    // (BENCHMARKS.md, issue 18, seventeenth round). In memory it costs a copy
-                    // of each page.
+                    // `->>`) keeps a journal of the pages it changes, so that it alone can be
+                    // undone. SQLite keeps that journal in a temporary file once past 64 KiB;
+                    // the claim and the record wrote ~5 MB a round there, ~5 % of a release's
+                    // CPU samples, most of it in `pwrite` (BENCHMARKS.md, issue 18, seventeenth
+                    // round). In memory it costs a copy of each page.
                     // The writer's statements that change many rows work in bounded batches
                     // (a release round, a retention batch), so that memory is bounded too.
                     sqlx::query("PRAGMA temp_store = MEMORY")
@@ -518,13 +518,16 @@ impl Store for SqliteStore {
 
     async fn resend_dead(&self, event_id: Option<&str>, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT id, due_at, reasons FROM notices WHERE state = 'dead' AND (?1 IS NULL OR event_id = ?1)",
+        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, due_at, reasons, school, channel FROM notices \
+             WHERE state = 'dead' AND (?1 IS NULL OR event_id = ?1)",
         )
         .bind(event_id)
         .fetch_all(&mut *tx)
         .await?;
-        for (id, due_at, reasons) in &rows {
+        let mut moves = state_counts::Moves::default();
+        for (id, due_at, reasons, school, channel) in &rows {
+            moves.moved(school, channel, "dead", "pending");
             let reasons = super::resent_reasons(reasons, from_ms(*due_at), now)?;
             sqlx::query(
                 "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, claimed_until = NULL, \
@@ -536,6 +539,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        moves.write_on(&mut tx).await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
     }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::state_counts::Moves;
 use super::{notice_from_row, parse_event, SqliteStore, NOTICE_COLUMNS};
 use crate::model::{ChannelKind, Role};
 use crate::policy::Reason;
@@ -49,6 +50,7 @@ impl SqliteStore {
         let mut reasons = before.notice.reasons.clone();
         let due = reason.to;
         reasons.push(reason);
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE notices SET state = ?2, due_at = ?3, reasons = ?4 \
              WHERE id = ?1 AND state = 'pending'",
@@ -57,8 +59,15 @@ impl SqliteStore {
         .bind(state)
         .bind(to_ms(due))
         .bind(crate::store::reasons::encode(&reasons))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            let mut moves = Moves::default();
+            let n = &before.notice;
+            moves.moved(&n.school, n.channel.as_str(), "pending", state);
+            moves.write_on(&mut tx).await?;
+        }
+        tx.commit().await?;
         let after = self
             .notice_row(id)
             .await?
@@ -296,14 +305,16 @@ impl AdminQueries for SqliteStore {
 
     async fn resend_ids(&self, ids: &[i64], now: DateTime<Utc>) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT id, due_at, reasons FROM notices \
+        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, due_at, reasons, school, channel FROM notices \
              WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'dead' ORDER BY id",
         )
         .bind(serde_json::to_string(ids).expect("ids serialize"))
         .fetch_all(&mut *tx)
         .await?;
-        for (id, due_at, reasons) in &rows {
+        let mut moves = Moves::default();
+        for (id, due_at, reasons, school, channel) in &rows {
+            moves.moved(school, channel, "dead", "pending");
             let reasons = crate::store::resent_reasons(reasons, from_ms(*due_at), now)?;
             sqlx::query(
                 "UPDATE notices SET state = 'pending', due_at = ?2, attempts = 0, \
@@ -315,7 +326,8 @@ impl AdminQueries for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        moves.write_on(&mut tx).await?;
         tx.commit().await?;
-        Ok(rows.into_iter().map(|(id, _, _)| id).collect())
+        Ok(rows.into_iter().map(|(id, ..)| id).collect())
     }
 }

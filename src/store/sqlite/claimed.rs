@@ -5,8 +5,8 @@
 //! outcome, and the counters' trigger (migration 0060) cost ~12 000 instructions per row on
 //! each. These two writers know each row's school and channel (the claim from the rows it
 //! read, the record from its own `RETURNING`), so they add up their changes to
-//! `notice_counts` and write them once per (school, channel, state); the trigger leaves
-//! every change into or out of `claimed` to them (migration 0110).
+//! `notice_counts` and write them once per (school, channel, state) (`state_counts`;
+//! migrations 0110 and 0130).
 //!
 //! Neither write copies the message's key into its notices: the key is in the message's row,
 //! which every claimed notice links to, and `NOTICE_COLUMNS` reads it from there. The copy
@@ -21,59 +21,15 @@
 //! which made the release a third slower when measured.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
 use super::json;
 use super::raw::{self, Db};
+use super::state_counts::Moves;
 use crate::store::{to_ms, Outcome, Result, StoredNotice};
-
-/// Changes to `notice_counts`, summed per (school, channel, state) before they are written.
-/// A batch touches a few schools and channels, so a short list beats a map.
-#[derive(Default)]
-struct Moves(Vec<(String, String, String, i64)>);
-
-impl Moves {
-    /// One notice of `school` on `channel` went from state `from` to `to`.
-    fn moved(&mut self, school: &str, channel: &str, from: &str, to: &str) {
-        self.add(school, channel, from, -1);
-        self.add(school, channel, to, 1);
-    }
-
-    fn add(&mut self, school: &str, channel: &str, state: &str, n: i64) {
-        let found = self
-            .0
-            .iter_mut()
-            .find(|(s, c, st, _)| st == state && c == channel && s == school);
-        match found {
-            Some(m) => m.3 += n,
-            None => self
-                .0
-                .push((school.to_owned(), channel.to_owned(), state.to_owned(), n)),
-        }
-    }
-
-    fn write(&self, db: Db<'_>) -> Result<()> {
-        if self.0.iter().all(|m| m.3 == 0) {
-            return Ok(());
-        }
-        let mut count = db.prepare(
-            "INSERT INTO notice_counts (school, channel, state, count) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (school, channel, state) DO UPDATE SET count = count + excluded.count",
-        )?;
-        for (school, channel, state, n) in self.0.iter().filter(|m| m.3 != 0) {
-            count.run(&[
-                school.into(),
-                channel.into(),
-                state.as_str().into(),
-                (*n).into(),
-            ])?;
-        }
-        Ok(())
-    }
-}
 
 /// Claims the rows read by a claim until `lease_until`, each with the message it is in. A row
 /// read as `claimed` (its lease ran out and is taken over) is counted as claimed already.
@@ -141,7 +97,8 @@ type Row<'o> = (i64, Option<i64>, Cow<'o, str>);
 /// The statements only take rows that are still `claimed`, and tell each row's school and
 /// channel for the counters. A row that is not (another claim took its lease over and
 /// finished it, or an operator resent it meanwhile) is changed as before by a second
-/// statement, whose change the trigger counts; an erased row is changed by neither.
+/// statement, counted from the state read just before it; an erased row is changed by
+/// neither.
 pub(super) async fn finish(
     tx: &mut Transaction<'_, Sqlite>,
     outcomes: &[(Vec<i64>, Outcome)],
@@ -180,7 +137,24 @@ pub(super) async fn finish(
             })?;
             let left: Vec<_> = rows.iter().filter(|r| !taken.contains(&r.0)).collect();
             if !left.is_empty() {
-                db.prepare(&update)?.run(&[json(&left).as_str().into()])?;
+                let left = json(&left);
+                let mut was = HashMap::new();
+                db.prepare(
+                    "SELECT id, school, channel, state FROM notices \
+                     WHERE id IN (SELECT value->>0 FROM json_each(?1))",
+                )?
+                .run_rows(&[left.as_str().into()], |row| {
+                    let (school, channel) = (row.text(1).to_owned(), row.text(2).to_owned());
+                    was.insert(row.int(0), (school, channel, row.text(3).to_owned()));
+                })?;
+                db.prepare(&format!("{update} RETURNING id"))?.run_rows(
+                    &[left.as_str().into()],
+                    |row| {
+                        if let Some((school, channel, from)) = was.get(&row.int(0)) {
+                            moves.moved(school, channel, from, to);
+                        }
+                    },
+                )?;
             }
         }
         moves.write(db)
