@@ -3,10 +3,11 @@
 //!
 //! Why not a trigger: SQLite runs a row trigger for every row an `UPDATE` of its columns
 //! changes, if only to test its `WHEN`, and the release changes every notice's state twice;
-//! that cost ~10 % of the claim's mark (BENCHMARKS.md, issue 18, eighteenth round). So every
-//! writer that changes a state counts it here (migration 0130): the claim and the record
-//! (`claimed`), an operator's cancel and release-now, and the resends of dead notices. Inserts
-//! and deletes are counted apart (the ingest per batch, the delete trigger).
+//! that cost ~1 600 instructions per row of the claim's mark and ~1 200 per row of the record
+//! (BENCHMARKS.md, issue 18, eighteenth round). So every writer that changes a state counts it
+//! here (migration 0130): the claim and the record (`claimed`), an operator's cancel and
+//! release-now, and the resends of dead notices. Inserts and deletes are counted apart (the
+//! ingest per batch, the delete trigger).
 
 use sqlx::SqliteConnection;
 
