@@ -20,11 +20,9 @@ use crate::store::Result;
 pub(super) struct Moves(Vec<(String, String, String, i64)>);
 
 impl Moves {
-    /// One notice of `school` on `channel` went from state `from` to `to`.
+    /// One notice of `school` on `channel` went from state `from` to `to` (the same state:
+    /// the two cancel out, and [`Moves::write`] skips what sums to 0).
     pub(super) fn moved(&mut self, school: &str, channel: &str, from: &str, to: &str) {
-        if from == to {
-            return;
-        }
         self.add(school, channel, from, -1);
         self.add(school, channel, to, 1);
     }
