@@ -542,3 +542,122 @@ async fn sqlite_a_message_key_is_stored_once_in_its_message() {
     );
     assert_eq!(sent_to("g2").await.unwrap(), 1);
 }
+
+/// A claim hands over each notice with the reasons it was stored with, and links the notices
+/// of each of its messages to that message's own row (SQLite records a claim's messages in one
+/// statement and decodes the reasons after its commit: BENCHMARKS.md, issue 18, nineteenth
+/// round).
+async fn claimed_notices_carry_their_reasons_and_their_message(store: Arc<dyn Store>) {
+    let s = &*store;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let early = t0 - Duration::hours(14);
+    let reasons = vec![
+        Reason::moved(Rule::Entered, early, early, ""),
+        Reason::moved(Rule::QuietHours, early, t0, "until 07:00 \"local\""),
+    ];
+    let mut tx = s.begin().await.unwrap();
+    for record in ["p", "r", "u"] {
+        tx.insert_event(&event(record), t0).await.unwrap();
+        let notices: Vec<Notice> = ["g1", "g2", "g3"]
+            .iter()
+            .map(|r| Notice {
+                reasons: reasons.clone(),
+                ..notice(record, r, t0)
+            })
+            .collect();
+        tx.replace_pending("s", record, &notices).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let claimed = claim(s, t0).await;
+    assert_eq!(claimed.len(), 9);
+    for n in &claimed {
+        assert_eq!(n.reasons, reasons, "{}", n.key);
+    }
+    let mut by_message: HashMap<i64, HashSet<String>> = HashMap::new();
+    for n in &claimed {
+        by_message
+            .entry(n.message_id.unwrap())
+            .or_default()
+            .insert(n.key.clone());
+    }
+    let expected: HashSet<Vec<String>> = ["g1", "g2", "g3"]
+        .iter()
+        .map(|g| vec![format!("n-p-{g}"), format!("n-r-{g}"), format!("n-u-{g}")])
+        .collect();
+    let got: HashSet<Vec<String>> = by_message
+        .values()
+        .map(|keys| {
+            let mut keys: Vec<String> = keys.iter().cloned().collect();
+            keys.sort();
+            keys
+        })
+        .collect();
+    assert_eq!(got, expected, "one message row per recipient");
+    for n in &claimed {
+        let mut keys: Vec<&str> = claimed
+            .iter()
+            .filter(|m| m.recipient == n.recipient)
+            .map(|m| m.key.as_str())
+            .collect();
+        keys.sort();
+        assert_eq!(n.message_key.as_deref(), Some(key_of(&keys).as_str()));
+    }
+    // As stored, read back outside the claim: the reasons, and each notice linked to the row
+    // of its own message (the key is read from the row the notice links to).
+    for record in ["p", "r", "u"] {
+        for n in s.notices_of_event(&format!("e-{record}")).await.unwrap() {
+            assert_eq!(n.reasons, reasons);
+            let claimed = claimed.iter().find(|c| c.id == n.id).unwrap();
+            assert_eq!(n.message_id, claimed.message_id);
+            assert_eq!(n.message_key, claimed.message_key, "{}", n.key);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_claimed_notices_carry_their_reasons_and_their_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    claimed_notices_carry_their_reasons_and_their_message(rustig::store::open(&url).await.unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn postgres_claimed_notices_carry_their_reasons_and_their_message() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    claimed_notices_carry_their_reasons_and_their_message(
+        rustig::store::open(&pg.url).await.unwrap(),
+    )
+    .await;
+}
+
+/// A notice whose stored reasons cannot be read fails the claim with an error that says so,
+/// and every claim after its lease says it again: it is not handed over without its reasons,
+/// nor dropped.
+#[tokio::test]
+async fn sqlite_a_claim_reports_reasons_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let s = &*store;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    plan(s, "p", &["g1"], t0).await;
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE notices SET reasons = '[[\"entered\"' WHERE key = 'n-p-g1'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for now in [t0, t0 + Duration::minutes(6)] {
+        let err = s
+            .claim_due(now, now + Duration::minutes(5), 10)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reasons"), "{err}");
+    }
+}

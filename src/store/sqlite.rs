@@ -36,7 +36,7 @@ use super::{
 use crate::model::reachability::{GoneKey, GoneMark};
 use crate::model::{ChannelKind, Event};
 use crate::policy::{Delivered, Notice};
-use notice_row::{notice_from_row, NOTICE_COLUMNS};
+use notice_row::{notice_from_row, reasons_undecoded, NOTICE_COLUMNS};
 
 /// The schema this build expects, applied at open.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -270,7 +270,8 @@ impl Store for SqliteStore {
         // round before rendered on every core; the claim, which holds the one connection the
         // round's records wait for, took half as long again (BENCHMARKS.md, issue 18, tenth
         // round).
-        let mut out = self.health.observe(
+        // The rows' reasons are decoded after the commit, off the writer's connection.
+        let (mut out, reasons) = self.health.observe(
             raw::with_raw(&mut tx, |db| {
                 let mut rows = Vec::new();
                 db.prepare(&sql)?.run_rows(
@@ -279,19 +280,28 @@ impl Store for SqliteStore {
                         (groups as i64).into(),
                         (groups as i64 * 8).into(),
                     ],
-                    |row| rows.push(notice_from_row(&row)),
+                    |row| rows.push(reasons_undecoded(&row)),
                 )?;
-                let mut out = rows.into_iter().collect::<Result<Vec<_>>>()?;
+                let (mut out, reasons): (Vec<_>, Vec<_>) = rows
+                    .into_iter()
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
                 let plan = outbox::compose(&out);
                 let ids = record_messages(db, &plan, now)?;
                 outbox::link(&mut out, &plan.new, &ids);
                 claimed::mark(db, &mut out, lease_until)?;
-                Ok(out)
+                Ok((out, reasons))
             })
             .await,
         )?;
         tx.commit().await.map_err(|e| self.health.db(e))?;
         self.health.ok();
+        // A row whose reasons cannot be read fails the claim, as it did when they were read
+        // before the commit; its lease runs out, and the next claim reports it again.
+        for (n, stored) in out.iter_mut().zip(&reasons) {
+            n.reasons = super::reasons::decode(stored)?;
+        }
         out.sort_by(|a, b| {
             (&a.school, &a.recipient, a.channel, a.due_at, a.id).cmp(&(
                 &b.school,
