@@ -543,6 +543,130 @@ async fn sqlite_a_message_key_is_stored_once_in_its_message() {
     assert_eq!(sent_to("g2").await.unwrap(), 1);
 }
 
+/// On SQLite a record takes every kind of outcome in one batch, each notice by its id (one JSON
+/// object from ids to values, BENCHMARKS.md, issue 18, twentieth round): a sent notice that its
+/// claim linked to a message, a claimed one without a message row (claimed before messages had
+/// rows: it keeps the key it was sent under), a retry and a death whose errors hold characters
+/// JSON escapes, and a deferral.
+#[tokio::test]
+async fn sqlite_a_record_takes_every_kind_of_outcome_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    let s = &*store;
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    let h = Duration::hours(1);
+    for (record, recipient) in [
+        ("p", "g1"),
+        ("q", "g2"),
+        ("r", "g3"),
+        ("d", "g4"),
+        ("f", "g5"),
+    ] {
+        plan(s, record, &[recipient], t0).await;
+    }
+    let claimed = claim(s, t0).await;
+    assert_eq!(claimed.len(), 5, "{claimed:?}");
+    let of = |recipient: &str| claimed.iter().find(|n| n.recipient == recipient).unwrap();
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE notices SET message_id = NULL WHERE id = ?1")
+        .bind(of("g2").id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let linked_key = of("g1").message_key.clone().unwrap();
+    let retry = "451 \"later\" – später\n\\ {\"a\":1}";
+    let dead = "550 \"no such user\" – gibt's nicht";
+    let deferral = Reason::moved(Rule::QuietHours, t0, t0 + h * 2, "until 07:00 \"local\"");
+    s.finish(&[
+        (vec![of("g1").id], sent(&linked_key, t0)),
+        (vec![of("g2").id], sent("direct \"key\"", t0 + h)),
+        (
+            vec![of("g3").id],
+            Outcome::Retry {
+                error: retry.into(),
+                at: t0 + h * 3,
+            },
+        ),
+        (vec![of("g4").id], Outcome::Dead { error: dead.into() }),
+        (
+            vec![of("g5").id],
+            Outcome::Defer {
+                reason: deferral.clone(),
+            },
+        ),
+    ])
+    .await
+    .unwrap();
+
+    let now = |record: &str| {
+        let record = format!("e-{record}");
+        async move { s.notices_of_event(&record).await.unwrap().remove(0) }
+    };
+    let sent_at = |id: i64| {
+        let url = url.clone();
+        async move {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query_as::<_, (Option<i64>, Option<String>)>(
+                "SELECT sent_at, message_key FROM notices WHERE id = ?1",
+            )
+            .bind(id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    let p = now("p").await;
+    assert_eq!(
+        (p.state.as_str(), p.message_key.as_deref(), p.attempts),
+        ("sent", Some(linked_key.as_str()), 1)
+    );
+    assert_eq!(
+        sent_at(p.id).await,
+        (Some(t0.timestamp_millis()), None),
+        "the linked notice's key stays in its message's row"
+    );
+    let q = now("q").await;
+    assert_eq!(
+        (q.state.as_str(), q.message_key.as_deref(), q.attempts),
+        ("sent", Some("direct \"key\""), 1)
+    );
+    assert_eq!(
+        sent_at(q.id).await,
+        (
+            Some((t0 + h).timestamp_millis()),
+            Some("direct \"key\"".to_string())
+        )
+    );
+    let r = now("r").await;
+    assert_eq!(
+        (
+            r.state.as_str(),
+            r.due_at,
+            r.last_error.as_deref(),
+            r.attempts
+        ),
+        ("pending", t0 + h * 3, Some(retry), 1)
+    );
+    let d = now("d").await;
+    assert_eq!(
+        (d.state.as_str(), d.last_error.as_deref(), d.attempts),
+        ("dead", Some(dead), 1)
+    );
+    let f = now("f").await;
+    assert_eq!(
+        (f.state.as_str(), f.due_at, f.attempts),
+        ("pending", t0 + h * 2, 0)
+    );
+    assert_eq!(f.reasons.last(), Some(&deferral));
+    assert_eq!(f.reasons.len(), 2, "{:?}", f.reasons);
+}
+
 /// A claim hands over each notice with the reasons it was stored with, and links the notices
 /// of each of its messages to that message's own row (SQLite records a claim's messages in one
 /// statement and decodes the reasons after its commit: BENCHMARKS.md, issue 18, nineteenth

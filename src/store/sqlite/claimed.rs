@@ -15,10 +15,11 @@
 //! round). A notice recorded as sent without a message row (not claimed by this store) keeps
 //! the key it was sent under.
 //!
-//! Each write is one statement over a JSON array of rows, not one statement per row: SQLite
-//! copies every page a statement changes into the statement's journal (so that the statement
-//! alone can be undone), and a statement per row copies the same pages again for each row,
-//! which made the release a third slower when measured.
+//! Each write is one statement over all its rows (one JSON object from each notice's id to
+//! what it sets: [`by_id`]), not one statement per row: SQLite copies every page a statement
+//! changes into the statement's journal (so that the statement alone can be undone), and a
+//! statement per row copies the same pages again for each row, which made the release a third
+//! slower when measured.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -41,14 +42,13 @@ pub(super) fn mark(
     if claimed.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(i64, Option<i64>)> = claimed.iter().map(|n| (n.id, n.message_id)).collect();
-    let rows = json(&rows);
+    let rows = by_id(claimed.iter().map(|n| (n.id, n.message_id)), write_int);
     // The message's key stays in its row (`NOTICE_COLUMNS` reads it from there); a copy that
     // a row written before may hold is the same key, and goes.
     db.prepare(
         "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
-         message_id = j.value->>1, message_key = NULL \
-         FROM json_each(?1) AS j WHERE notices.id = j.value->>0",
+         message_id = j.value, message_key = NULL \
+         FROM json_each(?1) AS j WHERE notices.id = j.key",
     )?
     .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
     let mut moves = Moves::default();
@@ -62,32 +62,37 @@ pub(super) fn mark(
     Ok(())
 }
 
-/// What each kind of outcome sets on its notices, from rows `[id, time, text]` (`j`), and the
-/// state it leaves them in: sent, retried, dead, deferred.
+/// What each kind of outcome sets on its notices, and the state it leaves them in: sent,
+/// retried, dead, deferred. `j` is a row of [`by_id`]: `j.key` the notice, `j.value` the sent
+/// time for a sent notice, `[time, text]` for the others.
+///
+/// A sent notice without a message row keeps the key it was sent under: set afterwards, for
+/// the rows the statement says have none (`keys_of_unlinked`), so that the statement over
+/// every sent row reads no text.
 const CHANGES: [(&str, &str); 4] = [
     (
-        "state = 'sent', sent_at = j.value->>1, \
-         message_key = CASE WHEN message_id IS NULL THEN j.value->>2 END, \
+        "state = 'sent', sent_at = j.value, \
+         message_key = CASE WHEN message_id IS NULL THEN message_key END, \
          claimed_until = NULL, attempts = attempts + 1",
         "sent",
     ),
     (
-        "state = 'pending', due_at = j.value->>1, last_error = j.value->>2, \
+        "state = 'pending', due_at = j.value->>0, last_error = j.value->>1, \
          claimed_until = NULL, attempts = attempts + 1",
         "pending",
     ),
     (
-        "state = 'dead', last_error = j.value->>2, claimed_until = NULL, attempts = attempts + 1",
+        "state = 'dead', last_error = j.value->>1, claimed_until = NULL, attempts = attempts + 1",
         "dead",
     ),
     (
-        "state = 'pending', due_at = j.value->>1, claimed_until = NULL, \
-         reasons = json_insert(reasons, '$[#]', json(j.value->>2))",
+        "state = 'pending', due_at = j.value->>0, claimed_until = NULL, \
+         reasons = json_insert(reasons, '$[#]', json(j.value->>1))",
         "pending",
     ),
 ];
 
-/// A notice an outcome is recorded on: `[id, time, text]` for [`CHANGES`].
+/// A notice an outcome is recorded on: its id, and the time and text for [`CHANGES`].
 type Row<'o> = (i64, Option<i64>, Cow<'o, str>);
 
 /// Records each outcome on its notices (see [`crate::store::Store::finish`]): one statement
@@ -106,7 +111,7 @@ pub(super) async fn finish(
     let mut rows: [Vec<Row<'_>>; 4] = Default::default();
     for (ids, outcome) in outcomes {
         let (kind, at, text) = match outcome {
-            Outcome::Sent { message_key, at } => (0, Some(*at), Cow::from(message_key.as_str())),
+            Outcome::Sent { at, .. } => (0, Some(*at), Cow::from("")),
             Outcome::Retry { error, at } => (1, Some(*at), Cow::from(error.as_str())),
             Outcome::Dead { error } => (2, None, Cow::from(error.as_str())),
             Outcome::Defer { reason } => (
@@ -120,44 +125,111 @@ pub(super) async fn finish(
     }
     raw::with_raw(tx, |db| {
         let mut moves = Moves::default();
-        for ((set, to), rows) in CHANGES.iter().zip(&rows) {
+        let mut unlinked = Vec::new();
+        for (kind, ((set, to), rows)) in CHANGES.iter().zip(&rows).enumerate() {
             if rows.is_empty() {
                 continue;
             }
+            let sent = kind == 0;
+            let value = |out: &mut String, (_, at, text): &Row<'_>| {
+                if sent {
+                    write_int(out, *at);
+                } else {
+                    out.push_str(&json(&(at, text)));
+                }
+            };
             let update = format!(
-                "UPDATE notices SET {set} FROM json_each(?1) AS j WHERE notices.id = j.value->>0"
+                "UPDATE notices SET {set} FROM json_each(?1) AS j WHERE notices.id = j.key"
             );
             let mut taken = HashSet::with_capacity(rows.len());
             db.prepare(&format!(
-                "{update} AND notices.state = 'claimed' RETURNING id, school, channel"
+                "{update} AND notices.state = 'claimed' \
+                 RETURNING id, school, channel, message_id IS NULL"
             ))?
-            .run_rows(&[json(rows).as_str().into()], |row| {
-                taken.insert(row.int(0));
-                moves.moved(row.text(1), row.text(2), "claimed", to);
-            })?;
+            .run_rows(
+                &[by_id(rows.iter().map(|r| (r.0, r)), value).as_str().into()],
+                |row| {
+                    taken.insert(row.int(0));
+                    moves.moved(row.text(1), row.text(2), "claimed", to);
+                    if sent && row.int(3) == 1 {
+                        unlinked.push(row.int(0));
+                    }
+                },
+            )?;
             let left: Vec<_> = rows.iter().filter(|r| !taken.contains(&r.0)).collect();
             if !left.is_empty() {
-                let left = json(&left);
+                let left = by_id(left.into_iter().map(|r| (r.0, r)), value);
                 let mut was = HashMap::new();
                 db.prepare(
                     "SELECT id, school, channel, state FROM notices \
-                     WHERE id IN (SELECT value->>0 FROM json_each(?1))",
+                     WHERE id IN (SELECT CAST(key AS INTEGER) FROM json_each(?1))",
                 )?
                 .run_rows(&[left.as_str().into()], |row| {
                     let (school, channel) = (row.text(1).to_owned(), row.text(2).to_owned());
                     was.insert(row.int(0), (school, channel, row.text(3).to_owned()));
                 })?;
-                db.prepare(&format!("{update} RETURNING id"))?.run_rows(
-                    &[left.as_str().into()],
-                    |row| {
+                db.prepare(&format!("{update} RETURNING id, message_id IS NULL"))?
+                    .run_rows(&[left.as_str().into()], |row| {
                         if let Some((school, channel, from)) = was.get(&row.int(0)) {
                             moves.moved(school, channel, from, to);
                         }
-                    },
-                )?;
+                        if sent && row.int(1) == 1 {
+                            unlinked.push(row.int(0));
+                        }
+                    })?;
             }
+        }
+        if !unlinked.is_empty() {
+            db.prepare(
+                "UPDATE notices SET message_key = j.value \
+                 FROM json_each(?1) AS j WHERE notices.id = j.key",
+            )?
+            .run(&[keys_of_unlinked(outcomes, &unlinked).as_str().into()])?;
         }
         moves.write(db)
     })
     .await
+}
+
+/// The keys that the sent notices `unlinked` (no message row) were sent under, by id.
+fn keys_of_unlinked(outcomes: &[(Vec<i64>, Outcome)], unlinked: &[i64]) -> String {
+    let unlinked: HashSet<i64> = unlinked.iter().copied().collect();
+    let mut keys = Vec::new();
+    for (ids, outcome) in outcomes {
+        if let Outcome::Sent { message_key, .. } = outcome {
+            let of_unlinked = ids.iter().filter(|id| unlinked.contains(id));
+            keys.extend(of_unlinked.map(|id| (*id, message_key.as_str())));
+        }
+    }
+    by_id(keys, |out, key| out.push_str(&json(key)))
+}
+
+/// Rows for an `UPDATE … FROM json_each(?1) AS j WHERE notices.id = j.key`: one JSON object
+/// from each row's id to its value (written by `value`). `json_each` gives the id as `j.key`
+/// (text, which SQLite compares with the integer id as a number: a seek by rowid) and the
+/// value as `j.value`, so a value that is one number is read without calling a JSON
+/// function. On an array of rows, each `j.value->>i` parsed the row again: ~1 400
+/// instructions a call, five a notice between its claim and its record (BENCHMARKS.md, issue
+/// 18, twentieth round).
+fn by_id<T>(rows: impl IntoIterator<Item = (i64, T)>, value: impl Fn(&mut String, T)) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("{");
+    for (i, (id, row)) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write!(out, "\"{id}\":").expect("writes to a String");
+        value(&mut out, row);
+    }
+    out.push('}');
+    out
+}
+
+/// A JSON integer, or `null`.
+fn write_int(out: &mut String, n: Option<i64>) {
+    use std::fmt::Write;
+    match n {
+        Some(n) => write!(out, "{n}").expect("writes to a String"),
+        None => out.push_str("null"),
+    }
 }
