@@ -209,7 +209,7 @@ fn keys_of_unlinked(outcomes: &[(Vec<i64>, Outcome)], unlinked: &[i64]) -> Strin
 /// (text, which SQLite compares with the integer id as a number: a seek by rowid) and the
 /// value as `j.value`, so a value that is one number is read without calling a JSON
 /// function. On an array of rows, each `j.value->>i` parsed the row again: ~1 400
-/// instructions a call, five a notice between its claim and its record (BENCHMARKS.md, issue
+/// instructions a call, four a notice between its claim and its record (BENCHMARKS.md, issue
 /// 18, twentieth round).
 fn by_id<T>(rows: impl IntoIterator<Item = (i64, T)>, value: impl Fn(&mut String, T)) -> String {
     use std::fmt::Write;
