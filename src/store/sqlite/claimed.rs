@@ -43,14 +43,8 @@ pub(super) fn mark(
         return Ok(());
     }
     let rows = by_id(claimed.iter().map(|n| (n.id, n.message_id)), write_int);
-    // The message's key stays in its row (`NOTICE_COLUMNS` reads it from there); a copy that
-    // a row written before may hold is the same key, and goes.
-    db.prepare(
-        "UPDATE notices SET state = 'claimed', claimed_until = ?2, \
-         message_id = j.value, message_key = NULL \
-         FROM json_each(?1) AS j WHERE notices.id = j.key",
-    )?
-    .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
+    db.prepare(&update(MARK))?
+        .run(&[rows.as_str().into(), to_ms(lease_until).into()])?;
     let mut moves = Moves::default();
     for n in claimed.iter().filter(|n| n.state != "claimed") {
         moves.moved(&n.school, n.channel.as_str(), &n.state, "claimed");
@@ -61,6 +55,12 @@ pub(super) fn mark(
     }
     Ok(())
 }
+
+/// What a claim sets on its notices: `?2` the lease's end, `j.value` the message's row. The
+/// message's key stays in that row (`NOTICE_COLUMNS` reads it from there); a copy that a row
+/// written before may hold is the same key, and goes.
+const MARK: &str =
+    "state = 'claimed', claimed_until = ?2, message_id = j.value, message_key = NULL";
 
 /// What each kind of outcome sets on its notices, and the state it leaves them in: sent,
 /// retried, dead, deferred. `j` is a row of [`by_id`]: `j.key` the notice, `j.value` the sent
@@ -91,6 +91,9 @@ const CHANGES: [(&str, &str); 4] = [
         "pending",
     ),
 ];
+
+/// What sets the key of a sent notice without a message row (`keys_of_unlinked`).
+const UNLINKED_KEY: &str = "message_key = j.value";
 
 /// A notice an outcome is recorded on: its id, and the time and text for [`CHANGES`].
 type Row<'o> = (i64, Option<i64>, Cow<'o, str>);
@@ -138,9 +141,7 @@ pub(super) async fn finish(
                     out.push_str(&json(&(at, text)));
                 }
             };
-            let update = format!(
-                "UPDATE notices SET {set} FROM json_each(?1) AS j WHERE notices.id = j.key"
-            );
+            let update = update(set);
             let mut taken = HashSet::with_capacity(rows.len());
             db.prepare(&format!(
                 "{update} AND notices.state = 'claimed' \
@@ -180,11 +181,8 @@ pub(super) async fn finish(
             }
         }
         if !unlinked.is_empty() {
-            db.prepare(
-                "UPDATE notices SET message_key = j.value \
-                 FROM json_each(?1) AS j WHERE notices.id = j.key",
-            )?
-            .run(&[keys_of_unlinked(outcomes, &unlinked).as_str().into()])?;
+            db.prepare(&update(UNLINKED_KEY))?
+                .run(&[keys_of_unlinked(outcomes, &unlinked).as_str().into()])?;
         }
         moves.write(db)
     })
@@ -204,7 +202,12 @@ fn keys_of_unlinked(outcomes: &[(Vec<i64>, Outcome)], unlinked: &[i64]) -> Strin
     by_id(keys, |out, key| out.push_str(&json(key)))
 }
 
-/// Rows for an `UPDATE … FROM json_each(?1) AS j WHERE notices.id = j.key`: one JSON object
+/// The statement that changes each notice of a [`by_id`] object (`?1`, read as `j`) by `set`.
+fn update(set: &str) -> String {
+    format!("UPDATE notices SET {set} FROM json_each(?1) AS j WHERE notices.id = j.key")
+}
+
+/// Rows for an [`update`]: one JSON object
 /// from each row's id to its value (written by `value`). `json_each` gives the id as `j.key`
 /// (text, which SQLite compares with the integer id as a number: a seek by rowid) and the
 /// value as `j.value`, so a value that is one number is read without calling a JSON
@@ -231,5 +234,50 @@ fn write_int(out: &mut String, n: Option<i64>) {
     match n {
         Some(n) => write!(out, "{n}").expect("writes to a String"),
         None => out.push_str("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row as _;
+
+    /// Every statement over a [`by_id`] object finds its notices by rowid, although the ids
+    /// in the object are text: a plan that scanned the table would read every notice of the
+    /// store at each claim and record.
+    #[tokio::test]
+    async fn each_notice_of_an_object_is_found_by_its_rowid() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rustig.db").display());
+        let store = super::super::SqliteStore::open(&url).await.unwrap();
+        let claimed = "notices.state = 'claimed'";
+        let mut statements = vec![update(MARK)];
+        statements.extend(CHANGES.iter().map(|(set, _)| update(set)));
+        statements.extend(
+            CHANGES
+                .iter()
+                .map(|(set, _)| format!("{} AND {claimed}", update(set))),
+        );
+        statements.push(update(UNLINKED_KEY));
+        for sql in statements {
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(r#"{"1":2}"#)
+                .bind(0_i64)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|d| d.starts_with("SEARCH notices USING INTEGER PRIMARY KEY")),
+                "{sql}: {plan:#?}"
+            );
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN notices")),
+                "{sql}: {plan:#?}"
+            );
+        }
     }
 }
