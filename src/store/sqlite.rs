@@ -1088,6 +1088,18 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
 mod tests {
     use super::*;
 
+    /// SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`, its parameters left unbound): one line
+    /// per step, such as `SEARCH notices USING INTEGER PRIMARY KEY (rowid=?)`.
+    pub(super) async fn query_plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect()
+    }
+
     /// The writer keeps statement journals in memory, on a new connection too (a record that
     /// fails closes its connection: `unsynced`); the release's claim and record would
     /// otherwise write them to a temporary file (`open_with`).
@@ -1115,16 +1127,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("rustig.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", claim_query()))
-            .bind(0_i64)
-            .bind(1024_i64)
-            .bind(8192_i64)
-            .fetch_all(&store.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("detail"))
-            .collect();
+        let plan = query_plan(&store, &claim_query()).await;
         assert!(
             plan.iter()
                 .any(|d| d.contains("USING COVERING INDEX notices_due")),

@@ -239,8 +239,8 @@ fn write_int(out: &mut String, n: Option<i64>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::query_plan;
     use super::*;
-    use sqlx::Row as _;
 
     /// Every statement over a [`by_id`] object finds its notices by rowid, although the ids
     /// in the object are text: a plan that scanned the table would read every notice of the
@@ -260,15 +260,7 @@ mod tests {
         );
         statements.push(update(UNLINKED_KEY));
         for sql in statements {
-            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(r#"{"1":2}"#)
-                .bind(0_i64)
-                .fetch_all(&store.pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<String, _>("detail"))
-                .collect();
+            let plan = query_plan(&store, &sql).await;
             assert!(
                 plan.iter()
                     .any(|d| d.starts_with("SEARCH notices USING INTEGER PRIMARY KEY")),
