@@ -93,6 +93,30 @@ fn sent(key: &str, at: DateTime<Utc>) -> Outcome {
     }
 }
 
+/// A store in a new SQLite file, and its URL; the file goes with the folder (the first value).
+async fn sqlite_store() -> (tempfile::TempDir, String, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    let store = rustig::store::open(&url).await.unwrap();
+    (dir, url, store)
+}
+
+/// A connection of its own to the SQLite store at `url`, to read or change rows directly.
+async fn sqlite_raw(url: &str) -> sqlx::SqliteConnection {
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap()
+}
+
+/// A notice's `sent_at` and its own copy of the message key, as stored.
+async fn sent_at_and_key(c: &mut sqlx::SqliteConnection, id: i64) -> (Option<i64>, Option<String>) {
+    sqlx::query_as("SELECT sent_at, message_key FROM notices WHERE id = ?1")
+        .bind(id)
+        .fetch_one(c)
+        .await
+        .unwrap()
+}
+
 async fn claim(store: &dyn Store, now: DateTime<Utc>) -> Vec<StoredNotice> {
     store
         .claim_due(now, now + Duration::minutes(5), 10)
@@ -318,9 +342,8 @@ async fn take_over(first: Arc<dyn Store>, second: Arc<dyn Store>) {
 
 #[tokio::test]
 async fn sqlite_outbox_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    outbox_contract(rustig::store::open(&url).await.unwrap()).await;
+    let (_dir, _, store) = sqlite_store().await;
+    outbox_contract(store).await;
 }
 
 #[tokio::test]
@@ -440,9 +463,7 @@ async fn messages_go_with_their_notices(store: Arc<dyn Store>) {
 }
 
 async fn count_messages_sqlite(url: &str) -> i64 {
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
-        .await
-        .unwrap();
+    let mut c = sqlite_raw(url).await;
     sqlx::query_scalar("SELECT COUNT(*) FROM messages")
         .fetch_one(&mut c)
         .await
@@ -451,9 +472,8 @@ async fn count_messages_sqlite(url: &str) -> i64 {
 
 #[tokio::test]
 async fn sqlite_messages_go_with_their_notices() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    messages_go_with_their_notices(rustig::store::open(&url).await.unwrap()).await;
+    let (_dir, url, store) = sqlite_store().await;
+    messages_go_with_their_notices(store).await;
     assert_eq!(count_messages_sqlite(&url).await, 0);
 }
 
@@ -478,15 +498,11 @@ async fn postgres_messages_go_with_their_notices() {
 /// without a message row keeps the key it was sent under.
 #[tokio::test]
 async fn sqlite_a_message_key_is_stored_once_in_its_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    let store = rustig::store::open(&url).await.unwrap();
+    let (_dir, url, store) = sqlite_store().await;
     let s = &*store;
     let t0 = at("2026-11-23T10:00:00+01:00");
     let copies = || async {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
+        let mut c = sqlite_raw(&url).await;
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notices WHERE message_key IS NOT NULL")
             .fetch_one(&mut c)
             .await
@@ -550,9 +566,7 @@ async fn sqlite_a_message_key_is_stored_once_in_its_message() {
 /// JSON escapes, and a deferral.
 #[tokio::test]
 async fn sqlite_a_record_takes_every_kind_of_outcome_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    let store = rustig::store::open(&url).await.unwrap();
+    let (_dir, url, store) = sqlite_store().await;
     let s = &*store;
     let t0 = at("2026-11-23T10:00:00+01:00");
     let h = Duration::hours(1);
@@ -568,9 +582,7 @@ async fn sqlite_a_record_takes_every_kind_of_outcome_at_once() {
     let claimed = claim(s, t0).await;
     assert_eq!(claimed.len(), 5, "{claimed:?}");
     let of = |recipient: &str| claimed.iter().find(|n| n.recipient == recipient).unwrap();
-    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut raw = sqlite_raw(&url).await;
     sqlx::query("UPDATE notices SET message_id = NULL WHERE id = ?1")
         .bind(of("g2").id)
         .execute(&mut raw)
@@ -606,28 +618,13 @@ async fn sqlite_a_record_takes_every_kind_of_outcome_at_once() {
         let record = format!("e-{record}");
         async move { s.notices_of_event(&record).await.unwrap().remove(0) }
     };
-    let sent_at = |id: i64| {
-        let url = url.clone();
-        async move {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-                .await
-                .unwrap();
-            sqlx::query_as::<_, (Option<i64>, Option<String>)>(
-                "SELECT sent_at, message_key FROM notices WHERE id = ?1",
-            )
-            .bind(id)
-            .fetch_one(&mut c)
-            .await
-            .unwrap()
-        }
-    };
     let p = now("p").await;
     assert_eq!(
         (p.state.as_str(), p.message_key.as_deref(), p.attempts),
         ("sent", Some(linked_key.as_str()), 1)
     );
     assert_eq!(
-        sent_at(p.id).await,
+        sent_at_and_key(&mut raw, p.id).await,
         (Some(t0.timestamp_millis()), None),
         "the linked notice's key stays in its message's row"
     );
@@ -637,7 +634,7 @@ async fn sqlite_a_record_takes_every_kind_of_outcome_at_once() {
         ("sent", Some("direct \"key\""), 1)
     );
     assert_eq!(
-        sent_at(q.id).await,
+        sent_at_and_key(&mut raw, q.id).await,
         (
             Some((t0 + h).timestamp_millis()),
             Some("direct \"key\"".to_string())
@@ -741,10 +738,8 @@ async fn claimed_notices_carry_their_reasons_and_their_message(store: Arc<dyn St
 
 #[tokio::test]
 async fn sqlite_claimed_notices_carry_their_reasons_and_their_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    claimed_notices_carry_their_reasons_and_their_message(rustig::store::open(&url).await.unwrap())
-        .await;
+    let (_dir, _, store) = sqlite_store().await;
+    claimed_notices_carry_their_reasons_and_their_message(store).await;
 }
 
 #[tokio::test]
@@ -763,15 +758,11 @@ async fn postgres_claimed_notices_carry_their_reasons_and_their_message() {
 /// nor dropped.
 #[tokio::test]
 async fn sqlite_a_claim_reports_reasons_it_cannot_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/buffer.db", dir.path().display());
-    let store = rustig::store::open(&url).await.unwrap();
+    let (_dir, url, store) = sqlite_store().await;
     let s = &*store;
     let t0 = at("2026-11-23T10:00:00+01:00");
     plan(s, "p", &["g1"], t0).await;
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut c = sqlite_raw(&url).await;
     sqlx::query("UPDATE notices SET reasons = '[[\"entered\"' WHERE key = 'n-p-g1'")
         .execute(&mut c)
         .await
