@@ -789,6 +789,67 @@ async fn postgres_bundles_what_arrived_apart() {
     bundles_what_arrived_apart(rustig::store::open(&pg.url).await.unwrap()).await;
 }
 
+/// Groups due at the same instant are claimed in the order their first notice arrived: the
+/// recipient who has waited longest goes first, whatever their name, and a round's notices lie
+/// together in the store (issue 18). A group's later notices go with it.
+async fn claims_groups_in_arrival_order(store: Arc<dyn Store>) {
+    let t0 = at("2026-11-23T10:00:00+01:00");
+    // g5 arrives first and g1 last; g4 gets a second notice after everyone.
+    let arrivals = ["g5", "g4", "g3", "g2", "g1", "g4"];
+    for (i, recipient) in arrivals.iter().enumerate() {
+        let record = format!("r{i}");
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_event(&event(&format!("e-{record}"), &record), t0)
+            .await
+            .unwrap();
+        tx.replace_pending("s", &record, &[notice(&record, &record, recipient, t0)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let claimed = store
+            .claim_due(t0, t0 + Duration::minutes(5), 2)
+            .await
+            .unwrap();
+        let mut round: Vec<(String, String)> = claimed
+            .iter()
+            .map(|n| (n.recipient.clone(), n.key.clone()))
+            .collect();
+        round.sort_unstable();
+        rounds.push(round);
+    }
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(r, k)| (r.to_string(), k.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        rounds,
+        [
+            pairs(&[("g4", "r1"), ("g4", "r5"), ("g5", "r0")]),
+            pairs(&[("g2", "r3"), ("g3", "r2")]),
+            pairs(&[("g1", "r4")]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_claims_groups_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/buffer.db", dir.path().display());
+    claims_groups_in_arrival_order(rustig::store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_claims_groups_in_arrival_order() {
+    let Some(pg) = common::postgres().await else {
+        return;
+    };
+    claims_groups_in_arrival_order(rustig::store::open(&pg.url).await.unwrap()).await;
+}
+
 /// Ingest keeps no recipient-keyed index entry for a pending notice (issue 18): the claim
 /// groups a notice only once it is due, and the grouping index holds due notices only.
 #[tokio::test]

@@ -398,6 +398,8 @@ impl Store for PgStore {
         // transaction gets (others are being claimed elsewhere), then their due rows with
         // SKIP LOCKED. A row claimed and committed by another instance after our snapshot is
         // re-checked on the newest version by FOR UPDATE, so it is never claimed twice.
+        // Groups due at the same instant go in the order their first notice arrived, as on
+        // SQLite: the recipient who has waited longest first.
         let claimable = |n: &str| {
             format!(
                 "(({n}state = 'pending' AND {n}due_at <= $1) \
@@ -406,14 +408,15 @@ impl Store for PgStore {
         };
         let sql = format!(
             "WITH first_rows AS MATERIALIZED ( \
-                (SELECT school, recipient, channel, due_at AS t FROM notices \
+                (SELECT school, recipient, channel, due_at AS t, id FROM notices \
                  WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $6) \
                 UNION ALL \
-                (SELECT school, recipient, channel, claimed_until AS t FROM notices \
+                (SELECT school, recipient, channel, claimed_until AS t, id FROM notices \
                  WHERE state = 'claimed' AND claimed_until <= $1 ORDER BY claimed_until LIMIT $6) \
              ), candidates AS MATERIALIZED ( \
-                SELECT school, recipient, channel, MIN(t) AS first FROM first_rows \
-                GROUP BY school, recipient, channel ORDER BY first LIMIT $3 \
+                SELECT school, recipient, channel, MIN(t) AS first, MIN(id) AS arrived \
+                FROM first_rows \
+                GROUP BY school, recipient, channel ORDER BY first, arrived LIMIT $3 \
              ), mine AS MATERIALIZED ( \
                 SELECT school, recipient, channel FROM candidates \
                 WHERE pg_try_advisory_xact_lock(hashtextextended( \

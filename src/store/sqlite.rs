@@ -979,20 +979,27 @@ fn record_messages(
 /// O(table); the first step reads its rows' groups from `notices_due` itself (migration 0120).
 /// `?1` is now, `?2` the groups to take, `?3` the rows looked at to find them (a group holds
 /// a few notices on average).
+///
+/// Groups due at the same instant go in the order their first notice arrived: the recipient
+/// who has waited longest first, and a round's notices lie together in the table (they
+/// arrived together), so a round rewrites fewer of its pages and reads its events from fewer.
+/// Before, such ties went in recipient order; in the bench's backlog a round of 1 024 groups
+/// touched 160–200 of the table's pages, and now all but the last few touch ~100
+/// (BENCHMARKS.md, issue 18, twenty-first round).
 fn claim_query() -> String {
     format!(
         "WITH cand AS ( \
-           SELECT * FROM (SELECT school, recipient, channel, due_at AS t \
+           SELECT * FROM (SELECT school, recipient, channel, due_at AS t, id \
                           FROM notices INDEXED BY notices_due \
                           WHERE state = 'pending' AND grouped = 1 AND due_at <= ?1 \
                           ORDER BY due_at LIMIT ?3) \
            UNION ALL \
-           SELECT * FROM (SELECT school, recipient, channel, claimed_until AS t \
+           SELECT * FROM (SELECT school, recipient, channel, claimed_until AS t, id \
                           FROM notices INDEXED BY notices_lease \
                           WHERE state = 'claimed' AND claimed_until <= ?1 \
                           ORDER BY claimed_until LIMIT ?3)), \
          g AS (SELECT school, recipient, channel FROM cand \
-               GROUP BY school, recipient, channel ORDER BY MIN(t) LIMIT ?2) \
+               GROUP BY school, recipient, channel ORDER BY MIN(t), MIN(id) LIMIT ?2) \
          SELECT {NOTICE_COLUMNS} FROM notices WHERE id IN ( \
            SELECT n.id FROM g JOIN notices AS n INDEXED BY notices_group \
              ON n.school = g.school AND n.recipient = g.recipient AND n.channel = g.channel \
