@@ -117,6 +117,7 @@ pub struct DeliveryConfig {
     /// claimed batch must be sent well within it, or it may be sent twice.
     pub lease: Duration,
     /// Message groups claimed per round trip; smaller spreads a release over more instances.
+    /// SQLite adds up to an eighth as many whose notices lie between theirs in the store.
     pub batch: u32,
     /// A message not delivered this long after it was first due is dead.
     pub max_age: Duration,
