@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod checkpoint;
 mod claimed;
+mod gap_fill;
 mod notice_row;
 mod outlook;
 mod preference;
@@ -279,10 +280,20 @@ impl Store for SqliteStore {
                         to_ms(now).into(),
                         (groups as i64).into(),
                         (groups as i64 * 8).into(),
-                        (groups as i64 / 8).into(),
                     ],
                     |row| rows.push(reasons_undecoded(&row)),
                 )?;
+                // The due groups in the gaps between those rows, up to an eighth as many
+                // again: their pages are written anyway (`gap_fill`).
+                let fill = groups as i64 / 8;
+                if fill > 0 {
+                    let mut ids: Vec<i64> = rows.iter().flatten().map(|(n, _)| n.id).collect();
+                    let gaps = gap_fill::gaps_after(&mut ids);
+                    db.prepare(&gap_fill::query())?.run_rows(
+                        &[to_ms(now).into(), json(&gaps).as_str().into(), fill.into()],
+                        |row| rows.push(reasons_undecoded(&row)),
+                    )?;
+                }
                 let (mut out, reasons): (Vec<_>, Vec<_>) = rows
                     .into_iter()
                     .collect::<Result<Vec<_>>>()?
@@ -979,7 +990,7 @@ fn record_messages(
 /// claimable row of those groups. Each step walks an index, so a claim costs O(batch), not
 /// O(table); the first step reads its rows' groups from `notices_due` itself (migration 0120).
 /// `?1` is now, `?2` the groups to take, `?3` the rows looked at to find them (a group holds
-/// a few notices on average), `?4` the groups that may fill the gaps (below).
+/// a few notices on average).
 ///
 /// Groups due at the same instant go in the order their first notice arrived: the recipient
 /// who has waited longest first, and a round's notices lie together in the table (they
@@ -988,14 +999,8 @@ fn record_messages(
 /// touched 160–200 of the table's pages, and now all but the last few touch ~100
 /// (BENCHMARKS.md, issue 18, twenty-first round).
 ///
-/// The last few were the groups whose first notice came later than their neighbours' (a
-/// student whose first event was an absence, which only the guardians hear of): their
-/// notices sit one here and one there between rows claimed long before, and the rounds that
-/// took them touched ~1 300 pages each. So a round also takes the due groups of the rows just
-/// after its own (`fill`), up to an eighth as many groups again: their pages are written
-/// anyway. In the bench's backlog that is ~60 groups a round, and every round touches ~100
-/// pages; with a batch under eight, none. `CROSS JOIN` keeps SQLite's join order: each
-/// group's rows, each row's next row, never a scan of `notices_group`.
+/// The last few took groups whose rows lay between rows claimed long before: a round now
+/// also takes those of its gaps ([`gap_fill`]).
 fn claim_query() -> String {
     format!(
         "WITH cand AS ( \
@@ -1009,27 +1014,15 @@ fn claim_query() -> String {
                           WHERE state = 'claimed' AND claimed_until <= ?1 \
                           ORDER BY claimed_until LIMIT ?3)), \
          g AS (SELECT school, recipient, channel FROM cand \
-               GROUP BY school, recipient, channel ORDER BY MIN(t), MIN(id) LIMIT ?2), \
-         r AS MATERIALIZED ( \
-           SELECT n.id FROM g CROSS JOIN notices AS n INDEXED BY notices_group \
-             ON n.school = g.school AND n.recipient = g.recipient AND n.channel = g.channel \
-             WHERE n.state = 'pending' AND n.grouped = 1 AND n.due_at <= ?1), \
-         fill AS ( \
-           SELECT DISTINCT a.school, a.recipient, a.channel \
-             FROM r CROSS JOIN notices AS a ON a.id = r.id + 1 \
-             WHERE a.state = 'pending' AND a.grouped = 1 AND a.due_at <= ?1 \
-             AND a.id NOT IN r LIMIT ?4) \
+               GROUP BY school, recipient, channel ORDER BY MIN(t), MIN(id) LIMIT ?2) \
          SELECT {NOTICE_COLUMNS} FROM notices WHERE id IN ( \
-           SELECT id FROM r \
-           UNION ALL \
-           SELECT n.id FROM fill CROSS JOIN notices AS n INDEXED BY notices_group \
-             ON n.school = fill.school AND n.recipient = fill.recipient \
-             AND n.channel = fill.channel \
+           SELECT n.id FROM g JOIN notices AS n INDEXED BY notices_group \
+             ON n.school = g.school AND n.recipient = g.recipient AND n.channel = g.channel \
              WHERE n.state = 'pending' AND n.grouped = 1 AND n.due_at <= ?1 \
            UNION ALL \
            SELECT id FROM notices INDEXED BY notices_lease \
              WHERE state = 'claimed' AND claimed_until <= ?1 \
-             AND (school, recipient, channel) IN (SELECT * FROM g UNION ALL SELECT * FROM fill))"
+             AND (school, recipient, channel) IN g)"
     )
 }
 
@@ -1164,30 +1157,27 @@ mod tests {
         );
     }
 
-    /// Every step of the claim that reads the notices seeks, by rowid or by an index: the rows
-    /// just after a round's own (`fill`) are looked up one by one, never found by a scan.
+    /// Every step of the claim's two reads that reads the notices seeks, by rowid or by an
+    /// index: the gaps' rows are looked up one by one, never found by a scan.
     #[tokio::test]
     async fn the_claim_seeks_every_notice_it_reads() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("rustig.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
-        let plan = query_plan(&store, &claim_query()).await;
-        let of_its_own = [
-            "SCAN g",
-            "SCAN r",
-            "SCAN fill",
-            "SCAN cand",
-            "SCAN (subquery",
-        ];
-        let scans: Vec<&String> = plan
-            .iter()
-            .filter(|d| d.starts_with("SCAN ") && !of_its_own.iter().any(|s| d.starts_with(s)))
-            .collect();
-        assert!(scans.is_empty(), "{scans:?} in the claim's plan: {plan:#?}");
+        let own = ["SCAN g", "SCAN f", "SCAN j", "SCAN cand", "SCAN (subquery"];
+        for sql in [claim_query(), gap_fill::query()] {
+            let plan = query_plan(&store, &sql).await;
+            let scans: Vec<&String> = plan
+                .iter()
+                .filter(|d| d.starts_with("SCAN ") && !own.iter().any(|s| d.starts_with(s)))
+                .collect();
+            assert!(scans.is_empty(), "{scans:?} in the plan: {plan:#?}");
+        }
+        let plan = query_plan(&store, &gap_fill::query()).await;
         assert!(
             plan.iter()
                 .any(|d| d.starts_with("SEARCH a USING INTEGER PRIMARY KEY")),
-            "the claim's plan: {plan:#?}"
+            "the gaps' plan: {plan:#?}"
         );
     }
 }
