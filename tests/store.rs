@@ -789,6 +789,22 @@ async fn postgres_bundles_what_arrived_apart() {
     bundles_what_arrived_apart(rustig::store::open(&pg.url).await.unwrap()).await;
 }
 
+/// One event and one notice per `(recipient, due)`, in this order, each in its own batch:
+/// record (and notice key) `r{i}` for the i-th.
+async fn arrive(store: &dyn Store, t0: DateTime<Utc>, arrivals: &[(&str, DateTime<Utc>)]) {
+    for (i, (recipient, due)) in arrivals.iter().enumerate() {
+        let record = format!("r{i}");
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_event(&event(&format!("e-{record}"), &record), t0)
+            .await
+            .unwrap();
+        tx.replace_pending("s", &record, &[notice(&record, &record, recipient, *due)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
 /// Groups due at the same instant are claimed in the order their first notice arrived: the
 /// recipient who has waited longest goes first, whatever their name, and a round's notices lie
 /// together in the store (issue 18). A group's later notices go with it.
@@ -796,17 +812,7 @@ async fn claims_groups_in_arrival_order(store: Arc<dyn Store>) {
     let t0 = at("2026-11-23T10:00:00+01:00");
     // g5 arrives first and g1 last; g4 gets a second notice after everyone.
     let arrivals = ["g5", "g4", "g3", "g2", "g1", "g4"];
-    for (i, recipient) in arrivals.iter().enumerate() {
-        let record = format!("r{i}");
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_event(&event(&format!("e-{record}"), &record), t0)
-            .await
-            .unwrap();
-        tx.replace_pending("s", &record, &[notice(&record, &record, recipient, t0)])
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
+    arrive(&*store, t0, &arrivals.map(|r| (r, t0))).await;
     let mut rounds = Vec::new();
     for _ in 0..3 {
         let claimed = store
@@ -873,17 +879,7 @@ async fn sqlite_a_claim_fills_the_gaps_between_its_rows() {
     }
     arrivals.push(("w", t0 + Duration::hours(1)));
     arrivals.push(("y", t0));
-    for (i, (recipient, due)) in arrivals.iter().enumerate() {
-        let record = format!("r{i}");
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_event(&event(&format!("e-{record}"), &record), t0)
-            .await
-            .unwrap();
-        tx.replace_pending("s", &record, &[notice(&record, &record, recipient, *due)])
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
+    arrive(&*store, t0, &arrivals).await;
     let groups = |claimed: &[rustig::store::StoredNotice]| {
         let mut g: Vec<String> = claimed.iter().map(|n| n.recipient.clone()).collect();
         g.sort_unstable();
