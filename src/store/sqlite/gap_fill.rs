@@ -14,7 +14,7 @@
 //! row's next row in the statement cost ~7 % of the claim's instructions; this looks up only
 //! the first row of each gap (~200 a round).
 
-use super::notice_row::NOTICE_COLUMNS;
+use super::claimable_rows_of;
 
 /// The first rowid of each gap after a row of `ids`: the ids that follow one of `ids` and
 /// are not among them.
@@ -38,14 +38,8 @@ pub(super) fn query() -> String {
            SELECT DISTINCT a.school, a.recipient, a.channel \
              FROM json_each(?2) AS j CROSS JOIN notices AS a ON a.id = j.value \
              WHERE a.state = 'pending' AND a.grouped = 1 AND a.due_at <= ?1 LIMIT ?3) \
-         SELECT {NOTICE_COLUMNS} FROM notices WHERE id IN ( \
-           SELECT n.id FROM f CROSS JOIN notices AS n INDEXED BY notices_group \
-             ON n.school = f.school AND n.recipient = f.recipient AND n.channel = f.channel \
-             WHERE n.state = 'pending' AND n.grouped = 1 AND n.due_at <= ?1 \
-           UNION ALL \
-           SELECT id FROM notices INDEXED BY notices_lease \
-             WHERE state = 'claimed' AND claimed_until <= ?1 \
-             AND (school, recipient, channel) IN f)"
+         {}",
+        claimable_rows_of("f")
     )
 }
 
