@@ -504,6 +504,9 @@ impl Smtp {
     }
 
     async fn send(&self, message: Message, addresses: &[String]) -> Result<(), SendError> {
+        // Formatted before a connection's permit is taken: a permit is a connection, which
+        // would otherwise idle while this message is put together.
+        let email = message.formatted();
         let _permit = self
             .permits
             .acquire()
@@ -519,7 +522,6 @@ impl Smtp {
                 retry_after: Some(retry_after),
             });
         }
-        let email = message.formatted();
         // On timeout the send is dropped, and with it its connection, which may be
         // mid-transaction: it is closed, never reused.
         let result =
