@@ -8,9 +8,9 @@
 //! size (a rendered rustig message) to one recipient over `--pool` connections kept open
 //! (`smtp-source -d`), each measured twice, in the order smtp-source, rustig, rustig,
 //! smtp-source; a client's rate is its messages over the time of both runs. Each run sends a
-//! warm-up of 200 messages first. Beside each rate the
-//! bench prints the CPU time the client's own process spent per message (smtp-source's as a
-//! waited-for child; rustig's as this process, which with `--rtt-ms` includes the proxy).
+//! warm-up of 200 messages first. Beside each rate the bench prints the CPU time the client's
+//! own process spent per message (smtp-source's as a waited-for child; rustig's as this
+//! process, which with `--rtt-ms` includes the proxy).
 //!
 //! Options: `--messages N` (20000), `--pool N` (8, as comma list: `8,32`), `--tls` (also
 //! measure rustig with STARTTLS; smtp-source has no TLS), `--rtt-ms N` (0: both clients reach
